@@ -1,0 +1,211 @@
+// A simulated cluster for the tests: servers wired together in one process, with faults on demand.
+using FluentAssertions;
+using Xunit;
+
+namespace Raft;
+
+/// <summary>
+/// A cluster of <c>n</c> servers, all connected, that a test can partition and heal. Use it as
+/// <c>await using var h = new Harness(output, 3);</c>: disposal shuts the cluster down.
+/// </summary>
+public sealed class Harness : IAsyncDisposable
+{
+    /// <summary>Every server of the cluster, by id.</summary>
+    private readonly Server[] _cluster;
+
+    /// <summary>
+    /// Whether each server is connected to its peers; a disconnected server is partitioned:
+    /// nothing passes to or from it.
+    /// </summary>
+    private readonly bool[] _connected;
+
+    /// <summary>The number of servers.</summary>
+    private readonly int _n;
+
+    /// <summary>The test's log, shared by all servers and <see cref="Tlog"/>.</summary>
+    private readonly TestLog _log;
+
+    /// <summary>
+    /// Upstream's leaktest.CheckTimeout: when set, every background task of the cluster must end
+    /// within this time of shutdown, or the test fails naming the ones still running.
+    /// </summary>
+    private readonly TimeSpan? _leakCheck;
+
+    /// <summary>Set by the first shutdown; a second is a no-op.</summary>
+    private bool _shutdown;
+
+    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
+    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
+    {
+        _log = new TestLog(output);
+        _leakCheck = leakCheck;
+        var ns = new Server[n];
+        var connected = new bool[n];
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Create all servers, each with the ids of the others as its peers.
+        for (int i = 0; i < n; i++)
+        {
+            int[] peerIds = [.. Enumerable.Range(0, n).Where(p => p != i)];
+            ns[i] = new Server(i, peerIds, ready.Task, _log);
+            ns[i].Serve();
+        }
+
+        // Connect every server to every other.
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                if (i != j)
+                {
+                    ns[i].ConnectToPeer(j, ns[j].GetListenAddr());
+                }
+            }
+            connected[i] = true;
+        }
+        ready.SetResult();
+
+        _cluster = ns;
+        _connected = connected;
+        _n = n;
+    }
+
+    public async ValueTask DisposeAsync() => await ShutdownAsync();
+
+    /// <summary>
+    /// Shuts every server down, then waits for the cluster's background tasks to end: within the
+    /// leak-check time if the test set one (failing the test otherwise), else within a second.
+    /// </summary>
+    public async Task ShutdownAsync()
+    {
+        if (_shutdown)
+        {
+            return;
+        }
+        _shutdown = true;
+
+        for (int i = 0; i < _n; i++)
+        {
+            _cluster[i].DisconnectAll();
+            _connected[i] = false;
+        }
+        for (int i = 0; i < _n; i++)
+        {
+            await _cluster[i].ShutdownAsync();
+        }
+
+        IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
+        _log.Close();
+
+        Exception[] faults = [.. _cluster.SelectMany(s => s.Faults())];
+        faults.Should().BeEmpty("no background task may fail");
+        if (_leakCheck is { } limit)
+        {
+            running.Should().BeEmpty($"every background task must end within {limit.TotalMilliseconds} ms of shutdown");
+        }
+    }
+
+    /// <summary>Disconnects server <paramref name="id"/> from all the others.</summary>
+    public void DisconnectPeer(int id)
+    {
+        Tlog($"Disconnect {id}");
+        _cluster[id].DisconnectAll();
+        for (int j = 0; j < _n; j++)
+        {
+            if (j != id)
+            {
+                _cluster[j].DisconnectPeer(id);
+            }
+        }
+        _connected[id] = false;
+    }
+
+    /// <summary>Connects server <paramref name="id"/> to all the others.</summary>
+    public void ReconnectPeer(int id)
+    {
+        Tlog($"Reconnect {id}");
+        for (int j = 0; j < _n; j++)
+        {
+            if (j != id)
+            {
+                _cluster[id].ConnectToPeer(j, _cluster[j].GetListenAddr());
+                _cluster[j].ConnectToPeer(id, _cluster[id].GetListenAddr());
+            }
+        }
+        _connected[id] = true;
+    }
+
+    /// <summary>
+    /// Checks that exactly one connected server thinks it is the leader, and returns its id and
+    /// term. Tries a few times, 150 ms apart, while no leader has been elected yet.
+    /// </summary>
+    public async Task<(int LeaderId, int LeaderTerm)> CheckSingleLeaderAsync()
+    {
+        for (int r = 0; r < 5; r++)
+        {
+            int leaderId = -1;
+            int leaderTerm = -1;
+            for (int i = 0; i < _n; i++)
+            {
+                if (_connected[i])
+                {
+                    var (_, term, isLeader) = _cluster[i].Cm.Report();
+                    if (isLeader)
+                    {
+                        if (leaderId < 0)
+                        {
+                            leaderId = i;
+                            leaderTerm = term;
+                        }
+                        else
+                        {
+                            Assert.Fail($"both {leaderId} and {i} think they're leaders");
+                        }
+                    }
+                }
+            }
+            if (leaderId >= 0)
+            {
+                return (leaderId, leaderTerm);
+            }
+            await SleepMs(150);
+        }
+
+        Assert.Fail("leader not found");
+        return (-1, -1);
+    }
+
+    /// <summary>Checks that no connected server thinks it is the leader.</summary>
+    public void CheckNoLeader()
+    {
+        for (int i = 0; i < _n; i++)
+        {
+            if (_connected[i])
+            {
+                var (_, _, isLeader) = _cluster[i].Cm.Report();
+                isLeader.Should().BeFalse($"server {i} leader; want none");
+            }
+        }
+    }
+
+    /// <summary>Writes a test's own line to the log, marked [TEST].</summary>
+    public void Tlog(string message) => _log.Write($"[TEST] {message}");
+
+    /// <summary>Waits <paramref name="n"/> milliseconds, without blocking a thread.</summary>
+    public static Task SleepMs(int n) => Task.Delay(n);
+
+    /// <summary>Waits up to <paramref name="limit"/> for all tasks to end; returns those still running.</summary>
+    private async Task<IReadOnlyList<string>> WaitForTasksAsync(TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            string[] running = [.. _cluster.SelectMany((s, i) => s.RunningTasks().Select(name => $"server {i}: {name}"))];
+            if (running.Length == 0 || DateTime.UtcNow >= deadline)
+            {
+                return running;
+            }
+            await Task.Delay(5);
+        }
+    }
+}

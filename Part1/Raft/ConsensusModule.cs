@@ -1,0 +1,460 @@
+// The consensus module: the Raft logic of one server. Part 1: leader election.
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+
+namespace Raft;
+
+/// <summary>One entry of the replicated log: a client's command and the term it arrived in.</summary>
+/// <param name="Command">Should be immutable (an int, a string, a record): entries are shared, never copied.</param>
+public sealed record LogEntry(object Command, int Term)
+{
+    /// <summary>Prints as Go's %v does, {command term}, so logs read alike in both ports.</summary>
+    public override string ToString() => $"{{{Command} {Term}}}";
+}
+
+/// <summary>The role a CM plays. Dead means stopped for good.</summary>
+public enum CMState
+{
+    Follower,
+    Candidate,
+    Leader,
+    Dead,
+}
+
+// The RPC messages (Figure 2 of the paper). Records with init-only properties: a message that
+// crosses to another server cannot be changed by either side, so passing it is as safe as copying.
+
+/// <summary>Arguments of RequestVote.</summary>
+public sealed record RequestVoteArgs
+{
+    public int Term { get; init; }
+    public int CandidateId { get; init; }
+    public int LastLogIndex { get; init; }
+    public int LastLogTerm { get; init; }
+}
+
+/// <summary>Reply to RequestVote.</summary>
+public sealed record RequestVoteReply
+{
+    public int Term { get; init; }
+    public bool VoteGranted { get; init; }
+}
+
+/// <summary>Arguments of AppendEntries. In this part only heartbeats are sent, with no entries.</summary>
+public sealed record AppendEntriesArgs
+{
+    public int Term { get; init; }
+    public int LeaderId { get; init; }
+
+    public int PrevLogIndex { get; init; }
+    public int PrevLogTerm { get; init; }
+    public ImmutableArray<LogEntry> Entries { get; init; } = [];
+    public int LeaderCommit { get; init; }
+
+    /// <summary>Prints Entries as a list; a record would print only the type's name.</summary>
+    private bool PrintMembers(System.Text.StringBuilder sb)
+    {
+        sb.Append(CultureInfo.InvariantCulture, $"Term = {Term}, LeaderId = {LeaderId}, PrevLogIndex = {PrevLogIndex}, PrevLogTerm = {PrevLogTerm}, ");
+        sb.Append(CultureInfo.InvariantCulture, $"Entries = [{string.Join(' ', Entries)}], LeaderCommit = {LeaderCommit}");
+        return true;
+    }
+}
+
+/// <summary>Reply to AppendEntries.</summary>
+public sealed record AppendEntriesReply
+{
+    public int Term { get; init; }
+    public bool Success { get; init; }
+}
+
+/// <summary>A consensus module (CM): a single node of Raft consensus.</summary>
+public sealed class ConsensusModule
+{
+    /// <summary>Guards the mutable state below. Never held across an await.</summary>
+    private readonly Lock _mu = new();
+
+    /// <summary>This server's id.</summary>
+    private readonly int _id;
+
+    /// <summary>The ids of the other servers in the cluster.</summary>
+    private readonly int[] _peerIds;
+
+    /// <summary>The server hosting this CM; the CM sends its RPCs through it.</summary>
+    private readonly Server _server;
+
+    /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
+    private readonly ILogger _logger;
+
+    /// <summary>Cancelled by <see cref="Stop"/>; every loop of this CM ends on it.</summary>
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>The tasks this CM has started (Go's goroutines).</summary>
+    private readonly TaskTracker _tasks;
+
+    // Persistent Raft state on all servers.
+
+    /// <summary>The latest term this server has seen.</summary>
+    private int _currentTerm;
+
+    /// <summary>The candidate this server voted for in the current term, or -1.</summary>
+    private int _votedFor;
+
+    /// <summary>The log; unused until Part 2.</summary>
+    private readonly List<LogEntry> _log = [];
+
+    // Volatile Raft state on all servers.
+
+    /// <summary>The role this CM plays now.</summary>
+    private CMState _state;
+
+    /// <summary>When the election countdown last restarted (a Stopwatch timestamp).</summary>
+    private long _electionResetEvent;
+
+    /// <summary>
+    /// Creates a CM with the given id and peer ids, hosted by <paramref name="server"/>. The CM
+    /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
+    /// peer is connected.
+    /// </summary>
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ILogger logger)
+    {
+        _id = id;
+        _peerIds = [.. peerIds];
+        _server = server;
+        _logger = logger;
+        _tasks = new TaskTracker(logger, _stopping.Token);
+        _state = CMState.Follower;
+        _votedFor = -1;
+
+        _tasks.Run("election timer", async () =>
+        {
+            // Nothing happens until the cluster is wired up; then the election countdown begins.
+            await ready.WaitAsync(_stopping.Token);
+            lock (_mu)
+            {
+                _electionResetEvent = Stopwatch.GetTimestamp();
+            }
+            await RunElectionTimerAsync();
+        });
+    }
+
+    /// <summary>Reports this CM's id, its current term, and whether it thinks it is the leader.</summary>
+    public (int Id, int Term, bool IsLeader) Report()
+    {
+        lock (_mu)
+        {
+            return (_id, _currentTerm, _state == CMState.Leader);
+        }
+    }
+
+    /// <summary>
+    /// Stops this CM for good. It returns at once; the CM's tasks see the cancellation and end
+    /// within moments (the tests check they do).
+    /// </summary>
+    public void Stop()
+    {
+        lock (_mu)
+        {
+            _state = CMState.Dead;
+            Dlog($"becomes Dead");
+        }
+        // Outside the lock: cancelling may run a loop's continuation right here, and it takes the lock.
+        _stopping.Cancel();
+    }
+
+    /// <summary>Whether Dlog writes anything; checked before a message is even built.</summary>
+    internal bool DebugEnabled => _logger.IsEnabled(LogLevel.Debug);
+
+    /// <summary>Logs a debugging message, prefixed with this server's id (upstream's dlog).</summary>
+    internal void Dlog([InterpolatedStringHandlerArgument("")] ref DlogHandler message)
+    {
+        if (message.Build() is { } text)
+        {
+            _logger.LogDebug("[{Id}] {Message}", _id, text);
+        }
+    }
+
+    /// <summary>The RequestVote RPC handler.</summary>
+    public RequestVoteReply RequestVote(RequestVoteArgs args)
+    {
+        lock (_mu)
+        {
+            if (_state == CMState.Dead)
+            {
+                // As upstream: a dead server answers with an empty reply, which no candidate counts.
+                return new RequestVoteReply();
+            }
+            Dlog($"RequestVote: {args} [currentTerm={_currentTerm}, votedFor={_votedFor}]");
+
+            if (args.Term > _currentTerm)
+            {
+                Dlog($"... term out of date in RequestVote");
+                BecomeFollower(args.Term);
+            }
+
+            var voteGranted = false;
+            if (_currentTerm == args.Term && (_votedFor == -1 || _votedFor == args.CandidateId))
+            {
+                voteGranted = true;
+                _votedFor = args.CandidateId;
+                _electionResetEvent = Stopwatch.GetTimestamp();
+            }
+            var reply = new RequestVoteReply { Term = _currentTerm, VoteGranted = voteGranted };
+            Dlog($"... RequestVote reply: {reply}");
+            return reply;
+        }
+    }
+
+    /// <summary>The AppendEntries RPC handler; in this part, a heartbeat from the leader.</summary>
+    public AppendEntriesReply AppendEntries(AppendEntriesArgs args)
+    {
+        lock (_mu)
+        {
+            if (_state == CMState.Dead)
+            {
+                return new AppendEntriesReply();
+            }
+            Dlog($"AppendEntries: {args}");
+
+            if (args.Term > _currentTerm)
+            {
+                Dlog($"... term out of date in AppendEntries");
+                BecomeFollower(args.Term);
+            }
+
+            var success = false;
+            if (args.Term == _currentTerm)
+            {
+                if (_state != CMState.Follower)
+                {
+                    BecomeFollower(args.Term);
+                }
+                _electionResetEvent = Stopwatch.GetTimestamp();
+                success = true;
+            }
+
+            var reply = new AppendEntriesReply { Term = _currentTerm, Success = success };
+            Dlog($"AppendEntries reply: {reply}");
+            return reply;
+        }
+    }
+
+    /// <summary>A random election timeout between 150 and 300 ms.</summary>
+    private static TimeSpan ElectionTimeout()
+    {
+        // With RAFT_FORCE_MORE_REELECTION set, one timeout in three is exactly 150 ms, so servers
+        // often time out together and split the vote: a stress test for elections.
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("RAFT_FORCE_MORE_REELECTION"))
+            && Random.Shared.Next(3) == 0)
+        {
+            return TimeSpan.FromMilliseconds(150);
+        }
+        return TimeSpan.FromMilliseconds(150 + Random.Shared.Next(150));
+    }
+
+    /// <summary>
+    /// One election countdown. It checks every 10 ms and ends when this CM stops being a
+    /// follower or candidate, when the term moves on (another timer takes over), or when the
+    /// timeout passes with no word from a leader, in which case it starts an election.
+    /// </summary>
+    private async Task RunElectionTimerAsync()
+    {
+        TimeSpan timeoutDuration = ElectionTimeout();
+        int termStarted;
+        lock (_mu)
+        {
+            termStarted = _currentTerm;
+        }
+        Dlog($"election timer started ({timeoutDuration.TotalMilliseconds}ms), term={termStarted}");
+
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        while (await ticker.WaitForNextTickAsync(_stopping.Token))
+        {
+            lock (_mu)
+            {
+                if (_state != CMState.Candidate && _state != CMState.Follower)
+                {
+                    Dlog($"in election timer state={_state}, bailing out");
+                    return;
+                }
+
+                if (termStarted != _currentTerm)
+                {
+                    Dlog($"in election timer term changed from {termStarted} to {_currentTerm}, bailing out");
+                    return;
+                }
+
+                // No leader heard from and no vote granted for a whole timeout: time to run.
+                if (Stopwatch.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
+                {
+                    StartElection();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Becomes a candidate in a new term and asks every peer for its vote.</summary>
+    private void StartElection()
+    {
+        Debug.Assert(_mu.IsHeldByCurrentThread);
+        _state = CMState.Candidate;
+        _currentTerm += 1;
+        int savedCurrentTerm = _currentTerm;
+        _electionResetEvent = Stopwatch.GetTimestamp();
+        _votedFor = _id;
+        Dlog($"becomes Candidate (currentTerm={savedCurrentTerm}); log={_log}");
+
+        int votesReceived = 1;
+
+        foreach (int peerId in _peerIds)
+        {
+            _tasks.Run($"RequestVote to {peerId}", async () =>
+            {
+                var args = new RequestVoteArgs { Term = savedCurrentTerm, CandidateId = _id };
+
+                Dlog($"sending RequestVote to {peerId}: {args}");
+                RequestVoteReply reply;
+                try
+                {
+                    reply = await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args);
+                }
+                catch (RpcException)
+                {
+                    return;
+                }
+
+                lock (_mu)
+                {
+                    Dlog($"received RequestVoteReply {reply}");
+
+                    if (_state != CMState.Candidate)
+                    {
+                        Dlog($"while waiting for reply, state = {_state}");
+                        return;
+                    }
+
+                    // Compared with the current term, not savedCurrentTerm: a late reply from an
+                    // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
+                    if (reply.Term > _currentTerm)
+                    {
+                        Dlog($"term out of date in RequestVoteReply");
+                        BecomeFollower(reply.Term);
+                        return;
+                    }
+                    else if (reply.Term == _currentTerm && reply.VoteGranted)
+                    {
+                        votesReceived += 1;
+                        if (votesReceived * 2 > _peerIds.Length + 1)
+                        {
+                            Dlog($"wins election with {votesReceived} votes");
+                            StartLeader();
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+
+        // A fresh countdown, in case this election ends with no winner.
+        _tasks.Run("election timer", RunElectionTimerAsync);
+    }
+
+    /// <summary>Becomes a follower in <paramref name="term"/> and restarts the election countdown.</summary>
+    private void BecomeFollower(int term)
+    {
+        Debug.Assert(_mu.IsHeldByCurrentThread);
+        Dlog($"becomes Follower with term={term}; log={_log}");
+        _state = CMState.Follower;
+        // Only a newer term clears the vote: forgetting it within the same term would let this
+        // server vote twice in one term (upstream's part3 fix).
+        if (term > _currentTerm)
+        {
+            _currentTerm = term;
+            _votedFor = -1;
+        }
+        _electionResetEvent = Stopwatch.GetTimestamp();
+
+        _tasks.Run("election timer", RunElectionTimerAsync);
+    }
+
+    /// <summary>Becomes the leader and starts sending heartbeats every 50 ms.</summary>
+    private void StartLeader()
+    {
+        Debug.Assert(_mu.IsHeldByCurrentThread);
+        _state = CMState.Leader;
+        Dlog($"becomes Leader; term={_currentTerm}, log={_log}");
+
+        _tasks.Run("leader heartbeats", async () =>
+        {
+            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+
+            // Heartbeats go out for as long as this CM remains the leader.
+            while (true)
+            {
+                LeaderSendHeartbeats();
+                await ticker.WaitForNextTickAsync(_stopping.Token);
+
+                lock (_mu)
+                {
+                    if (_state != CMState.Leader)
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// <summary>Sends one round of heartbeats to all peers and steps down if a reply shows a newer term.</summary>
+    private void LeaderSendHeartbeats()
+    {
+        int savedCurrentTerm;
+        lock (_mu)
+        {
+            if (_state != CMState.Leader)
+            {
+                return;
+            }
+            savedCurrentTerm = _currentTerm;
+        }
+
+        foreach (int peerId in _peerIds)
+        {
+            var args = new AppendEntriesArgs { Term = savedCurrentTerm, LeaderId = _id };
+            _tasks.Run($"AppendEntries to {peerId}", async () =>
+            {
+                Dlog($"sending AppendEntries to {peerId}: ni={0}, args={args}");
+                AppendEntriesReply reply;
+                try
+                {
+                    reply = await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args);
+                }
+                catch (RpcException)
+                {
+                    return;
+                }
+
+                lock (_mu)
+                {
+                    // Against the current term, as upstream's later parts do: a reply older than a
+                    // step-down that already happened must not trigger another.
+                    if (reply.Term > _currentTerm)
+                    {
+                        Dlog($"term out of date in heartbeat reply");
+                        BecomeFollower(reply.Term);
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
+    internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
+
+    /// <summary>Unexpected exceptions in this CM's tasks; for the tests.</summary>
+    internal IReadOnlyList<Exception> Faults() => _tasks.Faults();
+}
