@@ -21,9 +21,10 @@ internal sealed class TaskTracker(ILogger logger, CancellationToken stopping)
 
     /// <summary>
     /// Starts <paramref name="work"/> on the thread pool. Cancellation through the owner's
-    /// token ends it quietly; any other exception is logged and kept in <see cref="Faults"/>.
+    /// token ends it quietly; any other exception is logged and kept in <see cref="Faults"/>, so
+    /// the task returned never faults and awaiting it only waits.
     /// </summary>
-    public void Run(string name, Func<Task> work)
+    public Task Run(string name, Func<Task> work)
     {
         Task task = Task.Run(() => RunOneAsync(name, work));
         lock (_mu)
@@ -32,6 +33,7 @@ internal sealed class TaskTracker(ILogger logger, CancellationToken stopping)
         }
         // Registered after the Add, so the Remove always comes second, even for a task that already ended.
         task.ContinueWith(Forget, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return task;
     }
 
     /// <summary>Names of the tasks still running.</summary>
