@@ -77,7 +77,7 @@ public sealed class RpcEndpoint
         {
             while (_inbox.Reader.TryRead(out RpcCall? call))
             {
-                _tasks.Run($"serve {call.ServiceMethod}", () => ServeAsync(call));
+                _ = _tasks.Run($"serve {call.ServiceMethod}", () => ServeAsync(call));
             }
         }
     }
