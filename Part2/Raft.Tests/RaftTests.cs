@@ -1,0 +1,342 @@
+// The tests of Part 2, one for each of upstream's, with the same names and scenarios.
+using FluentAssertions;
+using Xunit;
+using static Raft.Harness;
+
+namespace Raft;
+
+public sealed class RaftTests(ITestOutputHelper output)
+{
+    /// <summary>Upstream's leaktest.CheckTimeout(t, 100*time.Millisecond).</summary>
+    private static readonly TimeSpan LeakCheck = TimeSpan.FromMilliseconds(100);
+
+    [Fact]
+    public async Task TestElectionBasic()
+    {
+        await using var h = new Harness(output, 3);
+
+        await h.CheckSingleLeaderAsync();
+    }
+
+    [Fact]
+    public async Task TestElectionLeaderDisconnect()
+    {
+        await using var h = new Harness(output, 3);
+
+        var (origLeaderId, origTerm) = await h.CheckSingleLeaderAsync();
+
+        h.DisconnectPeer(origLeaderId);
+        await SleepMs(350);
+
+        var (newLeaderId, newTerm) = await h.CheckSingleLeaderAsync();
+        newLeaderId.Should().NotBe(origLeaderId, "want new leader to be different from orig leader");
+        newTerm.Should().BeGreaterThan(origTerm);
+    }
+
+    [Fact]
+    public async Task TestElectionLeaderAndAnotherDisconnect()
+    {
+        await using var h = new Harness(output, 3);
+
+        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
+
+        h.DisconnectPeer(origLeaderId);
+        int otherId = (origLeaderId + 1) % 3;
+        h.DisconnectPeer(otherId);
+
+        // No quorum.
+        await SleepMs(450);
+        h.CheckNoLeader();
+
+        // Reconnect one other server; now there is a quorum.
+        h.ReconnectPeer(otherId);
+        await h.CheckSingleLeaderAsync();
+    }
+
+    [Fact]
+    public async Task TestDisconnectAllThenRestore()
+    {
+        await using var h = new Harness(output, 3);
+
+        await SleepMs(100);
+        // Disconnect all servers from the start. There will be no leader.
+        for (int i = 0; i < 3; i++)
+        {
+            h.DisconnectPeer(i);
+        }
+        await SleepMs(450);
+        h.CheckNoLeader();
+
+        // Reconnect all servers. A leader will be found.
+        for (int i = 0; i < 3; i++)
+        {
+            h.ReconnectPeer(i);
+        }
+        await h.CheckSingleLeaderAsync();
+    }
+
+    [Fact]
+    public async Task TestElectionLeaderDisconnectThenReconnect()
+    {
+        await using var h = new Harness(output, 3);
+        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
+
+        h.DisconnectPeer(origLeaderId);
+
+        await SleepMs(350);
+        var (newLeaderId, newTerm) = await h.CheckSingleLeaderAsync();
+
+        h.ReconnectPeer(origLeaderId);
+        await SleepMs(150);
+
+        var (againLeaderId, againTerm) = await h.CheckSingleLeaderAsync();
+
+        againLeaderId.Should().Be(newLeaderId, "the reconnected old leader must not take over");
+        againTerm.Should().Be(newTerm);
+    }
+
+    [Fact]
+    public async Task TestElectionLeaderDisconnectThenReconnect5()
+    {
+        await using var h = new Harness(output, 5, LeakCheck);
+
+        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
+
+        h.DisconnectPeer(origLeaderId);
+        await SleepMs(150);
+        var (newLeaderId, newTerm) = await h.CheckSingleLeaderAsync();
+
+        h.ReconnectPeer(origLeaderId);
+        await SleepMs(150);
+
+        var (againLeaderId, againTerm) = await h.CheckSingleLeaderAsync();
+
+        againLeaderId.Should().Be(newLeaderId, "the reconnected old leader must not take over");
+        againTerm.Should().Be(newTerm);
+    }
+
+    [Fact]
+    public async Task TestElectionFollowerComesBack()
+    {
+        await using var h = new Harness(output, 3, LeakCheck);
+
+        var (origLeaderId, origTerm) = await h.CheckSingleLeaderAsync();
+
+        int otherId = (origLeaderId + 1) % 3;
+        h.DisconnectPeer(otherId);
+        await SleepMs(650);
+        h.ReconnectPeer(otherId);
+        await SleepMs(150);
+
+        // Which server leads now depends on the random timeouts, but the term must have moved
+        // on: the returning follower's higher term forces a new election.
+        var (_, newTerm) = await h.CheckSingleLeaderAsync();
+        newTerm.Should().BeGreaterThan(origTerm);
+    }
+
+    [Fact]
+    public async Task TestElectionDisconnectLoop()
+    {
+        await using var h = new Harness(output, 3, LeakCheck);
+
+        for (int cycle = 0; cycle < 5; cycle++)
+        {
+            var (leaderId, _) = await h.CheckSingleLeaderAsync();
+
+            h.DisconnectPeer(leaderId);
+            int otherId = (leaderId + 1) % 3;
+            h.DisconnectPeer(otherId);
+            await SleepMs(310);
+            h.CheckNoLeader();
+
+            // Reconnect both.
+            h.ReconnectPeer(otherId);
+            h.ReconnectPeer(leaderId);
+
+            // Give the cluster time to settle.
+            await SleepMs(150);
+        }
+    }
+
+    [Fact]
+    public async Task TestCommitOneCommand()
+    {
+        await using var h = new Harness(output, 3, LeakCheck);
+
+        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
+
+        h.Tlog($"submitting 42 to {origLeaderId}");
+        int index = h.SubmitToServer(origLeaderId, 42);
+        index.Should().BeGreaterThanOrEqualTo(0, $"want id={origLeaderId} leader, but it's not");
+
+        await SleepMs(150);
+        h.CheckCommittedN(42, 3);
+    }
+
+    [Fact]
+    public async Task TestSubmitNonLeaderFails()
+    {
+        await using var h = new Harness(output, 3);
+
+        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
+        int sid = (origLeaderId + 1) % 3;
+        h.Tlog($"submitting 42 to {sid}");
+        int index = h.SubmitToServer(sid, 42);
+        index.Should().Be(-1, $"want id={sid} !leader, but it is");
+        await SleepMs(10);
+    }
+
+    [Fact]
+    public async Task TestCommitMultipleCommands()
+    {
+        await using var h = new Harness(output, 3, LeakCheck);
+
+        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
+
+        int[] values = [42, 55, 81];
+        foreach (int v in values)
+        {
+            h.Tlog($"submitting {v} to {origLeaderId}");
+            int index = h.SubmitToServer(origLeaderId, v);
+            index.Should().BeGreaterThanOrEqualTo(0, $"want id={origLeaderId} leader, but it's not");
+            await SleepMs(100);
+        }
+
+        await SleepMs(150);
+        var (nc, i1) = h.CheckCommitted(42);
+        var (_, i2) = h.CheckCommitted(55);
+        nc.Should().Be(3);
+        i1.Should().BeLessThan(i2);
+
+        var (_, i3) = h.CheckCommitted(81);
+        i2.Should().BeLessThan(i3);
+    }
+
+    [Fact]
+    public async Task TestCommitWithDisconnectionAndRecover()
+    {
+        await using var h = new Harness(output, 3, LeakCheck);
+
+        // Submit a couple of values to a fully connected cluster.
+        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
+        h.SubmitToServer(origLeaderId, 5);
+        h.SubmitToServer(origLeaderId, 6);
+
+        await SleepMs(250);
+        h.CheckCommittedN(6, 3);
+
+        int dPeerId = (origLeaderId + 1) % 3;
+        h.DisconnectPeer(dPeerId);
+        await SleepMs(250);
+
+        // Submit a new command; it is committed, but only by the two connected servers.
+        h.SubmitToServer(origLeaderId, 7);
+        await SleepMs(250);
+        h.CheckCommittedN(7, 2);
+
+        // Reconnect dPeerId and give it a moment: it catches up and commits 7 too.
+        h.ReconnectPeer(dPeerId);
+        await SleepMs(200);
+        await h.CheckSingleLeaderAsync();
+
+        await SleepMs(150);
+        h.CheckCommittedN(7, 3);
+    }
+
+    [Fact]
+    public async Task TestNoCommitWithNoQuorum()
+    {
+        await using var h = new Harness(output, 3, LeakCheck);
+
+        // Submit a couple of values to a fully connected cluster.
+        var (origLeaderId, origTerm) = await h.CheckSingleLeaderAsync();
+        h.SubmitToServer(origLeaderId, 5);
+        h.SubmitToServer(origLeaderId, 6);
+
+        await SleepMs(250);
+        h.CheckCommittedN(6, 3);
+
+        // Disconnect both followers.
+        int dPeer1 = (origLeaderId + 1) % 3;
+        int dPeer2 = (origLeaderId + 2) % 3;
+        h.DisconnectPeer(dPeer1);
+        h.DisconnectPeer(dPeer2);
+        await SleepMs(250);
+
+        h.SubmitToServer(origLeaderId, 8);
+        await SleepMs(250);
+        h.CheckNotCommitted(8);
+
+        // Reconnect both followers: there is a quorum again.
+        h.ReconnectPeer(dPeer1);
+        h.ReconnectPeer(dPeer2);
+        await SleepMs(600);
+
+        // 8 is still not committed: the term has changed, and a leader commits an entry from an
+        // earlier term only along with one of its own.
+        h.CheckNotCommitted(8);
+
+        // A new leader is elected. It may not be the old one, despite its longer log: the two
+        // reconnected followers can elect each other.
+        var (newLeaderId, againTerm) = await h.CheckSingleLeaderAsync();
+        againTerm.Should().NotBe(origTerm);
+
+        // New values are committed, though.
+        h.SubmitToServer(newLeaderId, 9);
+        h.SubmitToServer(newLeaderId, 10);
+        h.SubmitToServer(newLeaderId, 11);
+        await SleepMs(350);
+
+        foreach (int v in new[] { 9, 10, 11 })
+        {
+            h.CheckCommittedN(v, 3);
+        }
+    }
+
+    [Fact]
+    public async Task TestCommitsWithLeaderDisconnects()
+    {
+        await using var h = new Harness(output, 5, LeakCheck);
+
+        // Submit a couple of values to a fully connected cluster.
+        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
+        h.SubmitToServer(origLeaderId, 5);
+        h.SubmitToServer(origLeaderId, 6);
+
+        await SleepMs(150);
+        h.CheckCommittedN(6, 5);
+
+        // Leader disconnected...
+        h.DisconnectPeer(origLeaderId);
+        await SleepMs(10);
+
+        // Submit 7 to the original leader, even though it's disconnected.
+        h.SubmitToServer(origLeaderId, 7);
+
+        await SleepMs(150);
+        h.CheckNotCommitted(7);
+
+        var (newLeaderId, _) = await h.CheckSingleLeaderAsync();
+
+        // Submit 8 to the new leader.
+        h.SubmitToServer(newLeaderId, 8);
+        await SleepMs(150);
+        h.CheckCommittedN(8, 4);
+
+        // Reconnect the old leader and let the cluster settle. The old leader must not win.
+        h.ReconnectPeer(origLeaderId);
+        await SleepMs(600);
+
+        var (finalLeaderId, _) = await h.CheckSingleLeaderAsync();
+        finalLeaderId.Should().NotBe(origLeaderId);
+
+        // Submit 9 and check it's fully committed.
+        h.SubmitToServer(newLeaderId, 9);
+        await SleepMs(150);
+        h.CheckCommittedN(9, 5);
+        h.CheckCommittedN(8, 5);
+
+        // But 7 is not committed...
+        h.CheckNotCommitted(7);
+    }
+}
