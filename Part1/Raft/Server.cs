@@ -198,8 +198,8 @@ internal sealed class RpcProxy(ConsensusModule cm)
     }
 
     /// <summary>
-    /// The delay (or drop) every call suffers on its way in. A connection closed meanwhile
-    /// cancels <paramref name="ct"/>, and then the call never reaches the CM.
+    /// The delay (or drop) every call suffers on its way in. Shutting the server down cancels
+    /// <paramref name="ct"/>, and then the call never reaches the CM.
     /// </summary>
     private async Task SimulateNetworkAsync(string method, CancellationToken ct)
     {

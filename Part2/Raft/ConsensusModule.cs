@@ -603,7 +603,9 @@ public sealed class ConsensusModule
                         return;
                     }
 
-                    if (_state == CMState.Leader && savedCurrentTerm == reply.Term)
+                    // Only a reply from this leadership counts: same term as when the message
+                    // was sent, and still leading it.
+                    if (_state == CMState.Leader && _currentTerm == savedCurrentTerm && reply.Term == savedCurrentTerm)
                     {
                         if (reply.Success)
                         {

@@ -27,8 +27,7 @@ public sealed class RpcException : Exception
 /// <summary>One call on its way to a server, and the place its reply goes.</summary>
 /// <param name="ServiceMethod">As in net/rpc: "ConsensusModule.RequestVote".</param>
 /// <param name="Args">An immutable message record, so sharing it is as safe as copying it.</param>
-/// <param name="ConnectionClosed">Cancelled when the caller's connection closes.</param>
-internal sealed record RpcCall(string ServiceMethod, object Args, CancellationToken ConnectionClosed)
+internal sealed record RpcCall(string ServiceMethod, object Args)
 {
     /// <summary>Completed by the server; continuations run on the pool, never inside the server's code.</summary>
     public TaskCompletionSource<object> Reply { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -82,14 +81,18 @@ public sealed class RpcEndpoint
         }
     }
 
+    /// <summary>
+    /// Serves one call. A call that was delivered is served even if its caller disconnects
+    /// meanwhile, as with net/rpc over TCP: the request is already on the wire, only the reply is
+    /// lost. Shutting this server down ends it.
+    /// </summary>
     private async Task ServeAsync(RpcCall call)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(call.ConnectionClosed, _quit);
         try
         {
-            call.Reply.TrySetResult(await _handler(call.ServiceMethod, call.Args, cts.Token));
+            call.Reply.TrySetResult(await _handler(call.ServiceMethod, call.Args, _quit));
         }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        catch (OperationCanceledException) when (_quit.IsCancellationRequested)
         {
             call.Reply.TrySetException(new RpcException("connection is shut down"));
         }
@@ -117,7 +120,7 @@ internal sealed class RpcClient(RpcEndpoint endpoint)
 
     public async Task<object> CallAsync(string serviceMethod, object args)
     {
-        var call = new RpcCall(serviceMethod, args, _closed.Token);
+        var call = new RpcCall(serviceMethod, args);
         if (_closed.IsCancellationRequested || !endpoint.TryDeliver(call))
         {
             throw new RpcException("connection is shut down");
