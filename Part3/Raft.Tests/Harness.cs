@@ -1,0 +1,487 @@
+// A simulated cluster for the tests: servers wired together in one process, with faults on demand.
+using System.Threading.Channels;
+using FluentAssertions;
+using Xunit;
+
+namespace Raft;
+
+/// <summary>
+/// A cluster of <c>n</c> servers, all connected, that a test can partition and heal. Use it as
+/// <c>await using var h = new Harness(output, 3);</c>: disposal shuts the cluster down.
+/// </summary>
+public sealed class Harness : IAsyncDisposable
+{
+    /// <summary>Guards <see cref="_commits"/>.</summary>
+    private readonly Lock _mu = new();
+
+    /// <summary>Every server of the cluster, by id; a restart replaces a crashed one.</summary>
+    private readonly Server[] _cluster;
+
+    /// <summary>Every server ever created, crashed ones included, for the leak check.</summary>
+    private readonly List<(int Id, Server Server)> _everCreated = [];
+
+    /// <summary>Each server's stable storage; it survives the server's crash.</summary>
+    private readonly MapStorage[] _storage;
+
+    /// <summary>Each server's commit channel.</summary>
+    private readonly Channel<CommitEntry>[] _commitChans;
+
+    /// <summary>
+    /// The commits each server has reported so far, in order; filled by one collector task per
+    /// server reading its commit channel.
+    /// </summary>
+    private readonly List<CommitEntry>[] _commits;
+
+    /// <summary>The collector tasks; they end when shutdown completes the commit channels.</summary>
+    private readonly Task[] _collectors;
+
+    /// <summary>
+    /// Whether each server is connected to its peers; a disconnected server is partitioned:
+    /// nothing passes to or from it.
+    /// </summary>
+    private readonly bool[] _connected;
+
+    /// <summary>
+    /// Whether each server is alive: false from its crash until its restart. Connected implies alive.
+    /// </summary>
+    private readonly bool[] _alive;
+
+    /// <summary>The number of servers.</summary>
+    private readonly int _n;
+
+    /// <summary>The test's log, shared by all servers and <see cref="Tlog"/>.</summary>
+    private readonly TestLog _log;
+
+    /// <summary>
+    /// Upstream's leaktest.CheckTimeout: when set, every background task of the cluster must end
+    /// within this time of shutdown, or the test fails naming the ones still running.
+    /// </summary>
+    private readonly TimeSpan? _leakCheck;
+
+    /// <summary>Set by the first shutdown; a second is a no-op.</summary>
+    private bool _shutdown;
+
+    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
+    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
+    {
+        _log = new TestLog(output);
+        _leakCheck = leakCheck;
+        var ns = new Server[n];
+        var connected = new bool[n];
+        var commitChans = new Channel<CommitEntry>[n];
+        var commits = new List<CommitEntry>[n];
+        var alive = new bool[n];
+        var storage = new MapStorage[n];
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Create all servers, each with the ids of the others as its peers.
+        for (int i = 0; i < n; i++)
+        {
+            int[] peerIds = [.. Enumerable.Range(0, n).Where(p => p != i)];
+            commitChans[i] = Channel.CreateUnbounded<CommitEntry>();
+            commits[i] = [];
+            storage[i] = new MapStorage();
+            ns[i] = new Server(i, peerIds, storage[i], ready.Task, commitChans[i].Writer, _log);
+            ns[i].Serve();
+            alive[i] = true;
+            _everCreated.Add((i, ns[i]));
+        }
+
+        // Connect every server to every other.
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                if (i != j)
+                {
+                    ns[i].ConnectToPeer(j, ns[j].GetListenAddr());
+                }
+            }
+            connected[i] = true;
+        }
+        ready.SetResult();
+
+        _cluster = ns;
+        _storage = storage;
+        _commitChans = commitChans;
+        _commits = commits;
+        _connected = connected;
+        _alive = alive;
+        _n = n;
+        _collectors = [.. Enumerable.Range(0, n).Select(i => Task.Run(() => CollectCommitsAsync(i)))];
+    }
+
+    public async ValueTask DisposeAsync() => await ShutdownAsync();
+
+    /// <summary>
+    /// Shuts every server down, then waits for the cluster's background tasks to end: within the
+    /// leak-check time if the test set one (failing the test otherwise), else within a second.
+    /// </summary>
+    public async Task ShutdownAsync()
+    {
+        if (_shutdown)
+        {
+            return;
+        }
+        _shutdown = true;
+
+        for (int i = 0; i < _n; i++)
+        {
+            _cluster[i].DisconnectAll();
+            _connected[i] = false;
+        }
+        for (int i = 0; i < _n; i++)
+        {
+            if (_alive[i])
+            {
+                _alive[i] = false;
+                await _cluster[i].ShutdownAsync();
+            }
+        }
+        // Safe now: a stopped server's commit sender has ended, so nothing writes to these any more.
+        for (int i = 0; i < _n; i++)
+        {
+            _commitChans[i].Writer.Complete();
+        }
+        await Task.WhenAll(_collectors);
+
+        IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
+        _log.Close();
+
+        Exception[] faults = [.. _everCreated.SelectMany(s => s.Server.Faults())];
+        faults.Should().BeEmpty("no background task may fail");
+        if (_leakCheck is { } limit)
+        {
+            running.Should().BeEmpty($"every background task must end within {limit.TotalMilliseconds} ms of shutdown");
+        }
+    }
+
+    /// <summary>Disconnects server <paramref name="id"/> from all the others.</summary>
+    public void DisconnectPeer(int id)
+    {
+        Tlog($"Disconnect {id}");
+        _cluster[id].DisconnectAll();
+        for (int j = 0; j < _n; j++)
+        {
+            if (j != id)
+            {
+                _cluster[j].DisconnectPeer(id);
+            }
+        }
+        _connected[id] = false;
+    }
+
+    /// <summary>Connects server <paramref name="id"/> to all the others.</summary>
+    public void ReconnectPeer(int id)
+    {
+        Tlog($"Reconnect {id}");
+        for (int j = 0; j < _n; j++)
+        {
+            if (j != id && _alive[j])
+            {
+                _cluster[id].ConnectToPeer(j, _cluster[j].GetListenAddr());
+                _cluster[j].ConnectToPeer(id, _cluster[id].GetListenAddr());
+            }
+        }
+        _connected[id] = true;
+    }
+
+    /// <summary>
+    /// "Crashes" server <paramref name="id"/>: disconnects it and shuts it down. Its storage is
+    /// kept for a restart; the commits it reported are forgotten, because a Raft client keeps no
+    /// state of its own and the restarted server will report them all again.
+    /// </summary>
+    public async Task CrashPeerAsync(int id)
+    {
+        Tlog($"Crash {id}");
+        DisconnectPeer(id);
+        _alive[id] = false;
+        await _cluster[id].ShutdownAsync();
+
+        lock (_mu)
+        {
+            _commits[id].Clear();
+        }
+    }
+
+    /// <summary>
+    /// "Restarts" server <paramref name="id"/>: a new server, built from the crashed one's storage
+    /// alone, connected to the live peers.
+    /// </summary>
+    public async Task RestartPeerAsync(int id)
+    {
+        _alive[id].Should().BeFalse($"id={id} is alive in RestartPeer");
+        Tlog($"Restart {id}");
+
+        int[] peerIds = [.. Enumerable.Range(0, _n).Where(p => p != id)];
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _cluster[id] = new Server(id, peerIds, _storage[id], ready.Task, _commitChans[id].Writer, _log);
+        _cluster[id].Serve();
+        _everCreated.Add((id, _cluster[id]));
+        ReconnectPeer(id);
+        ready.SetResult();
+        _alive[id] = true;
+        await SleepMs(20);
+    }
+
+    /// <summary>Makes server <paramref name="id"/> drop its outgoing calls after the next <paramref name="n"/>.</summary>
+    public void PeerDropCallsAfterN(int id, int n)
+    {
+        Tlog($"peer {id} drop calls after {n}");
+        _cluster[id].Proxy().DropCallsAfterN(n);
+    }
+
+    /// <summary>Ends the faults injected into server <paramref name="id"/>'s outgoing calls.</summary>
+    public void PeerDontDropCalls(int id)
+    {
+        Tlog($"peer {id} don't drop calls");
+        _cluster[id].Proxy().DontDropCalls();
+    }
+
+    /// <summary>
+    /// Beyond upstream: server <paramref name="id"/>'s calls still reach its peers, but their
+    /// replies are lost, so it never learns what its messages achieved.
+    /// </summary>
+    public void PeerDropReplies(int id)
+    {
+        Tlog($"peer {id} drop replies");
+        _cluster[id].Proxy().DropReplies();
+    }
+
+    /// <summary>Beyond upstream: cuts the link one way only, so <paramref name="from"/> can no longer call <paramref name="to"/>.</summary>
+    public void CutLink(int from, int to)
+    {
+        Tlog($"Cut link {from} -> {to}");
+        _cluster[from].DisconnectPeer(to);
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="cmd"/> is in the logs of all the given servers (not
+    /// necessarily committed); fails after 5 s. Lets a test act right after a message has landed
+    /// instead of guessing how long delivery takes.
+    /// </summary>
+    public async Task WaitUntilInLogsAsync(int cmd, params int[] ids)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (!ids.All(id => InLog(id, cmd)))
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"cmd={cmd} did not reach the logs of servers [{string.Join(' ', ids)}] within 5 s");
+            }
+            await SleepMs(1);
+        }
+    }
+
+    /// <summary>Server <paramref name="id"/>'s CM, for tests that look inside it as upstream's do.</summary>
+    internal ConsensusModule Cm(int id) => _cluster[id].Cm;
+
+    /// <summary>Server <paramref name="id"/>'s stable storage.</summary>
+    internal MapStorage Storage(int id) => _storage[id];
+
+    /// <summary>
+    /// Checks that exactly one connected server thinks it is the leader, and returns its id and
+    /// term. Tries a few times, 150 ms apart, while no leader has been elected yet.
+    /// </summary>
+    public async Task<(int LeaderId, int LeaderTerm)> CheckSingleLeaderAsync()
+    {
+        for (int r = 0; r < 8; r++)
+        {
+            int leaderId = -1;
+            int leaderTerm = -1;
+            for (int i = 0; i < _n; i++)
+            {
+                if (_connected[i])
+                {
+                    var (_, term, isLeader) = _cluster[i].Cm.Report();
+                    if (isLeader)
+                    {
+                        if (leaderId < 0)
+                        {
+                            leaderId = i;
+                            leaderTerm = term;
+                        }
+                        else
+                        {
+                            Assert.Fail($"both {leaderId} and {i} think they're leaders");
+                        }
+                    }
+                }
+            }
+            if (leaderId >= 0)
+            {
+                return (leaderId, leaderTerm);
+            }
+            await SleepMs(150);
+        }
+
+        Assert.Fail("leader not found");
+        return (-1, -1);
+    }
+
+    /// <summary>Checks that no connected server thinks it is the leader.</summary>
+    public void CheckNoLeader()
+    {
+        for (int i = 0; i < _n; i++)
+        {
+            if (_connected[i])
+            {
+                var (_, _, isLeader) = _cluster[i].Cm.Report();
+                isLeader.Should().BeFalse($"server {i} leader; want none");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks that every connected server has committed <paramref name="cmd"/> at the same index,
+    /// and that they agree on every command committed before it; commands must be unique ints.
+    /// Returns how many servers committed it, and its log index.
+    /// </summary>
+    public (int Count, int Index) CheckCommitted(int cmd)
+    {
+        lock (_mu)
+        {
+            // Every connected server must have reported the same number of commits.
+            int commitsLen = -1;
+            for (int i = 0; i < _n; i++)
+            {
+                if (_connected[i])
+                {
+                    if (commitsLen >= 0)
+                    {
+                        if (_commits[i].Count != commitsLen)
+                        {
+                            Assert.Fail($"commits[{i}] = {Format(_commits[i])}, commitsLen = {commitsLen}");
+                        }
+                    }
+                    else
+                    {
+                        commitsLen = _commits[i].Count;
+                    }
+                }
+            }
+
+            // Walk the commits in order, checking agreement, until cmd turns up.
+            for (int c = 0; c < commitsLen; c++)
+            {
+                int cmdAtC = -1;
+                for (int i = 0; i < _n; i++)
+                {
+                    if (_connected[i])
+                    {
+                        int cmdOfN = (int)_commits[i][c].Command;
+                        if (cmdAtC >= 0)
+                        {
+                            cmdOfN.Should().Be(cmdAtC, $"servers must agree at commits[{i}][{c}]");
+                        }
+                        else
+                        {
+                            cmdAtC = cmdOfN;
+                        }
+                    }
+                }
+                if (cmdAtC == cmd)
+                {
+                    // Every server must have committed it at the same log index.
+                    int index = -1;
+                    int nc = 0;
+                    for (int i = 0; i < _n; i++)
+                    {
+                        if (_connected[i])
+                        {
+                            if (index >= 0 && _commits[i][c].Index != index)
+                            {
+                                Assert.Fail($"got Index={_commits[i][c].Index}, want {index} at commits[{i}][{c}]");
+                            }
+                            else
+                            {
+                                index = _commits[i][c].Index;
+                            }
+                            nc++;
+                        }
+                    }
+                    return (nc, index);
+                }
+            }
+
+            Assert.Fail($"cmd={cmd} not found in commits");
+            return (-1, -1);
+        }
+    }
+
+    /// <summary>Checks that exactly <paramref name="n"/> connected servers committed <paramref name="cmd"/>.</summary>
+    public void CheckCommittedN(int cmd, int n)
+    {
+        var (nc, _) = CheckCommitted(cmd);
+        nc.Should().Be(n, $"cmd={cmd} should be committed by {n} servers");
+    }
+
+    /// <summary>Checks that no connected server has committed <paramref name="cmd"/>.</summary>
+    public void CheckNotCommitted(int cmd)
+    {
+        lock (_mu)
+        {
+            for (int i = 0; i < _n; i++)
+            {
+                if (_connected[i])
+                {
+                    for (int c = 0; c < _commits[i].Count; c++)
+                    {
+                        int gotCmd = (int)_commits[i][c].Command;
+                        gotCmd.Should().NotBe(cmd, $"found {cmd} at commits[{i}][{c}], expected none");
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Submits <paramref name="cmd"/> to server <paramref name="serverId"/>; its log index, or -1 if not the leader.</summary>
+    public int SubmitToServer(int serverId, object cmd) => _cluster[serverId].Submit(cmd);
+
+    /// <summary>Writes a test's own line to the log, marked [TEST].</summary>
+    public void Tlog(string message) => _log.Write($"[TEST] {message}");
+
+    /// <summary>Waits <paramref name="n"/> milliseconds, without blocking a thread.</summary>
+    public static Task SleepMs(int n) => Task.Delay(n);
+
+    /// <summary>Reads server <paramref name="i"/>'s commit channel into its list, until shutdown completes the channel.</summary>
+    private async Task CollectCommitsAsync(int i)
+    {
+        await foreach (CommitEntry c in _commitChans[i].Reader.ReadAllAsync())
+        {
+            lock (_mu)
+            {
+                Tlog($"collectCommits({i}) got {c}");
+                _commits[i].Add(c);
+            }
+        }
+    }
+
+    /// <summary>Whether <paramref name="cmd"/> is in server <paramref name="id"/>'s log.</summary>
+    private bool InLog(int id, int cmd)
+    {
+        ConsensusModule cm = _cluster[id].Cm;
+        lock (cm.Mu)
+        {
+            return cm.Log.Any(e => e.Command is int c && c == cmd);
+        }
+    }
+
+    /// <summary>A list of commits as one line.</summary>
+    private static string Format(List<CommitEntry> commits) => $"[{string.Join(' ', commits)}]";
+
+    /// <summary>Waits up to <paramref name="limit"/> for all tasks to end; returns those still running.</summary>
+    private async Task<IReadOnlyList<string>> WaitForTasksAsync(TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            string[] running = [.. _everCreated.SelectMany(s => s.Server.RunningTasks().Select(name => $"server {s.Id}: {name}"))];
+            if (running.Length == 0 || DateTime.UtcNow >= deadline)
+            {
+                return running;
+            }
+            await Task.Delay(5);
+        }
+    }
+}

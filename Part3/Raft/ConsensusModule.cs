@@ -1,0 +1,870 @@
+// The consensus module: the Raft logic of one server. Part 3: persistence and optimizations.
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Raft;
+
+/// <summary>
+/// What a CM reports on its commit channel: a command the cluster has agreed on, ready to be
+/// applied to the client's state machine.
+/// </summary>
+/// <param name="Command">The client's command.</param>
+/// <param name="Index">The log index the command was committed at.</param>
+/// <param name="Term">
+/// The term of the entry itself. Upstream reports the server's current term here, which can be
+/// later than the entry's; the entry's own term is what the paper calls the entry's term.
+/// </param>
+public sealed record CommitEntry(object Command, int Index, int Term);
+
+/// <summary>One entry of the replicated log: a client's command and the term it arrived in.</summary>
+/// <param name="Command">Should be immutable (an int, a string, a record): entries are shared, never copied.</param>
+public sealed record LogEntry(object Command, int Term)
+{
+    /// <summary>Prints as Go's %v does, {command term}, so logs read alike in both ports.</summary>
+    public override string ToString() => $"{{{Command} {Term}}}";
+}
+
+/// <summary>The role a CM plays. Dead means stopped for good.</summary>
+public enum CMState
+{
+    Follower,
+    Candidate,
+    Leader,
+    Dead,
+}
+
+// The RPC messages (Figure 2 of the paper). Records with init-only properties: a message that
+// crosses to another server cannot be changed by either side, so passing it is as safe as copying.
+
+/// <summary>Arguments of RequestVote.</summary>
+public sealed record RequestVoteArgs
+{
+    public int Term { get; init; }
+    public int CandidateId { get; init; }
+    public int LastLogIndex { get; init; }
+    public int LastLogTerm { get; init; }
+}
+
+/// <summary>Reply to RequestVote.</summary>
+public sealed record RequestVoteReply
+{
+    public int Term { get; init; }
+    public bool VoteGranted { get; init; }
+}
+
+/// <summary>Arguments of AppendEntries: a heartbeat, or new entries for the follower's log.</summary>
+public sealed record AppendEntriesArgs
+{
+    public int Term { get; init; }
+    public int LeaderId { get; init; }
+
+    public int PrevLogIndex { get; init; }
+    public int PrevLogTerm { get; init; }
+    public ImmutableArray<LogEntry> Entries { get; init; } = [];
+    public int LeaderCommit { get; init; }
+
+    /// <summary>Prints Entries as a list; a record would print only the type's name.</summary>
+    private bool PrintMembers(System.Text.StringBuilder sb)
+    {
+        sb.Append(CultureInfo.InvariantCulture, $"Term = {Term}, LeaderId = {LeaderId}, PrevLogIndex = {PrevLogIndex}, PrevLogTerm = {PrevLogTerm}, ");
+        sb.Append(CultureInfo.InvariantCulture, $"Entries = [{string.Join(' ', Entries)}], LeaderCommit = {LeaderCommit}");
+        return true;
+    }
+}
+
+/// <summary>Reply to AppendEntries.</summary>
+public sealed record AppendEntriesReply
+{
+    public int Term { get; init; }
+    public bool Success { get; init; }
+
+    // On failure, where the follower's log stops matching, so the leader can skip back a whole
+    // term at a time instead of one entry per round trip (the end of section 5.3).
+    public int ConflictIndex { get; init; }
+    public int ConflictTerm { get; init; }
+}
+
+/// <summary>A consensus module (CM): a single node of Raft consensus.</summary>
+public sealed class ConsensusModule
+{
+    /// <summary>Guards the mutable state below. Never held across an await.</summary>
+    private readonly Lock _mu = new();
+
+    /// <summary>This server's id.</summary>
+    private readonly int _id;
+
+    /// <summary>The ids of the other servers in the cluster.</summary>
+    private readonly int[] _peerIds;
+
+    /// <summary>The server hosting this CM; the CM sends its RPCs through it.</summary>
+    private readonly Server _server;
+
+    /// <summary>Where this CM persists its state; a restarted server reads it back from here.</summary>
+    private readonly IStorage _storage;
+
+    /// <summary>Where this CM reports committed entries, in log order; the client hands it in.</summary>
+    private readonly ChannelWriter<CommitEntry> _commitChan;
+
+    /// <summary>
+    /// Wakes the commit sender when the commit index may have moved. One slot, written with
+    /// TryWrite: a full slot already promises a wake-up, and the sender re-reads the state each time.
+    /// </summary>
+    private readonly Channel<bool> _newCommitReadyChan = Channel.CreateBounded<bool>(1);
+
+    /// <summary>The commit sender's task; <see cref="StopAsync"/> waits for it.</summary>
+    private readonly Task _commitChanSender;
+
+    /// <summary>
+    /// Wakes the leader's send loop to send AppendEntries now rather than at the next heartbeat:
+    /// after a Submit, or when the commit index moves. One slot, written with TryWrite, so
+    /// Submit never blocks and wake-ups coalesce (upstream's send on this channel can block).
+    /// </summary>
+    private readonly Channel<bool> _triggerAEChan = Channel.CreateBounded<bool>(1);
+
+    /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
+    private readonly ILogger _logger;
+
+    /// <summary>Cancelled by <see cref="Stop"/>; every loop of this CM ends on it.</summary>
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>The tasks this CM has started (Go's goroutines).</summary>
+    private readonly TaskTracker _tasks;
+
+    // Persistent Raft state on all servers.
+
+    /// <summary>The latest term this server has seen.</summary>
+    private int _currentTerm;
+
+    /// <summary>The candidate this server voted for in the current term, or -1.</summary>
+    private int _votedFor;
+
+    /// <summary>The log; entry i has log index i (indices start at 0 here, at 1 in the paper).</summary>
+    private readonly List<LogEntry> _log = [];
+
+    // Volatile Raft state on all servers.
+
+    /// <summary>The highest log index known to be committed.</summary>
+    private int _commitIndex;
+
+    /// <summary>The highest log index sent on the commit channel.</summary>
+    private int _lastApplied;
+
+    /// <summary>The role this CM plays now.</summary>
+    private CMState _state;
+
+    /// <summary>When the election countdown last restarted (a Stopwatch timestamp).</summary>
+    private long _electionResetEvent;
+
+    // Volatile Raft state on leaders.
+
+    /// <summary>For each peer, the index of the next log entry to send it.</summary>
+    private readonly Dictionary<int, int> _nextIndex = [];
+
+    /// <summary>For each peer, the highest log index known to be replicated on it.</summary>
+    private readonly Dictionary<int, int> _matchIndex = [];
+
+    /// <summary>
+    /// Creates a CM with the given id and peer ids, hosted by <paramref name="server"/>. The CM
+    /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
+    /// peer is connected. Committed entries are written to <paramref name="commitChan"/>.
+    /// </summary>
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger)
+    {
+        _id = id;
+        _peerIds = [.. peerIds];
+        _server = server;
+        _storage = storage;
+        _commitChan = commitChan;
+        _logger = logger;
+        _tasks = new TaskTracker(logger, _stopping.Token);
+        _state = CMState.Follower;
+        _votedFor = -1;
+        _commitIndex = -1;
+        _lastApplied = -1;
+
+        if (_storage.HasData)
+        {
+            RestoreFromStorage();
+        }
+
+        _tasks.Run("election timer", async () =>
+        {
+            // Nothing happens until the cluster is wired up; then the election countdown begins.
+            await ready.WaitAsync(_stopping.Token);
+            lock (_mu)
+            {
+                _electionResetEvent = Stopwatch.GetTimestamp();
+            }
+            await RunElectionTimerAsync();
+        });
+
+        _commitChanSender = _tasks.Run("commit sender", CommitChanSenderAsync);
+    }
+
+    /// <summary>Reports this CM's id, its current term, and whether it thinks it is the leader.</summary>
+    public (int Id, int Term, bool IsLeader) Report()
+    {
+        lock (_mu)
+        {
+            return (_id, _currentTerm, _state == CMState.Leader);
+        }
+    }
+
+    /// <summary>
+    /// Offers a command to this CM. On the leader, appends it to the log, persists it, wakes the
+    /// send loop and returns its log index; elsewhere returns -1 and the client must try another
+    /// server. Never blocks: the command's fate is reported later on the commit channel.
+    /// </summary>
+    /// <exception cref="ArgumentException">The command's type is not registered in <see cref="CommandTypes"/>.</exception>
+    public int Submit(object command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        // Refuse a command that could not be persisted before it gets into the log.
+        CommandTypes.NameOf(command);
+
+        lock (_mu)
+        {
+            Dlog($"Submit received by {_state}: {command}");
+            if (_state == CMState.Leader)
+            {
+                int submitIndex = _log.Count;
+                _log.Add(new LogEntry(command, _currentTerm));
+                PersistToStorage();
+                Dlog($"... log={_log}");
+                _triggerAEChan.Writer.TryWrite(true);
+                return submitIndex;
+            }
+            return -1;
+        }
+    }
+
+    /// <summary>
+    /// Stops this CM for good and waits for its commit sender to finish, so that the caller may
+    /// complete the commit channel afterwards. Never hangs, even if nobody reads the commit
+    /// channel any more: the sender's pending write is cancelled. The other tasks see the
+    /// cancellation and end within moments (the tests check they do).
+    /// </summary>
+    public async Task StopAsync()
+    {
+        lock (_mu)
+        {
+            _state = CMState.Dead;
+            Dlog($"becomes Dead");
+        }
+        // Outside the lock: cancelling may run a loop's continuation right here, and it takes the lock.
+        _stopping.Cancel();
+        _newCommitReadyChan.Writer.TryComplete();
+        _triggerAEChan.Writer.TryComplete();
+        await _commitChanSender;
+    }
+
+    /// <summary>
+    /// Loads currentTerm, votedFor and the log from storage; called by the constructor, before
+    /// any task runs. A restarted server is rebuilt from these bytes alone.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Storage holds data, but not a whole, valid state.</exception>
+    private void RestoreFromStorage()
+    {
+        var (data, found) = _storage.Get(PersistentState.StorageKey);
+        if (!found || data is null)
+        {
+            throw new InvalidDataException($"server {_id}: storage has data but no '{PersistentState.StorageKey}' entry");
+        }
+        PersistentState state;
+        try
+        {
+            state = PersistentState.Decode(data);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"server {_id}: {e.Message}", e);
+        }
+        _currentTerm = state.CurrentTerm;
+        _votedFor = state.VotedFor;
+        _log.AddRange(state.Log);
+    }
+
+    /// <summary>
+    /// Saves currentTerm, votedFor and the log in one write. Upstream writes the three under
+    /// separate keys, so a crash between writes could keep a new term with an old vote.
+    /// </summary>
+    private void PersistToStorage()
+    {
+        Debug.Assert(_mu.IsHeldByCurrentThread);
+        _storage.Set(PersistentState.StorageKey, new PersistentState(_currentTerm, _votedFor, _log).Encode());
+    }
+
+    /// <summary>Whether Dlog writes anything; checked before a message is even built.</summary>
+    internal bool DebugEnabled => _logger.IsEnabled(LogLevel.Debug);
+
+    /// <summary>Logs a debugging message, prefixed with this server's id (upstream's dlog).</summary>
+    internal void Dlog([InterpolatedStringHandlerArgument("")] ref DlogHandler message)
+    {
+        if (message.Build() is { } text)
+        {
+            _logger.LogDebug("[{Id}] {Message}", _id, text);
+        }
+    }
+
+    /// <summary>The RequestVote RPC handler.</summary>
+    public RequestVoteReply RequestVote(RequestVoteArgs args)
+    {
+        lock (_mu)
+        {
+            if (_state == CMState.Dead)
+            {
+                // As upstream: a dead server answers with an empty reply, which no candidate counts.
+                return new RequestVoteReply();
+            }
+            var (lastLogIndex, lastLogTerm) = LastLogIndexAndTerm();
+            Dlog($"RequestVote: {args} [currentTerm={_currentTerm}, votedFor={_votedFor}, log index/term=({lastLogIndex}, {lastLogTerm})]");
+
+            if (args.Term > _currentTerm)
+            {
+                Dlog($"... term out of date in RequestVote");
+                BecomeFollower(args.Term);
+            }
+
+            var voteGranted = false;
+            // Grant only to a candidate whose log is at least as up to date as ours (section 5.4.1).
+            if (_currentTerm == args.Term
+                && (_votedFor == -1 || _votedFor == args.CandidateId)
+                && (args.LastLogTerm > lastLogTerm
+                    || (args.LastLogTerm == lastLogTerm && args.LastLogIndex >= lastLogIndex)))
+            {
+                voteGranted = true;
+                _votedFor = args.CandidateId;
+                _electionResetEvent = Stopwatch.GetTimestamp();
+            }
+            var reply = new RequestVoteReply { Term = _currentTerm, VoteGranted = voteGranted };
+            PersistToStorage();
+            Dlog($"... RequestVote reply: {reply}");
+            return reply;
+        }
+    }
+
+    /// <summary>The AppendEntries RPC handler: a heartbeat, or entries to add to this follower's log.</summary>
+    public AppendEntriesReply AppendEntries(AppendEntriesArgs args)
+    {
+        lock (_mu)
+        {
+            if (_state == CMState.Dead)
+            {
+                return new AppendEntriesReply();
+            }
+            Dlog($"AppendEntries: {args}");
+
+            if (args.Term > _currentTerm)
+            {
+                Dlog($"... term out of date in AppendEntries");
+                BecomeFollower(args.Term);
+            }
+
+            var success = false;
+            int conflictIndex = 0;
+            int conflictTerm = 0;
+            if (args.Term == _currentTerm)
+            {
+                if (_state != CMState.Follower)
+                {
+                    BecomeFollower(args.Term);
+                }
+                _electionResetEvent = Stopwatch.GetTimestamp();
+
+                // Does our log hold an entry at PrevLogIndex with term PrevLogTerm? Trivially so
+                // when PrevLogIndex is -1: the new entries start the log.
+                if (args.PrevLogIndex == -1
+                    || (args.PrevLogIndex < _log.Count && args.PrevLogTerm == _log[args.PrevLogIndex].Term))
+                {
+                    success = true;
+
+                    // Skip the entries we already have; stop at the first whose term differs
+                    // from ours, or at the end of either list.
+                    int logInsertIndex = args.PrevLogIndex + 1;
+                    int newEntriesIndex = 0;
+
+                    while (logInsertIndex < _log.Count
+                        && newEntriesIndex < args.Entries.Length
+                        && _log[logInsertIndex].Term == args.Entries[newEntriesIndex].Term)
+                    {
+                        logInsertIndex++;
+                        newEntriesIndex++;
+                    }
+
+                    // Truncate only if something new remains: our log beyond a matching prefix
+                    // may hold entries this (possibly stale) message does not know about.
+                    if (newEntriesIndex < args.Entries.Length)
+                    {
+                        Dlog($"... inserting entries {args.Entries[newEntriesIndex..]} from index {logInsertIndex}");
+                        _log.RemoveRange(logInsertIndex, _log.Count - logInsertIndex);
+                        _log.AddRange(args.Entries[newEntriesIndex..]);
+                        Dlog($"... log is now: {_log}");
+                    }
+
+                    // Commit up to the leader's commit index, but no further than the last entry
+                    // this message vouches for (Figure 2). Upstream uses the log's end instead,
+                    // which is safe only while the leader always sends the whole tail.
+                    int newCommitIndex = Math.Min(args.LeaderCommit, args.PrevLogIndex + args.Entries.Length);
+                    if (newCommitIndex > _commitIndex)
+                    {
+                        _commitIndex = newCommitIndex;
+                        Dlog($"... setting commitIndex={_commitIndex}");
+                        // TryWrite: never blocks under the lock (upstream's send here can).
+                        _newCommitReadyChan.Writer.TryWrite(true);
+                    }
+                }
+                else
+                {
+                    // No match at PrevLogIndex: tell the leader where to look next.
+                    if (args.PrevLogIndex >= _log.Count)
+                    {
+                        // Our log is too short: resume right after its end.
+                        conflictIndex = _log.Count;
+                        conflictTerm = -1;
+                    }
+                    else
+                    {
+                        // The entry at PrevLogIndex has another term: report that term and the
+                        // first index we hold for it, so the leader can skip all of it at once.
+                        conflictTerm = _log[args.PrevLogIndex].Term;
+
+                        int i;
+                        for (i = args.PrevLogIndex - 1; i >= 0; i--)
+                        {
+                            if (_log[i].Term != conflictTerm)
+                            {
+                                break;
+                            }
+                        }
+                        conflictIndex = i + 1;
+                    }
+                }
+            }
+
+            var reply = new AppendEntriesReply
+            {
+                Term = _currentTerm,
+                Success = success,
+                ConflictIndex = conflictIndex,
+                ConflictTerm = conflictTerm,
+            };
+            PersistToStorage();
+            Dlog($"AppendEntries reply: {reply}");
+            return reply;
+        }
+    }
+
+    /// <summary>A random election timeout between 150 and 300 ms.</summary>
+    private static TimeSpan ElectionTimeout()
+    {
+        // With RAFT_FORCE_MORE_REELECTION set, one timeout in three is exactly 150 ms, so servers
+        // often time out together and split the vote: a stress test for elections.
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("RAFT_FORCE_MORE_REELECTION"))
+            && Random.Shared.Next(3) == 0)
+        {
+            return TimeSpan.FromMilliseconds(150);
+        }
+        return TimeSpan.FromMilliseconds(150 + Random.Shared.Next(150));
+    }
+
+    /// <summary>
+    /// One election countdown. It checks every 10 ms and ends when this CM stops being a
+    /// follower or candidate, when the term moves on (another timer takes over), or when the
+    /// timeout passes with no word from a leader, in which case it starts an election.
+    /// </summary>
+    private async Task RunElectionTimerAsync()
+    {
+        TimeSpan timeoutDuration = ElectionTimeout();
+        int termStarted;
+        lock (_mu)
+        {
+            termStarted = _currentTerm;
+        }
+        Dlog($"election timer started ({timeoutDuration.TotalMilliseconds}ms), term={termStarted}");
+
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        while (await ticker.WaitForNextTickAsync(_stopping.Token))
+        {
+            lock (_mu)
+            {
+                if (_state != CMState.Candidate && _state != CMState.Follower)
+                {
+                    Dlog($"in election timer state={_state}, bailing out");
+                    return;
+                }
+
+                if (termStarted != _currentTerm)
+                {
+                    Dlog($"in election timer term changed from {termStarted} to {_currentTerm}, bailing out");
+                    return;
+                }
+
+                // No leader heard from and no vote granted for a whole timeout: time to run.
+                if (Stopwatch.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
+                {
+                    StartElection();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Becomes a candidate in a new term and asks every peer for its vote.</summary>
+    private void StartElection()
+    {
+        Debug.Assert(_mu.IsHeldByCurrentThread);
+        _state = CMState.Candidate;
+        _currentTerm += 1;
+        int savedCurrentTerm = _currentTerm;
+        _electionResetEvent = Stopwatch.GetTimestamp();
+        _votedFor = _id;
+        PersistToStorage();
+        Dlog($"becomes Candidate (currentTerm={savedCurrentTerm}); log={_log}");
+
+        int votesReceived = 1;
+
+        foreach (int peerId in _peerIds)
+        {
+            _tasks.Run($"RequestVote to {peerId}", async () =>
+            {
+                int savedLastLogIndex, savedLastLogTerm;
+                lock (_mu)
+                {
+                    (savedLastLogIndex, savedLastLogTerm) = LastLogIndexAndTerm();
+                }
+
+                var args = new RequestVoteArgs
+                {
+                    Term = savedCurrentTerm,
+                    CandidateId = _id,
+                    LastLogIndex = savedLastLogIndex,
+                    LastLogTerm = savedLastLogTerm,
+                };
+
+                Dlog($"sending RequestVote to {peerId}: {args}");
+                RequestVoteReply reply;
+                try
+                {
+                    reply = await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args);
+                }
+                catch (RpcException)
+                {
+                    return;
+                }
+
+                lock (_mu)
+                {
+                    Dlog($"received RequestVoteReply {reply}");
+
+                    if (_state != CMState.Candidate)
+                    {
+                        Dlog($"while waiting for reply, state = {_state}");
+                        return;
+                    }
+
+                    // Compared with the current term, not savedCurrentTerm: a late reply from an
+                    // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
+                    if (reply.Term > _currentTerm)
+                    {
+                        Dlog($"term out of date in RequestVoteReply");
+                        BecomeFollower(reply.Term);
+                        return;
+                    }
+                    else if (reply.Term == _currentTerm && reply.VoteGranted)
+                    {
+                        votesReceived += 1;
+                        if (votesReceived * 2 > _peerIds.Length + 1)
+                        {
+                            Dlog($"wins election with {votesReceived} votes");
+                            StartLeader();
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+
+        // A fresh countdown, in case this election ends with no winner.
+        _tasks.Run("election timer", RunElectionTimerAsync);
+    }
+
+    /// <summary>Becomes a follower in <paramref name="term"/> and restarts the election countdown.</summary>
+    internal void BecomeFollower(int term)
+    {
+        Debug.Assert(_mu.IsHeldByCurrentThread);
+        Dlog($"becomes Follower with term={term}; log={_log}");
+        _state = CMState.Follower;
+        // Only a newer term clears the vote: forgetting it within the same term would let this
+        // server vote twice in one term (upstream's part3 fix).
+        if (term > _currentTerm)
+        {
+            _currentTerm = term;
+            _votedFor = -1;
+            PersistToStorage();
+        }
+        _electionResetEvent = Stopwatch.GetTimestamp();
+
+        _tasks.Run("election timer", RunElectionTimerAsync);
+    }
+
+    /// <summary>
+    /// Becomes the leader and starts the send loop: AppendEntries to all peers at once, then
+    /// again whenever a trigger arrives, and at the latest every 50 ms as a heartbeat.
+    /// </summary>
+    private void StartLeader()
+    {
+        Debug.Assert(_mu.IsHeldByCurrentThread);
+        _state = CMState.Leader;
+
+        foreach (int peerId in _peerIds)
+        {
+            _nextIndex[peerId] = _log.Count;
+            _matchIndex[peerId] = -1;
+        }
+        Dlog($"becomes Leader; term={_currentTerm}, nextIndex={_nextIndex}, matchIndex={_matchIndex}; log={_log}");
+
+        _tasks.Run("leader send loop", async () =>
+        {
+            var heartbeatTimeout = TimeSpan.FromMilliseconds(50);
+
+            // Send at once, so followers hear of the new leader without delay.
+            LeaderSendAEs();
+
+            Task<bool> triggered = _triggerAEChan.Reader.WaitToReadAsync(_stopping.Token).AsTask();
+            while (true)
+            {
+                // Go's select: a trigger or the heartbeat timeout, whichever comes first. Either
+                // way the next heartbeat is due a full timeout later.
+                using (var timer = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+                {
+                    Task expired = Task.Delay(heartbeatTimeout, timer.Token);
+                    if (await Task.WhenAny(triggered, expired) == triggered)
+                    {
+                        if (!await triggered)
+                        {
+                            return; // The trigger channel was completed: the CM stopped.
+                        }
+                        _triggerAEChan.Reader.TryRead(out _);
+                        triggered = _triggerAEChan.Reader.WaitToReadAsync(_stopping.Token).AsTask();
+                    }
+                    timer.Cancel(); // Stop the losing timer.
+                }
+
+                // A CM that is no longer the leader ends the loop.
+                lock (_mu)
+                {
+                    if (_state != CMState.Leader)
+                    {
+                        return;
+                    }
+                }
+                LeaderSendAEs();
+            }
+        });
+    }
+
+    /// <summary>
+    /// Sends one round of AppendEntries to all peers, each carrying the entries that peer still
+    /// lacks, and handles the replies: step down on a newer term, advance the commit index when a
+    /// majority holds an entry, back off nextIndex when a follower's log does not match.
+    /// </summary>
+    private void LeaderSendAEs()
+    {
+        int savedCurrentTerm;
+        lock (_mu)
+        {
+            if (_state != CMState.Leader)
+            {
+                return;
+            }
+            savedCurrentTerm = _currentTerm;
+        }
+
+        foreach (int peerId in _peerIds)
+        {
+            _tasks.Run($"AppendEntries to {peerId}", async () =>
+            {
+                int ni;
+                AppendEntriesArgs args;
+                lock (_mu)
+                {
+                    ni = _nextIndex[peerId];
+                    int prevLogIndex = ni - 1;
+                    int prevLogTerm = prevLogIndex >= 0 ? _log[prevLogIndex].Term : -1;
+
+                    // A copy of the tail: the message never shares the leader's list.
+                    args = new AppendEntriesArgs
+                    {
+                        Term = savedCurrentTerm,
+                        LeaderId = _id,
+                        PrevLogIndex = prevLogIndex,
+                        PrevLogTerm = prevLogTerm,
+                        Entries = [.. _log.Skip(ni)],
+                        LeaderCommit = _commitIndex,
+                    };
+                }
+                Dlog($"sending AppendEntries to {peerId}: ni={ni}, args={args}");
+                AppendEntriesReply reply;
+                try
+                {
+                    reply = await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args);
+                }
+                catch (RpcException)
+                {
+                    return;
+                }
+
+                lock (_mu)
+                {
+                    // Against the current term, as upstream's later parts do: a reply older than a
+                    // step-down that already happened must not trigger another.
+                    if (reply.Term > _currentTerm)
+                    {
+                        Dlog($"term out of date in heartbeat reply");
+                        BecomeFollower(reply.Term);
+                        return;
+                    }
+
+                    // Only a reply from this leadership counts: same term as when the message
+                    // was sent, and still leading it.
+                    if (_state == CMState.Leader && _currentTerm == savedCurrentTerm && reply.Term == savedCurrentTerm)
+                    {
+                        if (reply.Success)
+                        {
+                            _nextIndex[peerId] = ni + args.Entries.Length;
+                            // Never backwards: a late reply to an older, shorter message must
+                            // not undo what a newer reply already confirmed.
+                            _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
+
+                            // Commit the highest entry of this term held by a majority. Entries of
+                            // earlier terms are committed only along with it (section 5.4.2).
+                            int savedCommitIndex = _commitIndex;
+                            for (int i = _commitIndex + 1; i < _log.Count; i++)
+                            {
+                                if (_log[i].Term == _currentTerm)
+                                {
+                                    int matchCount = 1;
+                                    foreach (int p in _peerIds)
+                                    {
+                                        if (_matchIndex[p] >= i)
+                                        {
+                                            matchCount++;
+                                        }
+                                    }
+                                    if (matchCount * 2 > _peerIds.Length + 1)
+                                    {
+                                        _commitIndex = i;
+                                    }
+                                }
+                            }
+                            Dlog($"AppendEntries reply from {peerId} success: nextIndex := {_nextIndex}, matchIndex := {_matchIndex}; commitIndex := {_commitIndex}");
+                            if (_commitIndex != savedCommitIndex)
+                            {
+                                Dlog($"leader sets commitIndex := {_commitIndex}");
+                                // New entries are committed: deliver them to this leader's client,
+                                // and tell the followers now rather than at the next heartbeat.
+                                // TryWrite: never blocks under the lock (upstream's sends here can).
+                                _newCommitReadyChan.Writer.TryWrite(true);
+                                _triggerAEChan.Writer.TryWrite(true);
+                            }
+                        }
+                        else
+                        {
+                            if (reply.ConflictTerm >= 0)
+                            {
+                                // If we hold entries of the conflicting term, resume after our
+                                // last one; otherwise skip the follower's whole run of that term.
+                                int lastIndexOfTerm = -1;
+                                for (int i = _log.Count - 1; i >= 0; i--)
+                                {
+                                    if (_log[i].Term == reply.ConflictTerm)
+                                    {
+                                        lastIndexOfTerm = i;
+                                        break;
+                                    }
+                                }
+                                _nextIndex[peerId] = lastIndexOfTerm >= 0 ? lastIndexOfTerm + 1 : reply.ConflictIndex;
+                            }
+                            else
+                            {
+                                _nextIndex[peerId] = reply.ConflictIndex;
+                            }
+                            Dlog($"AppendEntries reply from {peerId} !success: nextIndex := {_nextIndex[peerId]}");
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// <summary>The index and term of the last log entry, or (-1, -1) for an empty log.</summary>
+    private (int LastLogIndex, int LastLogTerm) LastLogIndexAndTerm()
+    {
+        Debug.Assert(_mu.IsHeldByCurrentThread);
+        if (_log.Count > 0)
+        {
+            int lastIndex = _log.Count - 1;
+            return (lastIndex, _log[lastIndex].Term);
+        }
+        return (-1, -1);
+    }
+
+    /// <summary>
+    /// Sends newly committed entries on the commit channel, in log order. Each wake-up it sends
+    /// whatever lies between lastApplied and commitIndex, so coalesced wake-ups lose nothing. The
+    /// sends happen outside the lock: a slow reader of the commit channel delays only this task.
+    /// Ends when the CM stops.
+    /// </summary>
+    private async Task CommitChanSenderAsync()
+    {
+        while (await _newCommitReadyChan.Reader.WaitToReadAsync(_stopping.Token))
+        {
+            _newCommitReadyChan.Reader.TryRead(out _);
+
+            // Find which entries we have to apply.
+            int savedLastApplied;
+            LogEntry[] entries = [];
+            lock (_mu)
+            {
+                savedLastApplied = _lastApplied;
+                if (_commitIndex > _lastApplied)
+                {
+                    entries = [.. _log.GetRange(_lastApplied + 1, _commitIndex - _lastApplied)];
+                    _lastApplied = _commitIndex;
+                }
+            }
+            Dlog($"commitChanSender entries={entries}, savedLastApplied={savedLastApplied}");
+
+            for (int i = 0; i < entries.Length; i++)
+            {
+                Dlog($"send on commitchan i={i}, entry={entries[i]}");
+                await _commitChan.WriteAsync(new CommitEntry(entries[i].Command, savedLastApplied + i + 1, entries[i].Term), _stopping.Token);
+            }
+        }
+        Dlog($"commitChanSender done");
+    }
+
+    // For the tests, which look inside a CM as upstream's do (cm.mu, cm.state, cm.votedFor).
+
+    /// <summary>The CM's lock; a test holds it while it reads or calls what follows.</summary>
+    internal Lock Mu => _mu;
+
+    internal CMState State => _state;
+
+    internal int CurrentTerm => _currentTerm;
+
+    internal int VotedFor => _votedFor;
+
+    /// <summary>The log itself, not a copy: read it only while holding <see cref="Mu"/>.</summary>
+    internal IReadOnlyList<LogEntry> Log => _log;
+
+    /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
+    internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
+
+    /// <summary>Unexpected exceptions in this CM's tasks; for the tests.</summary>
+    internal IReadOnlyList<Exception> Faults() => _tasks.Faults();
+}

@@ -1,0 +1,324 @@
+// The server around a consensus module: its RPC endpoint, its connections to peers, and the
+// proxy that simulates an imperfect network.
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Raft;
+
+/// <summary>
+/// A Raft server: hosts a <see cref="ConsensusModule"/>, serves the RPCs peers send to it, and
+/// keeps one connection per peer for the CM's outgoing calls. It exists so the CM can call
+/// <c>_server.CallAsync(peerId, ...)</c> without knowing how messages travel.
+/// </summary>
+public sealed class Server
+{
+    /// <summary>Guards <see cref="_peerClients"/> and the fields set by <see cref="Serve"/>.</summary>
+    private readonly Lock _mu = new();
+
+    /// <summary>This server's id.</summary>
+    private readonly int _serverId;
+
+    /// <summary>The ids of the other servers in the cluster.</summary>
+    private readonly int[] _peerIds;
+
+    /// <summary>Hosted CM; set by <see cref="Serve"/>.</summary>
+    private ConsensusModule? _cm;
+
+    /// <summary>Stands between the network and the CM; set by <see cref="Serve"/>.</summary>
+    private RpcProxy? _rpcProxy;
+
+    /// <summary>Where peers' calls arrive; set by <see cref="Serve"/>.</summary>
+    private RpcEndpoint? _rpcServer;
+
+    /// <summary>Open connections to peers, by peer id.</summary>
+    private readonly Dictionary<int, RpcClient> _peerClients = [];
+
+    /// <summary>Where the CM persists its state; it outlives this server.</summary>
+    private readonly IStorage _storage;
+
+    /// <summary>Where the CM reports committed entries.</summary>
+    private readonly ChannelWriter<CommitEntry> _commitChan;
+
+    /// <summary>Completes when the whole cluster is connected.</summary>
+    private readonly Task _ready;
+
+    /// <summary>Cancelled by <see cref="ShutdownAsync"/>.</summary>
+    private readonly CancellationTokenSource _quit = new();
+
+    /// <summary>The tasks serving RPCs (Go's WaitGroup of serving goroutines).</summary>
+    private readonly TaskTracker _tasks;
+
+    /// <summary>Handed to the CM, for its debug log.</summary>
+    private readonly ILogger _logger;
+
+    public Server(int serverId, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger? logger = null)
+    {
+        _serverId = serverId;
+        _peerIds = [.. peerIds];
+        _storage = storage;
+        _ready = ready;
+        _commitChan = commitChan;
+        _logger = logger ?? NullLogger.Instance;
+        _tasks = new TaskTracker(_logger, _quit.Token);
+    }
+
+    /// <summary>Creates the CM and starts serving RPCs.</summary>
+    public void Serve()
+    {
+        lock (_mu)
+        {
+            _cm = new ConsensusModule(_serverId, _peerIds, this, _storage, _ready, _commitChan, _logger);
+
+            // Every incoming call goes through the proxy, which delays or drops it before the CM sees it.
+            _rpcProxy = new RpcProxy(_cm);
+            _rpcServer = new RpcEndpoint(_rpcProxy.DispatchAsync, _tasks, _quit.Token);
+        }
+    }
+
+    /// <summary>Closes this server's connections to all its peers.</summary>
+    public void DisconnectAll()
+    {
+        List<RpcClient> closing;
+        lock (_mu)
+        {
+            closing = [.. _peerClients.Values];
+            _peerClients.Clear();
+        }
+        // Outside the lock: closing fails calls in flight, and their continuations may run here.
+        foreach (RpcClient client in closing)
+        {
+            client.Close();
+        }
+    }
+
+    /// <summary>Offers a command to the CM; see <see cref="ConsensusModule.Submit"/>.</summary>
+    public int Submit(object cmd) => Cm.Submit(cmd);
+
+    /// <summary>Stops the CM and the RPC endpoint, then waits for the serving tasks to end.</summary>
+    public async Task ShutdownAsync()
+    {
+        await Cm.StopAsync();
+        _quit.Cancel();
+        Endpoint.Close();
+        await _tasks.WhenAllAsync().WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>The address peers connect to (Go's listener address).</summary>
+    public RpcEndpoint GetListenAddr() => Endpoint;
+
+    /// <summary>Opens a connection to peer <paramref name="peerId"/>, unless one is open already.</summary>
+    public void ConnectToPeer(int peerId, RpcEndpoint addr)
+    {
+        lock (_mu)
+        {
+            if (!_peerClients.ContainsKey(peerId))
+            {
+                _peerClients[peerId] = addr.Dial();
+            }
+        }
+    }
+
+    /// <summary>Closes the connection to peer <paramref name="peerId"/>, if there is one.</summary>
+    public void DisconnectPeer(int peerId)
+    {
+        RpcClient? client;
+        lock (_mu)
+        {
+            _peerClients.Remove(peerId, out client);
+        }
+        client?.Close();
+    }
+
+    /// <summary>
+    /// Calls <paramref name="serviceMethod"/> on peer <paramref name="id"/>. Fails with
+    /// <see cref="RpcException"/> at once if the peer is not connected, and as soon as the
+    /// connection closes if that happens while the call is in flight.
+    /// </summary>
+    public async Task<TReply> CallAsync<TArgs, TReply>(int id, string serviceMethod, TArgs args)
+        where TArgs : notnull
+    {
+        RpcClient? peer;
+        lock (_mu)
+        {
+            _peerClients.TryGetValue(id, out peer);
+        }
+
+        // Also what a call made after shutdown gets: DisconnectAll closed every connection.
+        if (peer is null)
+        {
+            throw new RpcException($"call client {id} after it's closed");
+        }
+        return (TReply)await Proxy().CallAsync(peer, serviceMethod, args);
+    }
+
+    /// <summary>Whether this server thinks it is the leader.</summary>
+    public bool IsLeader() => Cm.Report().IsLeader;
+
+    /// <summary>The RPC proxy, so tests can inject faults into this server's calls.</summary>
+    internal RpcProxy Proxy()
+    {
+        lock (_mu)
+        {
+            return _rpcProxy ?? throw new InvalidOperationException($"server {_serverId}: Serve has not been called");
+        }
+    }
+
+    /// <summary>The hosted CM; the tests reach it as upstream's harness does.</summary>
+    internal ConsensusModule Cm
+    {
+        get
+        {
+            lock (_mu)
+            {
+                return _cm ?? throw new InvalidOperationException($"server {_serverId}: Serve has not been called");
+            }
+        }
+    }
+
+    private RpcEndpoint Endpoint
+    {
+        get
+        {
+            lock (_mu)
+            {
+                return _rpcServer ?? throw new InvalidOperationException($"server {_serverId}: Serve has not been called");
+            }
+        }
+    }
+
+    /// <summary>Names of this server's and its CM's tasks still running; for the tests' leak check.</summary>
+    internal IReadOnlyList<string> RunningTasks() => [.. _tasks.Running(), .. Cm.RunningTasks()];
+
+    /// <summary>Unexpected exceptions in this server's or its CM's tasks; for the tests.</summary>
+    internal IReadOnlyList<Exception> Faults() => [.. _tasks.Faults(), .. Cm.Faults()];
+}
+
+/// <summary>
+/// Sits between the network and a CM, so that tests see a realistic network: every incoming call
+/// is delayed by 1-5 ms, and with RAFT_UNRELIABLE_RPC set one call in ten is dropped and another
+/// delayed by 75 ms. Tests can also make this server's outgoing calls fail on demand.
+/// </summary>
+internal sealed class RpcProxy(ConsensusModule cm)
+{
+    /// <summary>Guards the fault settings below.</summary>
+    private readonly Lock _mu = new();
+
+    /// <summary>
+    /// Outgoing calls to let through before dropping all of them: -1 drops none, 0 drops every
+    /// call from now on, n &gt; 0 lets n more through first.
+    /// </summary>
+    private int _numCallsBeforeDrop = -1;
+
+    /// <summary>
+    /// When set, outgoing calls are delivered and served, but their replies are lost: the peer
+    /// acts on the message while this server never learns that it did. A test-only fault beyond
+    /// upstream's; it lets a test cut a leader off after its message got out, without a race.
+    /// </summary>
+    private bool _dropReplies;
+
+    /// <summary>Routes a call by its service method name, as net/rpc does.</summary>
+    public async Task<object> DispatchAsync(string serviceMethod, object args, CancellationToken ct) => serviceMethod switch
+    {
+        "ConsensusModule.RequestVote" => await RequestVoteAsync((RequestVoteArgs)args, ct),
+        "ConsensusModule.AppendEntries" => await AppendEntriesAsync((AppendEntriesArgs)args, ct),
+        _ => throw new RpcException($"rpc: can't find method {serviceMethod}"),
+    };
+
+    public async Task<RequestVoteReply> RequestVoteAsync(RequestVoteArgs args, CancellationToken ct)
+    {
+        await SimulateNetworkAsync("RequestVote", ct);
+        return cm.RequestVote(args);
+    }
+
+    public async Task<AppendEntriesReply> AppendEntriesAsync(AppendEntriesArgs args, CancellationToken ct)
+    {
+        await SimulateNetworkAsync("AppendEntries", ct);
+        return cm.AppendEntries(args);
+    }
+
+    /// <summary>
+    /// Makes an outgoing call to <paramref name="peer"/>, unless this proxy is dropping calls,
+    /// in which case the call fails at once.
+    /// </summary>
+    public async Task<object> CallAsync(RpcClient peer, string method, object args)
+    {
+        bool dropReply;
+        lock (_mu)
+        {
+            if (_numCallsBeforeDrop == 0)
+            {
+                cm.Dlog($"drop Call {method}: {args}");
+                throw new RpcException("RPC failed");
+            }
+            if (_numCallsBeforeDrop > 0)
+            {
+                _numCallsBeforeDrop--;
+            }
+            dropReply = _dropReplies;
+        }
+
+        object reply = await peer.CallAsync(method, args);
+        if (dropReply)
+        {
+            cm.Dlog($"drop reply to {method}: {reply}");
+            throw new RpcException("RPC failed: reply lost");
+        }
+        return reply;
+    }
+
+    /// <summary>Lets <paramref name="n"/> more outgoing calls through, then drops all of them.</summary>
+    public void DropCallsAfterN(int n)
+    {
+        lock (_mu)
+        {
+            _numCallsBeforeDrop = n;
+        }
+    }
+
+    /// <summary>Delivers outgoing calls but loses their replies (see <see cref="_dropReplies"/>).</summary>
+    public void DropReplies()
+    {
+        lock (_mu)
+        {
+            _dropReplies = true;
+        }
+    }
+
+    /// <summary>Ends every fault this proxy was told to inject into outgoing calls.</summary>
+    public void DontDropCalls()
+    {
+        lock (_mu)
+        {
+            _numCallsBeforeDrop = -1;
+            _dropReplies = false;
+        }
+    }
+
+    /// <summary>
+    /// The delay (or drop) every call suffers on its way in. Shutting the server down cancels
+    /// <paramref name="ct"/>, and then the call never reaches the CM.
+    /// </summary>
+    private async Task SimulateNetworkAsync(string method, CancellationToken ct)
+    {
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("RAFT_UNRELIABLE_RPC")))
+        {
+            int dice = Random.Shared.Next(10);
+            if (dice == 9)
+            {
+                cm.Dlog($"drop {method}");
+                throw new RpcException("RPC failed");
+            }
+            else if (dice == 8)
+            {
+                cm.Dlog($"delay {method}");
+                await Task.Delay(TimeSpan.FromMilliseconds(75), ct);
+            }
+        }
+        else
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(1 + Random.Shared.Next(5)), ct);
+        }
+        ct.ThrowIfCancellationRequested();
+    }
+}

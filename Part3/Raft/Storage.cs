@@ -1,0 +1,62 @@
+// Stable storage for a server's persistent Raft state, and an in-memory one for the tests.
+namespace Raft;
+
+/// <summary>
+/// Stable storage: what a server writes here survives its crash (upstream's Storage). A CM
+/// keeps its whole persistent state under one key, so each write is atomic.
+/// </summary>
+#pragma warning disable CA1716 // Set and Get keep upstream's names; VB's keywords do not matter here.
+public interface IStorage
+{
+    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>, replacing what was there.</summary>
+    void Set(string key, byte[] value);
+
+    /// <summary>The bytes stored under <paramref name="key"/>, if any.</summary>
+    (byte[]? Value, bool Found) Get(string key);
+
+    /// <summary>Whether anything was ever stored.</summary>
+    bool HasData { get; }
+}
+#pragma warning restore CA1716
+
+/// <summary>
+/// An in-memory <see cref="IStorage"/>, safe to use from several threads. The tests keep one per
+/// server and hand it to the server's replacement after a crash. Values are copied in and out,
+/// so nobody can change stored bytes behind the storage's back.
+/// </summary>
+public sealed class MapStorage : IStorage
+{
+    /// <summary>Guards <see cref="_m"/>.</summary>
+    private readonly Lock _mu = new();
+
+    /// <summary>The stored values, by key.</summary>
+    private readonly Dictionary<string, byte[]> _m = [];
+
+    public (byte[]? Value, bool Found) Get(string key)
+    {
+        lock (_mu)
+        {
+            return _m.TryGetValue(key, out byte[]? v) ? ([.. v], true) : (null, false);
+        }
+    }
+
+    public void Set(string key, byte[] value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        lock (_mu)
+        {
+            _m[key] = [.. value];
+        }
+    }
+
+    public bool HasData
+    {
+        get
+        {
+            lock (_mu)
+            {
+                return _m.Count > 0;
+            }
+        }
+    }
+}
