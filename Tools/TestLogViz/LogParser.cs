@@ -1,0 +1,233 @@
+// Reads a captured test run into one TestLog per test: a TRX file written by `dotnet test`, or the
+// text `go test -v` prints for upstream's Go code. Both carry log lines of the same shape.
+using System.Globalization;
+using System.Text.RegularExpressions;
+using System.Xml;
+using System.Xml.Linq;
+
+namespace TestLogViz;
+
+/// <summary>One log line: when, who wrote it (a server id, or TEST), and what it says.</summary>
+public sealed record LogEntry(string Time, string Id, string Message);
+
+/// <summary>Everything one test logged, and how it ended.</summary>
+public sealed class TestLog(string name)
+{
+    /// <summary>The id the test's own lines (and the clients' lines) are filed under.</summary>
+    public const string TestId = "TEST";
+
+    /// <summary>The test's name, without namespace or class: TestElectionBasic.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>PASS, FAIL or SKIP as go test prints them; UNKNOWN if the log never said.</summary>
+    public string Status { get; set; } = "UNKNOWN";
+
+    /// <summary>How long the test ran, as the log gave it (e.g. 1.46s), if it did.</summary>
+    public string? Duration { get; set; }
+
+    /// <summary>Why the test failed: the assertion's message, line by line.</summary>
+    public List<string> Failure { get; } = [];
+
+    /// <summary>The log lines, in the order they were written to the log.</summary>
+    public List<LogEntry> Entries { get; } = [];
+
+    /// <summary>Whether any line came from the test itself (or a client), i.e. a TEST column is needed.</summary>
+    public bool HasTestLines => Entries.Exists(e => e.Id == TestId);
+
+    /// <summary>The servers that logged anything: numeric ids in numeric order, then any others.</summary>
+    public IReadOnlyList<string> ServerIds =>
+        Entries.Select(e => e.Id).Where(id => id != TestId).Distinct()
+            .OrderBy(id => int.TryParse(id, CultureInfo.InvariantCulture, out int n) ? n : int.MaxValue)
+            .ThenBy(id => id, StringComparer.Ordinal)
+            .ToList();
+
+    /// <summary>Every id seen, as the tool prints them: the servers, then TEST if present.</summary>
+    public IReadOnlyList<string> AllIds => HasTestLines ? [.. ServerIds, TestId] : ServerIds;
+}
+
+/// <summary>Turns the text of a captured test run into <see cref="TestLog"/>s.</summary>
+public static partial class LogParser
+{
+    /// <summary>Reads either input format; TRX is recognised by its content, not a file name.</summary>
+    public static List<TestLog> Parse(string text) => LooksLikeTrx(text) ? ParseTrx(text) : ParseGoTest(text);
+
+    /// <summary>True for an XML document (a TRX file starts with an XML declaration and a TestRun element).</summary>
+    public static bool LooksLikeTrx(string text)
+    {
+        var start = text.AsSpan().TrimStart('\uFEFF').TrimStart();
+        if (start.StartsWith("<?xml", StringComparison.Ordinal))
+        {
+            return true;
+        }
+        var head = start[..Math.Min(start.Length, 4096)];
+        return start.StartsWith("<", StringComparison.Ordinal) && head.Contains("<TestRun", StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Reads a TRX file: each UnitTestResult has the test's name and outcome, its log lines in
+    /// Output/StdOut and, when it failed, the reason in Output/ErrorInfo/Message.
+    /// </summary>
+    public static List<TestLog> ParseTrx(string text)
+    {
+        var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null };
+        using var reader = XmlReader.Create(new StringReader(text.TrimStart('\uFEFF')), settings);
+        var doc = XDocument.Load(reader);
+
+        var tests = new List<TestLog>();
+        foreach (var result in doc.Descendants().Where(e => e.Name.LocalName == "UnitTestResult"))
+        {
+            // A data-driven test wraps one result per case in InnerResults; those cases are read on their own.
+            if (Child(result, "InnerResults") is not null)
+            {
+                continue;
+            }
+
+            var test = new TestLog(ShortName((string?)result.Attribute("testName") ?? "UnnamedTest"))
+            {
+                Status = StatusOf((string?)result.Attribute("outcome")),
+                Duration = SecondsOf((string?)result.Attribute("duration")),
+            };
+
+            var output = Child(result, "Output");
+            foreach (string line in Lines(Child(output, "StdOut")?.Value))
+            {
+                if (ParseEntry(line) is { } entry)
+                {
+                    test.Entries.Add(entry);
+                }
+            }
+            test.Failure.AddRange(Lines(Child(Child(output, "ErrorInfo"), "Message")?.Value));
+            tests.Add(test);
+        }
+        return tests;
+    }
+
+    /// <summary>
+    /// Reads go test -v output: a test starts at "=== RUN   TestX" and gets its status from
+    /// "--- PASS: TestX (0.50s)"; the log lines in between are its entries.
+    /// </summary>
+    public static List<TestLog> ParseGoTest(string text)
+    {
+        var tests = new List<TestLog>();
+        TestLog? current = null;
+        foreach (string line in Lines(text))
+        {
+            if (GoRunLine().Match(line) is { Success: true } run)
+            {
+                current = new TestLog(run.Groups["name"].Value);
+                tests.Add(current);
+                continue;
+            }
+
+            // Parallel tests interleave; "=== CONT  TestX" says the lines that follow are TestX's again.
+            if (GoContLine().Match(line) is { Success: true } cont)
+            {
+                current = tests.FindLast(t => t.Name == cont.Groups["name"].Value) ?? current;
+                continue;
+            }
+
+            if (current is null)
+            {
+                continue;
+            }
+
+            // Upstream insists the status line names the current test. Here it is given to the test it
+            // names, so a subtest's or a parallel test's status lands in the right place.
+            if (GoStatusLine().Match(line) is { Success: true } status)
+            {
+                var test = tests.FindLast(t => t.Name == status.Groups["name"].Value);
+                if (test is not null)
+                {
+                    test.Status = status.Groups["status"].Value;
+                    test.Duration = status.Groups["duration"].Success ? status.Groups["duration"].Value : null;
+                }
+                continue;
+            }
+
+            if (ParseEntry(line) is { } entry)
+            {
+                current.Entries.Add(entry);
+            }
+            else if (GoFailureLine().Match(line) is { Success: true } failure)
+            {
+                current.Failure.Add(failure.Groups["message"].Value);
+            }
+        }
+        return tests;
+    }
+
+    /// <summary>
+    /// Reads one log line, "15:04:05.000000 [id] message". A key/value service's "[kv N]" line is
+    /// filed under server N and a client's "[client102]" line under TEST, each keeping its tag in
+    /// the message so the reader still sees who wrote it. Returns null for any other line.
+    /// </summary>
+    public static LogEntry? ParseEntry(string line)
+    {
+        var m = EntryLine().Match(line);
+        if (!m.Success)
+        {
+            return null;
+        }
+        string time = m.Groups["time"].Value;
+        string id = m.Groups["id"].Value;
+        string message = m.Groups["message"].Value;
+
+        if (id.StartsWith("kv ", StringComparison.Ordinal))
+        {
+            return new LogEntry(time, id["kv ".Length..].Trim(), $"[{id}] {message}");
+        }
+        if (id.StartsWith("client", StringComparison.Ordinal))
+        {
+            return new LogEntry(time, TestLog.TestId, $"[{id}] {message}");
+        }
+        return new LogEntry(time, id, message);
+    }
+
+    /// <summary>Raft.RaftTests.TestElectionBasic becomes TestElectionBasic; a case's arguments stay.</summary>
+    public static string ShortName(string fullName)
+    {
+        int args = fullName.IndexOf('(', StringComparison.Ordinal);
+        int lastDot = (args < 0 ? fullName : fullName[..args]).LastIndexOf('.');
+        return fullName[(lastDot + 1)..];
+    }
+
+    /// <summary>TRX outcomes in go test's words, so both inputs print alike.</summary>
+    private static string StatusOf(string? outcome) => outcome switch
+    {
+        "Passed" => "PASS",
+        "Failed" => "FAIL",
+        "NotExecuted" => "SKIP",
+        null or "" => "UNKNOWN",
+        _ => outcome.ToUpperInvariant(),
+    };
+
+    /// <summary>A TRX duration (00:00:01.4580000) in go test's form (1.46s).</summary>
+    private static string? SecondsOf(string? duration) =>
+        TimeSpan.TryParse(duration, CultureInfo.InvariantCulture, out var d)
+            ? d.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture) + "s"
+            : null;
+
+    /// <summary>The first child element with this local name; TRX elements live in an XML namespace.</summary>
+    private static XElement? Child(XElement? parent, string name) =>
+        parent?.Elements().FirstOrDefault(e => e.Name.LocalName == name);
+
+    /// <summary>Splits text into lines, whatever the line endings; no lines for null.</summary>
+    private static IEnumerable<string> Lines(string? text) =>
+        text is null ? [] : text.Split('\n').Select(l => l.TrimEnd('\r'));
+
+    [GeneratedRegex(@"^\s*(?<time>\d{1,2}:\d{2}:\d{2}(?:\.\d+)?) \[(?<id>[\w ]+)\](?: (?<message>.*))?$")]
+    private static partial Regex EntryLine();
+
+    [GeneratedRegex(@"^=== RUN\s+(?<name>\S+)")]
+    private static partial Regex GoRunLine();
+
+    [GeneratedRegex(@"^=== CONT\s+(?<name>\S+)")]
+    private static partial Regex GoContLine();
+
+    [GeneratedRegex(@"^\s*--- (?<status>[A-Z]+): (?<name>\S+)(?: \((?<duration>[^)]*)\))?")]
+    private static partial Regex GoStatusLine();
+
+    /// <summary>What t.Errorf and t.Fatalf print: "    raft_test.go:45: want leader, got none".</summary>
+    [GeneratedRegex(@"^\s+[\w./-]+\.go:\d+: (?<message>.*)$")]
+    private static partial Regex GoFailureLine();
+}
