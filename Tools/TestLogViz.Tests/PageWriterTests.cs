@@ -1,0 +1,219 @@
+// The page's HTML and the command line's output, checked as text.
+using System.Text.RegularExpressions;
+using FluentAssertions;
+using Xunit;
+
+namespace TestLogViz;
+
+public sealed partial class PageWriterTests
+{
+    /// <summary>A test log made of (id, message) lines, a millisecond apart.</summary>
+    private static TestLog Log(string name, params (string Id, string Message)[] lines)
+    {
+        var log = new TestLog(name) { Status = "PASS" };
+        for (int i = 0; i < lines.Length; i++)
+        {
+            log.Entries.Add(new LogEntry($"10:00:00.{i:000}000", lines[i].Id, lines[i].Message));
+        }
+        return log;
+    }
+
+    /// <summary>The table's rows, each as its cells' classes and text.</summary>
+    private static List<(string Class, string Text)[]> Rows(string html) =>
+        [.. TableRow().Matches(html).Select(row => Cell().Matches(row.Value)
+            .Select(c => (c.Groups["class"].Value, c.Groups["text"].Value)).ToArray())];
+
+    [Fact]
+    public void EscapesMessages()
+    {
+        var log = Log("TestEscape", ("0", "<script>alert('x')</script> & co"), ("TEST", "a<b & c>d"));
+
+        string html = PageWriter.Render(log, "TestEscape");
+
+        html.Should().Contain("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co");
+        html.Should().Contain("a&lt;b &amp; c&gt;d");
+        html.Should().NotContain("<script>alert").And.NotContain("a<b");
+        // The page's own script is its only script element.
+        Regex.Count(html, "<script").Should().Be(1);
+    }
+
+    [Fact]
+    public void ColoursCellsByState()
+    {
+        var log = Log("TestStates",
+            ("0", "election timer started"),
+            ("0", "becomes Candidate (currentTerm=1); log=[]"),
+            ("TEST", "checking"),
+            ("1", "becomes Follower with term=1; log=[]"),
+            ("0", "becomes Leader; term=1, log=[]"),
+            ("1", "AppendEntries"),
+            ("1", "becomes Dead"),
+            ("0", "becomes Follower with term=2; log=[]"));
+
+        var rows = Rows(PageWriter.Render(log, "TestStates"));
+
+        // Columns: Time, TEST, server 0, server 1.
+        rows.Select(r => (r[2].Class, r[3].Class)).Should().Equal(
+            ("Follower", "Follower"),
+            ("Candidate change", "Follower"),
+            ("Candidate", "Follower"),
+            ("Candidate", "Follower change"),
+            ("Leader change", "Follower"),
+            ("Leader", "Follower"),
+            ("Leader", "Dead change"),
+            ("Follower change", "Dead"));
+        rows[2][1].Should().Be(("testcell", "checking"));
+        rows[4][2].Text.Should().Be("becomes Leader; term=1, log=[]");
+        rows[4][3].Text.Should().BeEmpty();
+
+        var spans = new ServerStates(log).Spans["0"];
+        spans.Should().Equal(
+            new StateSpan("0", ServerState.Follower, null, 0, 0),
+            new StateSpan("0", ServerState.Candidate, 1, 1, 3),
+            new StateSpan("0", ServerState.Leader, 1, 4, 6),
+            new StateSpan("0", ServerState.Follower, 2, 7, 7));
+    }
+
+    [Fact]
+    public void DrawsRibbonWithTerms()
+    {
+        var log = Log("TestRibbon", ("1", "becomes Candidate (currentTerm=3); log=[]"), ("1", "becomes Leader; term=3, log=[]"), ("0", "hi"), ("1", "x"));
+
+        string html = PageWriter.Render(log, "TestRibbon");
+
+        html.Should().Contain("<span class=\"seg Candidate\" data-row=\"0\" style=\"left:0%;width:25%\"");
+        html.Should().Contain("<span class=\"seg Leader\" data-row=\"1\" style=\"left:25%;width:75%\"");
+        html.Should().Contain(">Leader, term 3</span>");
+        html.Should().NotContain("seg Follower");
+    }
+
+    [Fact]
+    public void MergesTestMarksThatShareASpot()
+    {
+        // 3,000 client lines among 3,000 server lines: one mark per thousandth of the ribbon at most.
+        var lines = Enumerable.Range(0, 6000).Select(i => i % 2 == 0 ? ("TEST", $"[client1] op {i}") : ("0", "x")).ToArray();
+
+        string html = PageWriter.Render(Log("TestBusy", lines), "TestBusy");
+
+        Regex.Count(html, "<span class=\"mark\"").Should().Be(1000);
+        html.Should().Contain("<span class=\"mark\" data-row=\"0\" style=\"left:0%\" title=\"10:00:00.000000 [client1] op 0 (and 2 more)\">");
+    }
+
+    [Fact]
+    public void NumbersRepeatedTestNames()
+    {
+        string[] names = ["TestX", "TestY", "TestX", "TestX", "TestZ/sub"];
+        var tests = names.Select(n => new TestLog(n)).ToList();
+
+        PageWriter.PageNames(tests).Should().Equal("TestX", "TestY", "TestX-2", "TestX-3", "TestZ_sub");
+    }
+
+    [Fact]
+    public void CarriesFailIntoTitleAndOverallStatus()
+    {
+        string outDir = Directory.CreateTempSubdirectory("testlogviz-").FullName;
+        try
+        {
+            var (code, stdout, stderr) = RunTool(["--out", outDir], File.ReadAllText(LogParserTests.DataPath("go-test-v.log")));
+
+            code.Should().Be(0);
+            stderr.Should().BeEmpty();
+            var lines = stdout.TrimEnd().Split('\n');
+            lines[0].Should().Be("PASS TestElectionLeaderDisconnect ids: [0 1 2 TEST]; entries: 13");
+            lines[1].Should().Be($"... Emitted {new Uri(Path.Combine(outDir, "TestElectionLeaderDisconnect.html")).AbsoluteUri}");
+            lines.Should().Contain("FAIL TestKVPutGet ids: [0 1 TEST]; entries: 6");
+            lines[^1].Should().Be("FAIL");
+
+            string page = File.ReadAllText(Path.Combine(outDir, "TestKVPutGet.html"));
+            page.Should().Contain("<title>TestKVPutGet -- FAIL</title>");
+            page.Should().Contain("<span class=\"status FAIL\">FAIL</span>");
+            page.Should().Contain("<pre class=\"failure\">want value 1, got 2</pre>");
+            File.ReadAllText(Path.Combine(outDir, "TestElectionLeaderDisconnect.html"))
+                .Should().Contain("<title>TestElectionLeaderDisconnect -- PASS</title>");
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void WritesOnePagePerRunOfATest()
+    {
+        string outDir = Directory.CreateTempSubdirectory("testlogviz-").FullName;
+        try
+        {
+            const string Log = """
+                === RUN   TestX
+                10:00:00.000001 [0] hello
+                --- PASS: TestX (0.01s)
+                === RUN   TestX
+                10:00:00.000002 [0] again
+                --- PASS: TestX (0.01s)
+                PASS
+                """;
+
+            var (code, stdout, _) = RunTool(["--out", outDir], Log);
+
+            code.Should().Be(0);
+            stdout.Should().Contain("TestX.html").And.Contain("TestX-2.html");
+            stdout.TrimEnd().Split('\n')[^1].Should().Be("PASS");
+            File.ReadAllText(Path.Combine(outDir, "TestX-2.html")).Should().Contain("<title>TestX-2 -- PASS</title>").And.Contain("again");
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("", "TestLogViz: the log is empty")]
+    [InlineData("\n  \n", "TestLogViz: the log is empty")]
+    [InlineData("hello\n10:00:00.000001 [0] a line outside any test\n", "TestLogViz: found no test in the log")]
+    [InlineData("<?xml version=\"1.0\"?><TestRun><Results/></TestRun>", "TestLogViz: found no test in the log")]
+    [InlineData("<?xml version=\"1.0\"?><TestRun", "TestLogViz: Unexpected end of file")]
+    public void RejectsBadInputInOneLine(string input, string message)
+    {
+        var (code, stdout, stderr) = RunTool([], input);
+
+        code.Should().Be(1);
+        stdout.Should().BeEmpty();
+        stderr.Should().StartWith(message);
+        stderr.TrimEnd().Should().NotContain("\n", "a bad log gets one line, not a stack trace");
+    }
+
+    [Fact]
+    public void ReportsUnreadableFileInOneLine()
+    {
+        var (code, _, stderr) = RunTool([Path.Combine(Path.GetTempPath(), "no-such-dir-9f1c", "log.trx")], stdin: null);
+
+        code.Should().Be(1);
+        stderr.Should().StartWith("TestLogViz: Could not find a part of the path");
+        stderr.TrimEnd().Should().NotContain("\n");
+    }
+
+    [Fact]
+    public void RejectsUnknownOption()
+    {
+        var (code, _, stderr) = RunTool(["--bogus"], "");
+
+        code.Should().Be(2);
+        stderr.Should().StartWith("TestLogViz: unknown option '--bogus'").And.Contain("usage: TestLogViz");
+    }
+
+    /// <summary>Runs the command line in-process with the given standard input (null: a terminal).</summary>
+    public static (int Code, string Stdout, string Stderr) RunTool(string[] args, string? stdin)
+    {
+        using var stdout = new StringWriter { NewLine = "\n" };
+        using var stderr = new StringWriter { NewLine = "\n" };
+        using var input = stdin is null ? null : new StringReader(stdin);
+        int code = Program.Run(args, input, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [GeneratedRegex("<tr data-s=[^>]*>.*?</tr>")]
+    private static partial Regex TableRow();
+
+    [GeneratedRegex("<td(?: class=\"(?<class>[^\"]*)\")?>(?<text>.*?)</td>")]
+    private static partial Regex Cell();
+}
