@@ -20,12 +20,17 @@ trx=$test.trx
 rm -f "$logdir/$trx"
 # The TRX file keeps every test's output (all servers' log lines) with its name and outcome.
 status=0
-dotnet test "$part" --filter "FullyQualifiedName=Raft.RaftTests.$test" --logger "trx;LogFileName=$trx" \
+dotnet test "$part" --nologo -v q --filter "FullyQualifiedName=Raft.RaftTests.$test" --logger "trx;LogFileName=$trx" \
   --results-directory "$logdir" "$@" || status=$?
 [ -f "$logdir/$trx" ] || { echo "dotest.sh: no test log was written (did '$test' match a test?)" >&2; exit 1; }
 echo "Log: $PWD/$logdir/$trx"
 
 if [ -f Tools/TestLogViz/TestLogViz.csproj ]; then
-  dotnet run --project Tools/TestLogViz -- "$logdir/$trx" --out "$PWD/$logdir" || status=$?
+  # The visualizer prints each test's status and page, then the run's status; the page's address
+  # is repeated last, to be easy to find and click.
+  viz=$(dotnet run --project Tools/TestLogViz -v q -- "$logdir/$trx" --out "$PWD/$logdir") || status=$?
+  echo "$viz"
+  page=$(sed -n 's/^\.\.\. Emitted //p' <<<"$viz" | tail -n 1)
+  [ -z "$page" ] || echo "$page"
 fi
 exit $status
