@@ -14,10 +14,10 @@ namespace Raft;
 public static class CommandTypes
 {
     /// <summary>Registered types by name.</summary>
-    private static readonly ConcurrentDictionary<string, Type> _byName = new();
+    private static readonly ConcurrentDictionary<string, Type> ByName = new();
 
     /// <summary>Registered names by type.</summary>
-    private static readonly ConcurrentDictionary<Type, string> _byType = new();
+    private static readonly ConcurrentDictionary<Type, string> ByType = new();
 
 #pragma warning disable CA1810 // An explicit static constructor reads better than a field initializer with side effects.
     static CommandTypes()
@@ -39,12 +39,12 @@ public static class CommandTypes
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Type type = typeof(T);
-        Type registered = _byName.GetOrAdd(name, type);
+        Type registered = ByName.GetOrAdd(name, type);
         if (registered != type)
         {
             throw new ArgumentException($"command type name '{name}' is already registered for {registered}", nameof(name));
         }
-        string registeredName = _byType.GetOrAdd(type, name);
+        string registeredName = ByType.GetOrAdd(type, name);
         if (registeredName != name)
         {
             throw new ArgumentException($"{type} is already registered as '{registeredName}'", nameof(name));
@@ -56,7 +56,7 @@ public static class CommandTypes
     internal static string NameOf(object command)
     {
         Type type = command.GetType();
-        return _byType.TryGetValue(type, out string? name)
+        return ByType.TryGetValue(type, out string? name)
             ? name
             : throw new ArgumentException(
                 $"command type {type} is not registered for persistence; call CommandTypes.Register<{type.Name}>(\"some-name\") first",
@@ -66,7 +66,7 @@ public static class CommandTypes
     /// <summary>The type registered under <paramref name="name"/>.</summary>
     /// <exception cref="InvalidDataException">Nothing is registered under that name.</exception>
     internal static Type TypeOf(string name) =>
-        _byName.TryGetValue(name, out Type? type)
+        ByName.TryGetValue(name, out Type? type)
             ? type
             : throw new InvalidDataException($"log entry has command type '{name}', which is not registered in this process");
 }
