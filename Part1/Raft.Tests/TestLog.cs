@@ -1,5 +1,6 @@
 // Where a test's log goes: servers' Dlog lines and the test's own [TEST] lines, in one stream.
 using System.Globalization;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Xunit;
 
@@ -7,37 +8,41 @@ namespace Raft;
 
 /// <summary>
 /// Writes log lines to the test's output in upstream's shape, <c>15:04:05.000000 [id] message</c>,
-/// so Tools/TestLogViz reads C# and Go logs alike. Closed when the cluster shuts down: xunit fails
-/// the test host if a straggling task writes to a test that has finished.
+/// so Tools/TestLogViz reads C# and Go logs alike. A line is stamped when it is logged and handed
+/// to one writer task, so a Raft thread never waits on the test framework's output. Closed when
+/// the cluster shuts down: xunit fails the test host if anything writes to a finished test.
 /// </summary>
-public sealed class TestLog(ITestOutputHelper output) : ILoggerProvider, ILogger
+public sealed class TestLog : ILoggerProvider, ILogger
 {
-    /// <summary>Guards <see cref="_closed"/> and keeps lines whole.</summary>
-    private readonly Lock _mu = new();
+    /// <summary>Lines on their way to the test output.</summary>
+    private readonly Channel<string> _lines = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
 
-    /// <summary>Set once the test is over; later lines are dropped.</summary>
-    private bool _closed;
+    /// <summary>The one task that writes to the test output.</summary>
+    private readonly Task _writer;
 
-    /// <summary>Writes one line, stamped with the wall-clock time.</summary>
+    public TestLog(ITestOutputHelper output)
+    {
+        _writer = Task.Run(async () =>
+        {
+            await foreach (string line in _lines.Reader.ReadAllAsync())
+            {
+                output.WriteLine(line);
+            }
+        });
+    }
+
+    /// <summary>Queues one line, stamped with the wall-clock time; dropped once the log is closed.</summary>
     public void Write(string message)
     {
         string stamp = DateTime.Now.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
-        lock (_mu)
-        {
-            if (!_closed)
-            {
-                output.WriteLine($"{stamp} {message}");
-            }
-        }
+        _lines.Writer.TryWrite($"{stamp} {message}");
     }
 
-    /// <summary>Drops every line written from now on.</summary>
-    public void Close()
+    /// <summary>Drops every line written from now on, and waits until the queued ones are out.</summary>
+    public async Task CloseAsync()
     {
-        lock (_mu)
-        {
-            _closed = true;
-        }
+        _lines.Writer.TryComplete();
+        await _writer;
     }
 
     public ILogger CreateLogger(string categoryName) => this;
@@ -52,5 +57,5 @@ public sealed class TestLog(ITestOutputHelper output) : ILoggerProvider, ILogger
         Write(exception is null ? formatter(state, exception) : $"{formatter(state, exception)}: {exception}");
     }
 
-    public void Dispose() => Close();
+    public void Dispose() => _lines.Writer.TryComplete();
 }

@@ -124,7 +124,7 @@ public sealed class Harness : IAsyncDisposable
         await Task.WhenAll(_collectors);
 
         IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
-        _log.Close();
+        await _log.CloseAsync();
 
         Exception[] faults = [.. _cluster.SelectMany(s => s.Faults())];
         faults.Should().BeEmpty("no background task may fail");
@@ -200,7 +200,10 @@ public sealed class Harness : IAsyncDisposable
             await SleepMs(150);
         }
 
-        Assert.Fail("leader not found");
+        // The pool's state tells a starved process (late timers, spurious elections) from a Raft bug.
+        ThreadPool.GetAvailableThreads(out int available, out _);
+        ThreadPool.GetMaxThreads(out int max, out _);
+        Assert.Fail($"leader not found (thread pool: {ThreadPool.ThreadCount} threads, {max - available} busy, {ThreadPool.PendingWorkItemCount} work items queued)");
         return (-1, -1);
     }
 
