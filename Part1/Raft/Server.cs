@@ -214,12 +214,12 @@ internal sealed class RpcProxy(ConsensusModule cm)
             else if (dice == 8)
             {
                 cm.Dlog($"delay {method}");
-                await Task.Delay(TimeSpan.FromMilliseconds(75), ct);
+                await PreciseDelay.DelayAsync(TimeSpan.FromMilliseconds(75), ct);
             }
         }
         else
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(1 + Random.Shared.Next(5)), ct);
+            await PreciseDelay.DelayAsync(TimeSpan.FromMilliseconds(1 + Random.Shared.Next(5)), ct);
         }
         ct.ThrowIfCancellationRequested();
     }

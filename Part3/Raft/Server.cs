@@ -201,6 +201,12 @@ public sealed class Server
 /// </summary>
 internal sealed class RpcProxy(ConsensusModule cm)
 {
+    /// <summary>
+    /// Whether incoming calls get the 1-5 ms delay; Tools/RaftBench turns it off to show the
+    /// code's own cost. Process-wide, and on unless someone turns it off.
+    /// </summary>
+    internal static bool SimulateDelay { get; set; } = true;
+
     /// <summary>Guards the fault settings below.</summary>
     private readonly Lock _mu = new();
 
@@ -312,12 +318,12 @@ internal sealed class RpcProxy(ConsensusModule cm)
             else if (dice == 8)
             {
                 cm.Dlog($"delay {method}");
-                await Task.Delay(TimeSpan.FromMilliseconds(75), ct);
+                await PreciseDelay.DelayAsync(TimeSpan.FromMilliseconds(75), ct);
             }
         }
-        else
+        else if (SimulateDelay)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(1 + Random.Shared.Next(5)), ct);
+            await PreciseDelay.DelayAsync(TimeSpan.FromMilliseconds(1 + Random.Shared.Next(5)), ct);
         }
         ct.ThrowIfCancellationRequested();
     }
