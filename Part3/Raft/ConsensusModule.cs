@@ -153,6 +153,9 @@ public sealed class ConsensusModule
     /// <summary>The highest log index sent on the commit channel.</summary>
     private int _lastApplied;
 
+    /// <summary>Whether the log holds entries not yet written to storage (a leader's new submits).</summary>
+    private bool _logDirty;
+
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
 
@@ -215,9 +218,9 @@ public sealed class ConsensusModule
     }
 
     /// <summary>
-    /// Offers a command to this CM. On the leader, appends it to the log, persists it, wakes the
-    /// send loop and returns its log index; elsewhere returns -1 and the client must try another
-    /// server. Never blocks: the command's fate is reported later on the commit channel.
+    /// Offers a command to this CM. On the leader, appends it to the log, wakes the send loop
+    /// and returns its log index; elsewhere returns -1 and the client must try another server.
+    /// Never blocks: the command's fate is reported later on the commit channel.
     /// </summary>
     /// <exception cref="ArgumentException">The command's type is not registered in <see cref="CommandTypes"/>.</exception>
     public int Submit(object command)
@@ -233,7 +236,9 @@ public sealed class ConsensusModule
             {
                 int submitIndex = _log.Count;
                 _log.Add(new LogEntry(command, _currentTerm));
-                PersistToStorage();
+                // Persisted by the send loop before the entry leaves this server, once for a whole
+                // burst of submits; upstream writes the whole log here, once per command.
+                _logDirty = true;
                 Dlog($"... log={_log}");
                 _triggerAEChan.Writer.TryWrite(true);
                 return submitIndex;
@@ -296,6 +301,7 @@ public sealed class ConsensusModule
     {
         Debug.Assert(_mu.IsHeldByCurrentThread);
         _storage.Set(PersistentState.StorageKey, new PersistentState(_currentTerm, _votedFor, _log).Encode());
+        _logDirty = false;
     }
 
     /// <summary>Whether Dlog writes anything; checked before a message is even built.</summary>
@@ -402,6 +408,7 @@ public sealed class ConsensusModule
                         Dlog($"... inserting entries {args.Entries[newEntriesIndex..]} from index {logInsertIndex}");
                         _log.RemoveRange(logInsertIndex, _log.Count - logInsertIndex);
                         _log.AddRange(args.Entries[newEntriesIndex..]);
+                        _logDirty = true;
                         Dlog($"... log is now: {_log}");
                     }
 
@@ -452,7 +459,12 @@ public sealed class ConsensusModule
                 ConflictIndex = conflictIndex,
                 ConflictTerm = conflictTerm,
             };
-            PersistToStorage();
+            // Only a changed log needs writing: a new term was written by BecomeFollower, and a
+            // heartbeat changes nothing (upstream writes the whole state on every call).
+            if (_logDirty)
+            {
+                PersistToStorage();
+            }
             Dlog($"AppendEntries reply: {reply}");
             return reply;
         }
@@ -692,6 +704,12 @@ public sealed class ConsensusModule
                 AppendEntriesArgs args;
                 lock (_mu)
                 {
+                    // Nothing leaves the leader before it is on disk: a follower may count on it.
+                    if (_logDirty)
+                    {
+                        PersistToStorage();
+                    }
+
                     ni = _nextIndex[peerId];
                     int prevLogIndex = ni - 1;
                     int prevLogTerm = prevLogIndex >= 0 ? _log[prevLogIndex].Term : -1;
@@ -848,7 +866,8 @@ public sealed class ConsensusModule
         Dlog($"commitChanSender done");
     }
 
-    // For the tests, which look inside a CM as upstream's do (cm.mu, cm.state, cm.votedFor).
+    // For the tests, which look inside a CM as upstream's do (cm.mu, cm.state, cm.votedFor), and
+    // for Tools/RaftBench's report on a stalled server.
 
     /// <summary>The CM's lock; a test holds it while it reads or calls what follows.</summary>
     internal Lock Mu => _mu;
@@ -858,6 +877,10 @@ public sealed class ConsensusModule
     internal int CurrentTerm => _currentTerm;
 
     internal int VotedFor => _votedFor;
+
+    internal int CommitIndex => _commitIndex;
+
+    internal int LastApplied => _lastApplied;
 
     /// <summary>The log itself, not a copy: read it only while holding <see cref="Mu"/>.</summary>
     internal IReadOnlyList<LogEntry> Log => _log;

@@ -1,0 +1,155 @@
+// RaftBench: how fast is Part3, and what does persistence cost?
+//   dotnet run -c Release --project Tools/RaftBench -- [--n 1000,5000] [--scenario burst|latency|election|all]
+//                                                       [--no-rpc-delay] [--json FILE]
+using System.Globalization;
+using System.Text.Json;
+using Raft;
+
+namespace RaftBench;
+
+public static class Program
+{
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    public static async Task<int> Main(string[] args)
+    {
+        int[] sizes = [1_000, 5_000, 10_000, 20_000];
+        string scenario = "all";
+        string? jsonPath = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--n" when i + 1 < args.Length:
+                    if (!TryParseSizes(args[++i], out sizes))
+                    {
+                        return Usage($"--n takes positive whole numbers separated by commas, not '{args[i]}'");
+                    }
+                    break;
+                case "--scenario" when i + 1 < args.Length && args[i + 1] is "burst" or "latency" or "election" or "all":
+                    scenario = args[++i];
+                    break;
+                case "--json" when i + 1 < args.Length:
+                    jsonPath = args[++i];
+                    break;
+                case "--no-rpc-delay":
+                    RpcProxy.SimulateDelay = false;
+                    break;
+                case "--help" or "-h":
+                    Usage(null);
+                    return 0;
+                default:
+                    return Usage($"unknown or incomplete option '{args[i]}'");
+            }
+        }
+
+        Console.WriteLine($"RaftBench: Part3, 3 servers in one process, logging off, simulated RPC delay {(RpcProxy.SimulateDelay ? "1-5 ms" : "off")}, {Environment.ProcessorCount} cores");
+        var bursts = new List<BurstResult>();
+        LatencyResult? latency = null;
+        ElectionResult? election = null;
+        try
+        {
+            if (scenario is "burst" or "all")
+            {
+                foreach (int n in sizes)
+                {
+                    bursts.Add(await Scenarios.BurstAsync(n, Progress));
+                    ClearProgress();
+                }
+                PrintBursts(bursts);
+            }
+            if (scenario is "latency" or "all")
+            {
+                latency = await Scenarios.LatencyAsync(200, Progress);
+                ClearProgress();
+                Console.WriteLine();
+                Console.WriteLine($"latency, 200 commands one at a time (Submit to the leader's delivery): " +
+                                  $"p50 {latency.P50:F2} ms, p90 {latency.P90:F2} ms, p99 {latency.P99:F2} ms, max {latency.Max:F2} ms");
+            }
+            if (scenario is "election" or "all")
+            {
+                election = await Scenarios.ElectionAsync(20, Progress);
+                ClearProgress();
+                Console.WriteLine();
+                Console.WriteLine($"election, 20 fresh clusters (ready signal to a single leader): p50 {election.P50:F0} ms, max {election.Max:F0} ms");
+            }
+        }
+        catch (StallException e)
+        {
+            ClearProgress();
+            Console.Error.WriteLine($"STALL: {e.Message}");
+            foreach (string line in e.Servers)
+            {
+                Console.Error.WriteLine($"  {line}");
+            }
+            return 3;
+        }
+
+        if (jsonPath is not null)
+        {
+            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { bursts, latency, election, rpcDelay = RpcProxy.SimulateDelay }, JsonOptions));
+            Console.WriteLine($"wrote {jsonPath}");
+        }
+        return 0;
+    }
+
+    private static void PrintBursts(List<BurstResult> bursts)
+    {
+        Console.WriteLine();
+        Console.WriteLine("burst: submit N commands to the leader at once, time until all 3 servers delivered them");
+        Console.WriteLine($"{"N",8} {"seconds",9} {"cmds/s",9} {"submit s",9} {"delivered",20} {"writes",8} {"MB written",11} {"encode s~",10} {"copy s~",8}");
+        foreach (BurstResult b in bursts)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{b.N,8} {b.Seconds,9:F2} {b.CommandsPerSecond,9:F0} {b.SubmitSeconds,9:F3} {string.Join('/', b.Delivered),20} {b.StorageWrites,8} {b.StorageBytes / 1e6,11:F1} {b.EstimatedEncodeSeconds,10:F2} {b.EstimatedCopySeconds,8:F2}"));
+        }
+        Console.WriteLine("(encode s~ and copy s~: bytes written to storage during the burst, at the rate this machine encodes and copies a state of that size)");
+    }
+
+    private static bool TryParseSizes(string text, out int[] sizes)
+    {
+        var list = new List<int>();
+        foreach (string part in text.Split(','))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n <= 0)
+            {
+                sizes = [];
+                return false;
+            }
+            list.Add(n);
+        }
+        sizes = [.. list];
+        return true;
+    }
+
+    private static int Usage(string? error)
+    {
+        if (error is not null)
+        {
+            Console.Error.WriteLine($"RaftBench: {error}");
+        }
+        Console.Error.WriteLine("usage: dotnet run -c Release --project Tools/RaftBench -- [--n 1000,5000,10000,20000] " +
+                                "[--scenario burst|latency|election|all] [--no-rpc-delay] [--json FILE]");
+        return error is null ? 0 : 2;
+    }
+
+    private static void Progress(string line)
+    {
+        if (!Console.IsOutputRedirected)
+        {
+            Console.Write($"\r{line,-100}");
+        }
+        else
+        {
+            Console.Error.WriteLine(line);
+        }
+    }
+
+    private static void ClearProgress()
+    {
+        if (!Console.IsOutputRedirected)
+        {
+            Console.Write($"\r{"",-100}\r");
+        }
+    }
+}
