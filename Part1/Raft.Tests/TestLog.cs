@@ -12,7 +12,7 @@ namespace Raft;
 /// to one writer task, so a Raft thread never waits on the test framework's output. Closed when
 /// the cluster shuts down: xunit fails the test host if anything writes to a finished test.
 /// </summary>
-public sealed class TestLog : ILoggerProvider, ILogger
+public sealed class TestLog : ILogger
 {
     /// <summary>Lines on their way to the test output.</summary>
     private readonly Channel<string> _lines = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
@@ -45,8 +45,6 @@ public sealed class TestLog : ILoggerProvider, ILogger
         await _writer;
     }
 
-    public ILogger CreateLogger(string categoryName) => this;
-
     public IDisposable? BeginScope<TState>(TState state)
         where TState : notnull => null;
 
@@ -56,6 +54,4 @@ public sealed class TestLog : ILoggerProvider, ILogger
     {
         Write(exception is null ? formatter(state, exception) : $"{formatter(state, exception)}: {exception}");
     }
-
-    public void Dispose() => _lines.Writer.TryComplete();
 }

@@ -139,9 +139,11 @@ public sealed class Server
         where TArgs : notnull
     {
         RpcClient? peer;
+        RpcProxy? proxy;
         lock (_mu)
         {
             _peerClients.TryGetValue(id, out peer);
+            proxy = _rpcProxy;
         }
 
         // Also what a call made after shutdown gets: DisconnectAll closed every connection.
@@ -149,7 +151,11 @@ public sealed class Server
         {
             throw new RpcException($"call client {id} after it's closed");
         }
-        return (TReply)await Proxy().CallAsync(peer, serviceMethod, args);
+        if (proxy is null)
+        {
+            throw new InvalidOperationException($"server {_serverId}: Serve has not been called");
+        }
+        return (TReply)await proxy.CallAsync(peer, serviceMethod, args);
     }
 
     /// <summary>Whether this server thinks it is the leader.</summary>
