@@ -140,6 +140,9 @@ public sealed class Server
         return (TReply)await peer.CallAsync(serviceMethod, args);
     }
 
+    /// <summary>The hosted CM's id, current term and whether it thinks it is the leader.</summary>
+    public (int Id, int Term, bool IsLeader) Report() => Cm.Report();
+
     /// <summary>The hosted CM; the tests reach it as upstream's harness does.</summary>
     internal ConsensusModule Cm
     {
@@ -163,11 +166,14 @@ public sealed class Server
         }
     }
 
-    /// <summary>Names of this server's and its CM's tasks still running; for the tests' leak check.</summary>
-    internal IReadOnlyList<string> RunningTasks() => [.. _tasks.Running(), .. Cm.RunningTasks()];
+    /// <summary>
+    /// Names of this server's and its CM's tasks still running. Public so that a harness outside
+    /// this project (a KV service's tests) can run the same leak check as the tests here.
+    /// </summary>
+    public IReadOnlyList<string> RunningTasks() => [.. _tasks.Running(), .. Cm.RunningTasks()];
 
-    /// <summary>Unexpected exceptions in this server's or its CM's tasks; for the tests.</summary>
-    internal IReadOnlyList<Exception> Faults() => [.. _tasks.Faults(), .. Cm.Faults()];
+    /// <summary>Unexpected exceptions in this server's or its CM's tasks; a test fails if there are any.</summary>
+    public IReadOnlyList<Exception> Faults() => [.. _tasks.Faults(), .. Cm.Faults()];
 }
 
 /// <summary>
