@@ -94,6 +94,13 @@ public sealed class ConsensusModule
     /// <summary>The tasks this CM has started (Go's goroutines).</summary>
     private readonly TaskTracker _tasks;
 
+    /// <summary>
+    /// A test seam, null in normal runs: when set, each per-peer AppendEntries task awaits it with
+    /// the peer's id and "send" (before it reads the leader's state) or "reply" (once a reply is
+    /// in), so a test can hold the task at that point and change the world meanwhile.
+    /// </summary>
+    private volatile Func<int, string, Task>? _peerTaskHook;
+
     // Persistent Raft state on all servers.
 
     /// <summary>The latest term this server has seen.</summary>
@@ -366,6 +373,11 @@ public sealed class ConsensusModule
     private void BecomeFollower(int term)
     {
         Debug.Assert(_mu.IsHeldByCurrentThread);
+        if (_state == CMState.Dead)
+        {
+            // Every caller checks first; this guard keeps a stopped CM stopped whatever comes.
+            return;
+        }
         Dlog($"becomes Follower with term={term}; log={_log}");
         _state = CMState.Follower;
         // Only a newer term clears the vote: forgetting it within the same term would let this
@@ -426,6 +438,17 @@ public sealed class ConsensusModule
             var args = new AppendEntriesArgs { Term = savedCurrentTerm, LeaderId = _id };
             _tasks.Run($"AppendEntries to {peerId}", async () =>
             {
+                await PeerTaskHookAsync(peerId, "send");
+                lock (_mu)
+                {
+                    // This task may start after the CM stepped down or stopped: check again, as
+                    // upstream does not, so a deposed leader never speaks for a term it lost.
+                    if (_state != CMState.Leader || _currentTerm != savedCurrentTerm)
+                    {
+                        Dlog($"AppendEntries to {peerId} not sent: state={_state}, term={_currentTerm}");
+                        return;
+                    }
+                }
                 Dlog($"sending AppendEntries to {peerId}: ni={0}, args={args}");
                 AppendEntriesReply reply;
                 try
@@ -437,8 +460,16 @@ public sealed class ConsensusModule
                     return;
                 }
 
+                await PeerTaskHookAsync(peerId, "reply");
                 lock (_mu)
                 {
+                    // A stopped CM acts on nothing: stepping down would bring it back to life
+                    // (a new election timer, and in Part3 writes to storage a new server now owns).
+                    if (_state == CMState.Dead)
+                    {
+                        return;
+                    }
+
                     // Against the current term, as upstream's later parts do: a reply older than a
                     // step-down that already happened must not trigger another.
                     if (reply.Term > _currentTerm)
@@ -451,6 +482,13 @@ public sealed class ConsensusModule
             });
         }
     }
+
+    /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
+    private Task PeerTaskHookAsync(int peerId, string point) =>
+        _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;
+
+    /// <summary>Sets the test seam <see cref="_peerTaskHook"/>; null removes it.</summary>
+    internal void SetPeerTaskHook(Func<int, string, Task>? hook) => _peerTaskHook = hook;
 
     /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
     internal IReadOnlyList<string> RunningTasks() => _tasks.Running();

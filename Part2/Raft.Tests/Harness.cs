@@ -323,8 +323,8 @@ public sealed class Harness : IAsyncDisposable
         }
     }
 
-    /// <summary>Submits <paramref name="cmd"/> to server <paramref name="serverId"/>; its log index, or -1 if not the leader.</summary>
-    public int SubmitToServer(int serverId, object cmd) => _cluster[serverId].Cm.Submit(cmd);
+    /// <summary>Submits <paramref name="cmd"/> to server <paramref name="serverId"/>; false if it is not the leader.</summary>
+    public bool SubmitToServer(int serverId, object cmd) => _cluster[serverId].Cm.Submit(cmd);
 
     /// <summary>Writes a test's own line to the log, marked [TEST].</summary>
     public void Tlog(string message) => _log.Write($"[TEST] {message}");

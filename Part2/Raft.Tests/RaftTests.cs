@@ -166,8 +166,8 @@ public sealed class RaftTests(ITestOutputHelper output)
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
 
         h.Tlog($"submitting 42 to {origLeaderId}");
-        int index = h.SubmitToServer(origLeaderId, 42);
-        index.Should().BeGreaterThanOrEqualTo(0, $"want id={origLeaderId} leader, but it's not");
+        bool isLeader = h.SubmitToServer(origLeaderId, 42);
+        isLeader.Should().BeTrue($"want id={origLeaderId} leader, but it's not");
 
         await SleepMs(150);
         h.CheckCommittedN(42, 3);
@@ -181,8 +181,8 @@ public sealed class RaftTests(ITestOutputHelper output)
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         int sid = (origLeaderId + 1) % 3;
         h.Tlog($"submitting 42 to {sid}");
-        int index = h.SubmitToServer(sid, 42);
-        index.Should().Be(-1, $"want id={sid} !leader, but it is");
+        bool isLeader = h.SubmitToServer(sid, 42);
+        isLeader.Should().BeFalse($"want id={sid} !leader, but it is");
         await SleepMs(10);
     }
 
@@ -197,8 +197,8 @@ public sealed class RaftTests(ITestOutputHelper output)
         foreach (int v in values)
         {
             h.Tlog($"submitting {v} to {origLeaderId}");
-            int index = h.SubmitToServer(origLeaderId, v);
-            index.Should().BeGreaterThanOrEqualTo(0, $"want id={origLeaderId} leader, but it's not");
+            bool isLeader = h.SubmitToServer(origLeaderId, v);
+            isLeader.Should().BeTrue($"want id={origLeaderId} leader, but it's not");
             await SleepMs(100);
         }
 

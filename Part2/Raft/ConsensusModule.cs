@@ -119,6 +119,13 @@ public sealed class ConsensusModule
     /// <summary>The tasks this CM has started (Go's goroutines).</summary>
     private readonly TaskTracker _tasks;
 
+    /// <summary>
+    /// A test seam, null in normal runs: when set, each per-peer AppendEntries task awaits it with
+    /// the peer's id and "send" (before it reads the leader's state) or "reply" (once a reply is
+    /// in), so a test can hold the task at that point and change the world meanwhile.
+    /// </summary>
+    private volatile Func<int, string, Task>? _peerTaskHook;
+
     // Persistent Raft state on all servers.
 
     /// <summary>The latest term this server has seen.</summary>
@@ -194,11 +201,11 @@ public sealed class ConsensusModule
     }
 
     /// <summary>
-    /// Offers a command to this CM. On the leader, appends it to the log and returns its log
-    /// index; elsewhere returns -1 and the client must try another server. Never blocks: the
+    /// Offers a command to this CM. On the leader, appends it to the log and returns true;
+    /// elsewhere returns false and the client must try another server. Never blocks: the
     /// command's fate is reported later on the commit channel.
     /// </summary>
-    public int Submit(object command)
+    public bool Submit(object command)
     {
         lock (_mu)
         {
@@ -207,9 +214,9 @@ public sealed class ConsensusModule
             {
                 _log.Add(new LogEntry(command, _currentTerm));
                 Dlog($"... log={_log}");
-                return _log.Count - 1;
+                return true;
             }
-            return -1;
+            return false;
         }
     }
 
@@ -493,6 +500,11 @@ public sealed class ConsensusModule
     private void BecomeFollower(int term)
     {
         Debug.Assert(_mu.IsHeldByCurrentThread);
+        if (_state == CMState.Dead)
+        {
+            // Every caller checks first; this guard keeps a stopped CM stopped whatever comes.
+            return;
+        }
         Dlog($"becomes Follower with term={term}; log={_log}");
         _state = CMState.Follower;
         // Only a newer term clears the vote: forgetting it within the same term would let this
@@ -562,10 +574,20 @@ public sealed class ConsensusModule
         {
             _tasks.Run($"AppendEntries to {peerId}", async () =>
             {
+                await PeerTaskHookAsync(peerId, "send");
                 int ni;
                 AppendEntriesArgs args;
                 lock (_mu)
                 {
+                    // This task may start after the CM stepped down or stopped, and a new leader
+                    // may have cut its log meanwhile: check again before reading nextIndex and
+                    // the log (upstream does not, and can index past the log's end).
+                    if (_state != CMState.Leader || _currentTerm != savedCurrentTerm)
+                    {
+                        Dlog($"AppendEntries to {peerId} not sent: state={_state}, term={_currentTerm}");
+                        return;
+                    }
+
                     ni = _nextIndex[peerId];
                     int prevLogIndex = ni - 1;
                     int prevLogTerm = prevLogIndex >= 0 ? _log[prevLogIndex].Term : -1;
@@ -592,8 +614,16 @@ public sealed class ConsensusModule
                     return;
                 }
 
+                await PeerTaskHookAsync(peerId, "reply");
                 lock (_mu)
                 {
+                    // A stopped CM acts on nothing: stepping down would bring it back to life
+                    // (a new election timer, and in Part3 writes to storage a new server now owns).
+                    if (_state == CMState.Dead)
+                    {
+                        return;
+                    }
+
                     // Against the current term, as upstream's later parts do: a reply older than a
                     // step-down that already happened must not trigger another.
                     if (reply.Term > _currentTerm)
@@ -609,7 +639,9 @@ public sealed class ConsensusModule
                     {
                         if (reply.Success)
                         {
-                            _nextIndex[peerId] = ni + args.Entries.Length;
+                            // Never backwards either: a reordered reply to an older, shorter
+                            // message would make the next round resend what the peer has.
+                            _nextIndex[peerId] = Math.Max(_nextIndex[peerId], ni + args.Entries.Length);
                             // Never backwards: a late reply to an older, shorter message must
                             // not undo what a newer reply already confirmed.
                             _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
@@ -674,11 +706,13 @@ public sealed class ConsensusModule
     /// </summary>
     private async Task CommitChanSenderAsync()
     {
-        while (await _newCommitReadyChan.Reader.WaitToReadAsync(_stopping.Token))
+        // No token here: Stop completes the channel, which ends the loop (and a wake-up already
+        // pending is still served first, as Go's range over a closed channel does).
+        while (await _newCommitReadyChan.Reader.WaitToReadAsync())
         {
             _newCommitReadyChan.Reader.TryRead(out _);
 
-            // Find which entries we have to apply.
+            // Everything committed but not yet handed to the client.
             int savedLastApplied;
             LogEntry[] entries = [];
             lock (_mu)
@@ -694,11 +728,33 @@ public sealed class ConsensusModule
 
             for (int i = 0; i < entries.Length; i++)
             {
-                await _commitChan.WriteAsync(new CommitEntry(entries[i].Command, savedLastApplied + i + 1, entries[i].Term), _stopping.Token);
+                var entry = new CommitEntry(entries[i].Command, savedLastApplied + i + 1, entries[i].Term);
+                if (_commitChan.TryWrite(entry))
+                {
+                    continue;
+                }
+                try
+                {
+                    await _commitChan.WriteAsync(entry, _stopping.Token);
+                }
+                catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+                {
+                    // Upstream's sender would block here for good if the client stopped reading
+                    // after Stop; this one gives up on what the client does not take.
+                    Dlog($"commitChanSender dropped {entries.Length - i} entries at Stop");
+                    break;
+                }
             }
         }
         Dlog($"commitChanSender done");
     }
+
+    /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
+    private Task PeerTaskHookAsync(int peerId, string point) =>
+        _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;
+
+    /// <summary>Sets the test seam <see cref="_peerTaskHook"/>; null removes it.</summary>
+    internal void SetPeerTaskHook(Func<int, string, Task>? hook) => _peerTaskHook = hook;
 
     /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
     internal IReadOnlyList<string> RunningTasks() => _tasks.Running();

@@ -24,6 +24,18 @@ public sealed record CommitEntry(object Command, int Index, int Term);
 /// <param name="Command">Should be immutable (an int, a string, a record): entries are shared, never copied.</param>
 public sealed record LogEntry(object Command, int Term)
 {
+    /// <summary>
+    /// The command as storage holds it, made once by Submit and carried along to the followers,
+    /// so writing the log never serializes a command twice. Null only for entries built by hand.
+    /// </summary>
+    internal EncodedCommand? Encoded { get; init; }
+
+    /// <summary>Two entries are equal when command and term are; the cached encoding does not count.</summary>
+    public bool Equals(LogEntry? other) =>
+        other is not null && Equals(Command, other.Command) && Term == other.Term;
+
+    public override int GetHashCode() => HashCode.Combine(Command, Term);
+
     /// <summary>Prints as Go's %v does, {command term}, so logs read alike in both ports.</summary>
     public override string ToString() => $"{{{Command} {Term}}}";
 }
@@ -134,6 +146,13 @@ public sealed class ConsensusModule
     /// <summary>The tasks this CM has started (Go's goroutines).</summary>
     private readonly TaskTracker _tasks;
 
+    /// <summary>
+    /// A test seam, null in normal runs: when set, each per-peer AppendEntries task awaits it with
+    /// the peer's id and "send" (before it reads the leader's state) or "reply" (once a reply is
+    /// in), so a test can hold the task at that point and change the world meanwhile.
+    /// </summary>
+    private volatile Func<int, string, Task>? _peerTaskHook;
+
     // Persistent Raft state on all servers.
 
     /// <summary>The latest term this server has seen.</summary>
@@ -222,12 +241,16 @@ public sealed class ConsensusModule
     /// and returns its log index; elsewhere returns -1 and the client must try another server.
     /// Never blocks: the command's fate is reported later on the commit channel.
     /// </summary>
-    /// <exception cref="ArgumentException">The command's type is not registered in <see cref="CommandTypes"/>.</exception>
+    /// <exception cref="ArgumentException">
+    /// The command cannot be persisted: its type is not registered in <see cref="CommandTypes"/>,
+    /// or it does not survive a trip through JSON (NaN, an infinity, a member JSON cannot hold).
+    /// </exception>
     public int Submit(object command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        // Refuse a command that could not be persisted before it gets into the log.
-        CommandTypes.NameOf(command);
+        // Encoded here, outside the lock and before the command gets into the log: a command that
+        // cannot be stored is refused now, not discovered by a later write with the state half changed.
+        EncodedCommand encoded = CommandTypes.Encode(command);
 
         lock (_mu)
         {
@@ -235,7 +258,7 @@ public sealed class ConsensusModule
             if (_state == CMState.Leader)
             {
                 int submitIndex = _log.Count;
-                _log.Add(new LogEntry(command, _currentTerm));
+                _log.Add(new LogEntry(command, _currentTerm) { Encoded = encoded });
                 // Persisted by the send loop before the entry leaves this server, once for a whole
                 // burst of submits; upstream writes the whole log here, once per command.
                 _logDirty = true;
@@ -255,6 +278,7 @@ public sealed class ConsensusModule
     /// </summary>
     public async Task StopAsync()
     {
+        Dlog($"CM.Stop called");
         lock (_mu)
         {
             _state = CMState.Dead;
@@ -297,10 +321,27 @@ public sealed class ConsensusModule
     /// Saves currentTerm, votedFor and the log in one write. Upstream writes the three under
     /// separate keys, so a crash between writes could keep a new term with an old vote.
     /// </summary>
+    /// <exception cref="IOException">The storage refused the write; this CM is Dead from then on.</exception>
     private void PersistToStorage()
     {
         Debug.Assert(_mu.IsHeldByCurrentThread);
-        _storage.Set(PersistentState.StorageKey, new PersistentState(_currentTerm, _votedFor, _log).Encode());
+        if (_state == CMState.Dead)
+        {
+            // Storage belongs to whichever server runs on it next; a stopped CM never writes there.
+            return;
+        }
+        try
+        {
+            _storage.Set(PersistentState.StorageKey, new PersistentState(_currentTerm, _votedFor, _log).Encode());
+        }
+        catch (Exception e)
+        {
+            // The change in memory cannot be undone everywhere it was made, so the CM stops acting
+            // on it: Dead, it answers no RPC, starts no election and sends nothing more.
+            _state = CMState.Dead;
+            Dlog($"becomes Dead: persisting failed: {e.Message}");
+            throw new IOException($"server {_id}: could not persist its state: {e.Message}", e);
+        }
         _logDirty = false;
     }
 
@@ -608,6 +649,11 @@ public sealed class ConsensusModule
     internal void BecomeFollower(int term)
     {
         Debug.Assert(_mu.IsHeldByCurrentThread);
+        if (_state == CMState.Dead)
+        {
+            // Every caller checks first; this guard keeps a stopped CM stopped whatever comes.
+            return;
+        }
         Dlog($"becomes Follower with term={term}; log={_log}");
         _state = CMState.Follower;
         // Only a newer term clears the vote: forgetting it within the same term would let this
@@ -700,10 +746,20 @@ public sealed class ConsensusModule
         {
             _tasks.Run($"AppendEntries to {peerId}", async () =>
             {
+                await PeerTaskHookAsync(peerId, "send");
                 int ni;
                 AppendEntriesArgs args;
                 lock (_mu)
                 {
+                    // This task may start after the CM stepped down or stopped, and a new leader
+                    // may have cut its log meanwhile: check again before reading nextIndex and
+                    // the log (upstream does not, and can index past the log's end).
+                    if (_state != CMState.Leader || _currentTerm != savedCurrentTerm)
+                    {
+                        Dlog($"AppendEntries to {peerId} not sent: state={_state}, term={_currentTerm}");
+                        return;
+                    }
+
                     // Nothing leaves the leader before it is on disk: a follower may count on it.
                     if (_logDirty)
                     {
@@ -736,8 +792,16 @@ public sealed class ConsensusModule
                     return;
                 }
 
+                await PeerTaskHookAsync(peerId, "reply");
                 lock (_mu)
                 {
+                    // A stopped CM acts on nothing: stepping down would bring it back to life
+                    // (a new election timer, and in Part3 writes to storage a new server now owns).
+                    if (_state == CMState.Dead)
+                    {
+                        return;
+                    }
+
                     // Against the current term, as upstream's later parts do: a reply older than a
                     // step-down that already happened must not trigger another.
                     if (reply.Term > _currentTerm)
@@ -753,7 +817,9 @@ public sealed class ConsensusModule
                     {
                         if (reply.Success)
                         {
-                            _nextIndex[peerId] = ni + args.Entries.Length;
+                            // Never backwards either: a reordered reply to an older, shorter
+                            // message would make the next round resend what the peer has.
+                            _nextIndex[peerId] = Math.Max(_nextIndex[peerId], ni + args.Entries.Length);
                             // Never backwards: a late reply to an older, shorter message must
                             // not undo what a newer reply already confirmed.
                             _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
@@ -839,11 +905,13 @@ public sealed class ConsensusModule
     /// </summary>
     private async Task CommitChanSenderAsync()
     {
-        while (await _newCommitReadyChan.Reader.WaitToReadAsync(_stopping.Token))
+        // No token here: Stop completes the channel, which ends the loop (and a wake-up already
+        // pending is still served first, as Go's range over a closed channel does).
+        while (await _newCommitReadyChan.Reader.WaitToReadAsync())
         {
             _newCommitReadyChan.Reader.TryRead(out _);
 
-            // Find which entries we have to apply.
+            // Everything committed but not yet handed to the client.
             int savedLastApplied;
             LogEntry[] entries = [];
             lock (_mu)
@@ -860,7 +928,22 @@ public sealed class ConsensusModule
             for (int i = 0; i < entries.Length; i++)
             {
                 Dlog($"send on commitchan i={i}, entry={entries[i]}");
-                await _commitChan.WriteAsync(new CommitEntry(entries[i].Command, savedLastApplied + i + 1, entries[i].Term), _stopping.Token);
+                var entry = new CommitEntry(entries[i].Command, savedLastApplied + i + 1, entries[i].Term);
+                if (_commitChan.TryWrite(entry))
+                {
+                    continue;
+                }
+                try
+                {
+                    await _commitChan.WriteAsync(entry, _stopping.Token);
+                }
+                catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+                {
+                    // Upstream's sender would block here for good if the client stopped reading
+                    // after Stop; this one gives up on what the client does not take.
+                    Dlog($"commitChanSender dropped {entries.Length - i} entries at Stop");
+                    break;
+                }
             }
         }
         Dlog($"commitChanSender done");
@@ -884,6 +967,13 @@ public sealed class ConsensusModule
 
     /// <summary>The log itself, not a copy: read it only while holding <see cref="Mu"/>.</summary>
     internal IReadOnlyList<LogEntry> Log => _log;
+
+    /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
+    private Task PeerTaskHookAsync(int peerId, string point) =>
+        _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;
+
+    /// <summary>Sets the test seam <see cref="_peerTaskHook"/>; null removes it.</summary>
+    internal void SetPeerTaskHook(Func<int, string, Task>? hook) => _peerTaskHook = hook;
 
     /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
     internal IReadOnlyList<string> RunningTasks() => _tasks.Running();

@@ -19,6 +19,9 @@ public static class CommandTypes
     /// <summary>Registered names by type.</summary>
     private static readonly ConcurrentDictionary<Type, string> ByType = new();
 
+    /// <summary>Makes each registration all or nothing: both maps change together, or neither does.</summary>
+    private static readonly Lock RegisterLock = new();
+
 #pragma warning disable CA1810 // An explicit static constructor reads better than a field initializer with side effects.
     static CommandTypes()
 #pragma warning restore CA1810
@@ -39,15 +42,18 @@ public static class CommandTypes
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Type type = typeof(T);
-        Type registered = ByName.GetOrAdd(name, type);
-        if (registered != type)
+        lock (RegisterLock)
         {
-            throw new ArgumentException($"command type name '{name}' is already registered for {registered}", nameof(name));
-        }
-        string registeredName = ByType.GetOrAdd(type, name);
-        if (registeredName != name)
-        {
-            throw new ArgumentException($"{type} is already registered as '{registeredName}'", nameof(name));
+            if (ByName.TryGetValue(name, out Type? registered) && registered != type)
+            {
+                throw new ArgumentException($"command type name '{name}' is already registered for {registered}", nameof(name));
+            }
+            if (ByType.TryGetValue(type, out string? registeredName) && registeredName != name)
+            {
+                throw new ArgumentException($"{type} is already registered as '{registeredName}'", nameof(name));
+            }
+            ByName[name] = type;
+            ByType[type] = name;
         }
     }
 
@@ -63,6 +69,38 @@ public static class CommandTypes
                 nameof(command));
     }
 
+    /// <summary>
+    /// Encodes <paramref name="command"/> as storage will hold it, and checks that it decodes and
+    /// encodes again to the same bytes, so that a server which stores it can also restart from it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The type is not registered, or the command does not survive the round trip.</exception>
+    internal static EncodedCommand Encode(object command)
+    {
+        string name = NameOf(command);
+        Type type = command.GetType();
+        byte[] json;
+        byte[] again;
+        try
+        {
+            json = JsonSerializer.SerializeToUtf8Bytes(command, type);
+            object? back = JsonSerializer.Deserialize(json, type);
+            again = back is null ? [] : JsonSerializer.SerializeToUtf8Bytes(back, type);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            // ArgumentException is what System.Text.Json throws for NaN and the infinities.
+            throw new ArgumentException($"command {command} of type {type} cannot be persisted: {e.Message}", nameof(command), e);
+        }
+        if (!json.AsSpan().SequenceEqual(again))
+        {
+            // Typically a member that serializes but cannot be set back (no matching constructor).
+            throw new ArgumentException(
+                $"command {command} of type {type} cannot be persisted: it does not come back from JSON as it went in",
+                nameof(command));
+        }
+        return new EncodedCommand(name, json);
+    }
+
     /// <summary>The type registered under <paramref name="name"/>.</summary>
     /// <exception cref="InvalidDataException">Nothing is registered under that name.</exception>
     internal static Type TypeOf(string name) =>
@@ -70,6 +108,9 @@ public static class CommandTypes
             ? type
             : throw new InvalidDataException($"log entry has command type '{name}', which is not registered in this process");
 }
+
+/// <summary>A command in its stored form: the registered type name and the command's JSON (never changed after creation).</summary>
+internal sealed record EncodedCommand(string TypeName, byte[] Json);
 
 /// <summary>
 /// A CM's persistent state (Figure 2: currentTerm, votedFor, log), as it is stored: one JSON
@@ -93,10 +134,11 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
             foreach (LogEntry entry in Log)
             {
                 w.WriteStartObject();
+                EncodedCommand encoded = entry.Encoded ?? CommandTypes.Encode(entry.Command);
                 w.WriteNumber("term", entry.Term);
-                w.WriteString("type", CommandTypes.NameOf(entry.Command));
+                w.WriteString("type", encoded.TypeName);
                 w.WritePropertyName("command");
-                JsonSerializer.Serialize(w, entry.Command, entry.Command.GetType());
+                w.WriteRawValue(encoded.Json, skipInputValidation: true);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -121,10 +163,13 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
             foreach (JsonElement e in Field(root, "log").EnumerateArray())
             {
                 int term = Field(e, "term").GetInt32();
-                Type type = CommandTypes.TypeOf(Field(e, "type").GetString() ?? "");
-                object command = Field(e, "command").Deserialize(type)
+                string typeName = Field(e, "type").GetString() ?? "";
+                JsonElement commandJson = Field(e, "command");
+                object command = commandJson.Deserialize(CommandTypes.TypeOf(typeName))
                     ?? throw new InvalidDataException($"log entry {log.Count} has a null command");
-                log.Add(new LogEntry(command, term));
+                // The stored bytes are kept, so the next write of this entry need not encode it again.
+                var encoded = new EncodedCommand(typeName, JsonSerializer.SerializeToUtf8Bytes(commandJson));
+                log.Add(new LogEntry(command, term) { Encoded = encoded });
             }
 
             if (currentTerm < 0 || votedFor < -1)
@@ -140,9 +185,10 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
             }
             return new PersistentState(currentTerm, votedFor, log);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is not InvalidDataException)
         {
-            // Truncated or garbled bytes, or a value of the wrong kind (a string for a term).
+            // Truncated or garbled bytes, a value of the wrong kind (a string for a term), or a
+            // command its type cannot be built from: whatever the cause, the storage is unusable.
             throw new InvalidDataException($"stored Raft state is corrupt: {e.Message}", e);
         }
     }

@@ -31,6 +31,19 @@ internal sealed record RpcCall(string ServiceMethod, object Args)
 {
     /// <summary>Completed by the server; continuations run on the pool, never inside the server's code.</summary>
     public TaskCompletionSource<object> Reply { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Fails the call. Its caller may have given up on it already (its connection closed), so
+    /// the exception is marked as seen here: nobody else may ever look, and an exception nobody
+    /// looked at would be reported as unobserved when the task is collected.
+    /// </summary>
+    public void Fail(Exception e)
+    {
+        if (Reply.TrySetException(e))
+        {
+            _ = Reply.Task.Exception;
+        }
+    }
 }
 
 /// <summary>
@@ -44,6 +57,9 @@ public sealed class RpcEndpoint
     private readonly Channel<RpcCall> _inbox =
         Channel.CreateUnbounded<RpcCall>(new UnboundedChannelOptions { SingleReader = true });
 
+    /// <summary>Where this endpoint is, for the log (Go prints the listener's address).</summary>
+    private readonly string _address;
+
     /// <summary>Runs one call: the server's RPC proxy.</summary>
     private readonly Func<string, object, CancellationToken, Task<object>> _handler;
 
@@ -53,8 +69,9 @@ public sealed class RpcEndpoint
     /// <summary>Cancelled when the owning server shuts down.</summary>
     private readonly CancellationToken _quit;
 
-    internal RpcEndpoint(Func<string, object, CancellationToken, Task<object>> handler, TaskTracker tasks, CancellationToken quit)
+    internal RpcEndpoint(string address, Func<string, object, CancellationToken, Task<object>> handler, TaskTracker tasks, CancellationToken quit)
     {
+        _address = address;
         _handler = handler;
         _tasks = tasks;
         _quit = quit;
@@ -67,15 +84,27 @@ public sealed class RpcEndpoint
     /// <summary>Hands a call in; false once the endpoint is closed.</summary>
     internal bool TryDeliver(RpcCall call) => _inbox.Writer.TryWrite(call);
 
-    /// <summary>Stops accepting calls (Go's listener.Close).</summary>
+    /// <summary>
+    /// Stops accepting calls (Go's listener.Close). The accept loop then fails whatever is still
+    /// queued once the server is shutting down, and ends.
+    /// </summary>
     internal void Close() => _inbox.Writer.TryComplete();
+
+    public override string ToString() => _address;
 
     private async Task AcceptLoopAsync()
     {
-        while (await _inbox.Reader.WaitToReadAsync(_quit))
+        // No token: the loop runs until Close completes the inbox and it is empty, so no call
+        // that got in is ever left without an answer.
+        while (await _inbox.Reader.WaitToReadAsync())
         {
             while (_inbox.Reader.TryRead(out RpcCall? call))
             {
+                if (_quit.IsCancellationRequested)
+                {
+                    call.Fail(new RpcException("connection is shut down"));
+                    continue;
+                }
                 _ = _tasks.Run($"serve {call.ServiceMethod}", () => ServeAsync(call));
             }
         }
@@ -94,16 +123,16 @@ public sealed class RpcEndpoint
         }
         catch (OperationCanceledException) when (_quit.IsCancellationRequested)
         {
-            call.Reply.TrySetException(new RpcException("connection is shut down"));
+            call.Fail(new RpcException("connection is shut down"));
         }
         catch (RpcException e)
         {
-            call.Reply.TrySetException(e);
+            call.Fail(e);
         }
         catch (Exception e)
         {
             // A bug, not a network fault: fail the call, and rethrow so the tracker records it.
-            call.Reply.TrySetException(new RpcException($"{call.ServiceMethod} failed: {e.Message}", e));
+            call.Fail(new RpcException($"{call.ServiceMethod} failed: {e.Message}", e));
             throw;
         }
     }

@@ -25,6 +25,9 @@ internal sealed class BenchCluster : IAsyncDisposable
 
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>The network every server of the next clusters gets; --no-rpc-delay makes it instant.</summary>
+    public static NetworkConditions Network { get; set; } = NetworkConditions.FromEnvironment();
+
     public BenchCluster(int n = 3)
     {
         _servers = new Server[n];
@@ -38,6 +41,7 @@ internal sealed class BenchCluster : IAsyncDisposable
             _commits[i] = Channel.CreateUnbounded<CommitEntry>(new UnboundedChannelOptions { SingleReader = true });
             _servers[i] = new Server(i, peers, _storage[i], _ready.Task, _commits[i].Writer);
             _servers[i].Serve();
+            _servers[i].Proxy().Conditions = Network;
         }
         for (int i = 0; i < n; i++)
         {

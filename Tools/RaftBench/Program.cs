@@ -33,7 +33,7 @@ public static class Program
                     jsonPath = args[++i];
                     break;
                 case "--no-rpc-delay":
-                    RpcProxy.SimulateDelay = false;
+                    BenchCluster.Network = NetworkConditions.Instant;
                     break;
                 case "--help" or "-h":
                     Usage(null);
@@ -43,7 +43,7 @@ public static class Program
             }
         }
 
-        Console.WriteLine($"RaftBench: Part3, 3 servers in one process, logging off, simulated RPC delay {(RpcProxy.SimulateDelay ? "1-5 ms" : "off")}, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"RaftBench: Part3, 3 servers in one process, logging off, simulated RPC delay {(BenchCluster.Network == NetworkConditions.Instant ? "off" : "1-5 ms")}, {Environment.ProcessorCount} cores");
         var bursts = new List<BurstResult>();
         LatencyResult? latency = null;
         ElectionResult? election = null;
@@ -87,7 +87,7 @@ public static class Program
 
         if (jsonPath is not null)
         {
-            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { bursts, latency, election, rpcDelay = RpcProxy.SimulateDelay }, JsonOptions));
+            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { bursts, latency, election, rpcDelay = BenchCluster.Network != NetworkConditions.Instant }, JsonOptions));
             Console.WriteLine($"wrote {jsonPath}");
         }
         return 0;
