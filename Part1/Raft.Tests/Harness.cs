@@ -1,6 +1,8 @@
 // A simulated cluster for the tests: servers wired together in one process, with faults on demand.
+using System.Runtime.ExceptionServices;
 using FluentAssertions;
 using Xunit;
+using Xunit.Sdk;
 
 namespace Raft;
 
@@ -25,6 +27,9 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The test's log, shared by all servers and <see cref="Tlog"/>.</summary>
     private readonly TestLog _log;
 
+    /// <summary>The servers' logger: it checks Raft's safety properties on the way to the log.</summary>
+    private readonly SafetyMonitor _monitor;
+
     /// <summary>
     /// Upstream's leaktest.CheckTimeout: when set, every background task of the cluster must end
     /// within this time of shutdown, or the test fails naming the ones still running.
@@ -34,11 +39,23 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
+    /// <summary>
+    /// The harness of the test running on this async flow. Set by the constructor, which runs
+    /// inside the test method, so it tells the test's own exceptions from any other test's.
+    /// </summary>
+    private static readonly AsyncLocal<Harness?> CurrentTest = new();
+
+    /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
+    private volatile Exception? _testFailure;
+
     /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
     public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
     {
         _log = new TestLog(output);
+        _monitor = new SafetyMonitor(_log);
         _leakCheck = leakCheck;
+        CurrentTest.Value = this;
+        AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
         var ns = new Server[n];
         var connected = new bool[n];
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -47,7 +64,7 @@ public sealed class Harness : IAsyncDisposable
         for (int i = 0; i < n; i++)
         {
             int[] peerIds = [.. Enumerable.Range(0, n).Where(p => p != i)];
-            ns[i] = new Server(i, peerIds, ready.Task, _log);
+            ns[i] = new Server(i, peerIds, ready.Task, _monitor);
             ns[i].Serve();
         }
 
@@ -83,26 +100,37 @@ public sealed class Harness : IAsyncDisposable
             return;
         }
         _shutdown = true;
+        AppDomain.CurrentDomain.FirstChanceException -= NoteTestFailure;
 
-        for (int i = 0; i < _n; i++)
+        var problems = new List<string>();
+        try
         {
-            _cluster[i].DisconnectAll();
-            _connected[i] = false;
+            for (int i = 0; i < _n; i++)
+            {
+                _cluster[i].DisconnectAll();
+                _connected[i] = false;
+            }
+            for (int i = 0; i < _n; i++)
+            {
+                await _cluster[i].ShutdownAsync();
+            }
+            IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
+            CheckAfterShutdown(problems, [.. _cluster.SelectMany(s => s.Faults())], running);
         }
-        for (int i = 0; i < _n; i++)
+        catch (Exception e)
         {
-            await _cluster[i].ShutdownAsync();
+            problems.Add($"shutting the cluster down failed: {e}");
         }
-
-        IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
-        await _log.CloseAsync();
-
-        Exception[] faults = [.. _cluster.SelectMany(s => s.Faults())];
-        faults.Should().BeEmpty("no background task may fail");
-        if (_leakCheck is { } limit)
+        finally
         {
-            running.Should().BeEmpty($"every background task must end within {limit.TotalMilliseconds} ms of shutdown");
+            // Whatever happened, the log is closed: xunit fails the test host if a line comes later.
+            foreach (string problem in problems)
+            {
+                Tlog($"shutdown: {problem}");
+            }
+            await _log.CloseAsync();
         }
+        FailOnProblems(problems);
     }
 
     /// <summary>Disconnects server <paramref name="id"/> from all the others.</summary>
@@ -134,6 +162,12 @@ public sealed class Harness : IAsyncDisposable
         }
         _connected[id] = true;
     }
+
+    /// <summary>Server <paramref name="id"/>'s CM, for tests that look inside it as upstream's do.</summary>
+    internal ConsensusModule Cm(int id) => _cluster[id].Cm;
+
+    /// <summary>Server <paramref name="id"/> itself, for tests beyond upstream's that drive its proxy.</summary>
+    internal Server ServerOf(int id) => _cluster[id];
 
     /// <summary>
     /// Checks that exactly one connected server thinks it is the leader, and returns its id and
@@ -209,6 +243,44 @@ public sealed class Harness : IAsyncDisposable
                 return running;
             }
             await Task.Delay(5);
+        }
+    }
+
+    /// <summary>Adds what shutdown found wrong: broken safety, tasks that failed, and with a leak check, tasks still running.</summary>
+    private void CheckAfterShutdown(List<string> problems, IReadOnlyList<Exception> faults, IReadOnlyList<string> running)
+    {
+        problems.AddRange(_monitor.Violations);
+        if (faults.Count > 0)
+        {
+            problems.Add($"no background task may fail, but {faults.Count} did:{Environment.NewLine}{string.Join(Environment.NewLine, faults)}");
+        }
+        if (_leakCheck is { } limit && running.Count > 0)
+        {
+            problems.Add($"every background task must end within {limit.TotalMilliseconds} ms of shutdown; still running: {string.Join(", ", running)}");
+        }
+    }
+
+    /// <summary>
+    /// Fails the test with what shutdown found, unless the test has failed already: then the
+    /// test's own failure is the one reported, and shutdown's findings are at the end of its log.
+    /// </summary>
+    private void FailOnProblems(List<string> problems)
+    {
+        if (problems.Count > 0 && _testFailure is null)
+        {
+            Assert.Fail(string.Join(Environment.NewLine, problems));
+        }
+    }
+
+    /// <summary>
+    /// Notes the first assertion the test fails. Disposal runs after the test's exception was
+    /// thrown but cannot see it; this handler sees every exception as it is thrown.
+    /// </summary>
+    private void NoteTestFailure(object? sender, FirstChanceExceptionEventArgs e)
+    {
+        if (e.Exception is IAssertionException && CurrentTest.Value == this)
+        {
+            _testFailure ??= e.Exception;
         }
     }
 }

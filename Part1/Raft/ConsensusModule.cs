@@ -483,6 +483,16 @@ public sealed class ConsensusModule
         }
     }
 
+    // For the tests, which look inside a CM as upstream's do (cm.mu, cm.state, cm.votedFor), and
+    // for Tools/RaftBench's report on a stalled server.
+
+    /// <summary>The CM's lock; a test holds it while it reads or calls what follows.</summary>
+    internal Lock Mu => _mu;
+
+    internal CMState State => _state;
+
+    internal int CurrentTerm => _currentTerm;
+
     /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
     private Task PeerTaskHookAsync(int peerId, string point) =>
         _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;

@@ -1,7 +1,9 @@
 // A simulated cluster for the tests: servers wired together in one process, with faults on demand.
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using FluentAssertions;
 using Xunit;
+using Xunit.Sdk;
 
 namespace Raft;
 
@@ -17,7 +19,10 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Every server of the cluster, by id.</summary>
     private readonly Server[] _cluster;
 
-    /// <summary>Each server's commit channel.</summary>
+    /// <summary>
+    /// Each server's commit channel. Unbounded where upstream's are unbuffered: a collector that
+    /// waits for the harness lock must never hold up a CM's commit sender, nor its shutdown.
+    /// </summary>
     private readonly Channel<CommitEntry>[] _commitChans;
 
     /// <summary>
@@ -41,6 +46,9 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The test's log, shared by all servers and <see cref="Tlog"/>.</summary>
     private readonly TestLog _log;
 
+    /// <summary>The servers' logger: it checks Raft's safety properties on the way to the log.</summary>
+    private readonly SafetyMonitor _monitor;
+
     /// <summary>
     /// Upstream's leaktest.CheckTimeout: when set, every background task of the cluster must end
     /// within this time of shutdown, or the test fails naming the ones still running.
@@ -50,11 +58,23 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
+    /// <summary>
+    /// The harness of the test running on this async flow. Set by the constructor, which runs
+    /// inside the test method, so it tells the test's own exceptions from any other test's.
+    /// </summary>
+    private static readonly AsyncLocal<Harness?> CurrentTest = new();
+
+    /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
+    private volatile Exception? _testFailure;
+
     /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
     public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
     {
         _log = new TestLog(output);
+        _monitor = new SafetyMonitor(_log);
         _leakCheck = leakCheck;
+        CurrentTest.Value = this;
+        AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
         var ns = new Server[n];
         var connected = new bool[n];
         var commitChans = new Channel<CommitEntry>[n];
@@ -67,7 +87,7 @@ public sealed class Harness : IAsyncDisposable
             int[] peerIds = [.. Enumerable.Range(0, n).Where(p => p != i)];
             commitChans[i] = Channel.CreateUnbounded<CommitEntry>();
             commits[i] = [];
-            ns[i] = new Server(i, peerIds, ready.Task, commitChans[i].Writer, _log);
+            ns[i] = new Server(i, peerIds, ready.Task, commitChans[i].Writer, _monitor);
             ns[i].Serve();
         }
 
@@ -90,7 +110,7 @@ public sealed class Harness : IAsyncDisposable
         _commits = commits;
         _connected = connected;
         _n = n;
-        _collectors = [.. Enumerable.Range(0, n).Select(i => Task.Run(() => CollectCommitsAsync(i)))];
+        _collectors = [.. Enumerable.Range(0, n).Select(i => CollectCommitsAsync(i, commitChans[i].Reader))];
     }
 
     public async ValueTask DisposeAsync() => await ShutdownAsync();
@@ -106,32 +126,43 @@ public sealed class Harness : IAsyncDisposable
             return;
         }
         _shutdown = true;
+        AppDomain.CurrentDomain.FirstChanceException -= NoteTestFailure;
 
-        for (int i = 0; i < _n; i++)
+        var problems = new List<string>();
+        try
         {
-            _cluster[i].DisconnectAll();
-            _connected[i] = false;
+            for (int i = 0; i < _n; i++)
+            {
+                _cluster[i].DisconnectAll();
+                _connected[i] = false;
+            }
+            for (int i = 0; i < _n; i++)
+            {
+                await _cluster[i].ShutdownAsync();
+            }
+            // Safe now: a stopped server's commit sender has ended, so nothing writes to these any more.
+            for (int i = 0; i < _n; i++)
+            {
+                _commitChans[i].Writer.Complete();
+            }
+            await Task.WhenAll(_collectors);
+            IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
+            CheckAfterShutdown(problems, [.. _cluster.SelectMany(s => s.Faults())], running);
         }
-        for (int i = 0; i < _n; i++)
+        catch (Exception e)
         {
-            await _cluster[i].ShutdownAsync();
+            problems.Add($"shutting the cluster down failed: {e}");
         }
-        // Safe now: a stopped server's commit sender has ended, so nothing writes to these any more.
-        for (int i = 0; i < _n; i++)
+        finally
         {
-            _commitChans[i].Writer.Complete();
+            // Whatever happened, the log is closed: xunit fails the test host if a line comes later.
+            foreach (string problem in problems)
+            {
+                Tlog($"shutdown: {problem}");
+            }
+            await _log.CloseAsync();
         }
-        await Task.WhenAll(_collectors);
-
-        IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
-        await _log.CloseAsync();
-
-        Exception[] faults = [.. _cluster.SelectMany(s => s.Faults())];
-        faults.Should().BeEmpty("no background task may fail");
-        if (_leakCheck is { } limit)
-        {
-            running.Should().BeEmpty($"every background task must end within {limit.TotalMilliseconds} ms of shutdown");
-        }
+        FailOnProblems(problems);
     }
 
     /// <summary>Disconnects server <paramref name="id"/> from all the others.</summary>
@@ -163,6 +194,12 @@ public sealed class Harness : IAsyncDisposable
         }
         _connected[id] = true;
     }
+
+    /// <summary>Server <paramref name="id"/>'s CM, for tests that look inside it as upstream's do.</summary>
+    internal ConsensusModule Cm(int id) => _cluster[id].Cm;
+
+    /// <summary>Server <paramref name="id"/> itself, for tests beyond upstream's that drive its proxy.</summary>
+    internal Server ServerOf(int id) => _cluster[id];
 
     /// <summary>
     /// Checks that exactly one connected server thinks it is the leader, and returns its id and
@@ -304,6 +341,31 @@ public sealed class Harness : IAsyncDisposable
         nc.Should().Be(n, $"cmd={cmd} should be committed by {n} servers");
     }
 
+    /// <summary>
+    /// Beyond upstream: waits until <paramref name="n"/> connected servers have committed
+    /// <paramref name="cmd"/>; fails after 5 s. For tests that need a commit to have happened
+    /// rather than to sleep for a guess of how long it takes.
+    /// </summary>
+    public async Task WaitCommittedAsync(int cmd, int n)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (true)
+        {
+            lock (_mu)
+            {
+                if (Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd)) >= n)
+                {
+                    return;
+                }
+            }
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
+            }
+            await SleepMs(1);
+        }
+    }
+
     /// <summary>Checks that no connected server has committed <paramref name="cmd"/>.</summary>
     public void CheckNotCommitted(int cmd)
     {
@@ -332,14 +394,16 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Waits <paramref name="n"/> milliseconds, without blocking a thread.</summary>
     public static Task SleepMs(int n) => Task.Delay(n);
 
-    /// <summary>Reads server <paramref name="i"/>'s commit channel into its list, until shutdown completes the channel.</summary>
-    private async Task CollectCommitsAsync(int i)
+    /// <summary>Reads one of server <paramref name="i"/>'s commit channels into its list, until the channel is completed.</summary>
+    private async Task CollectCommitsAsync(int i, ChannelReader<CommitEntry> commits)
     {
-        await foreach (CommitEntry c in _commitChans[i].Reader.ReadAllAsync())
+        await Task.Yield(); // Runs on the pool from here, never inside the caller.
+        await foreach (CommitEntry c in commits.ReadAllAsync())
         {
             lock (_mu)
             {
                 Tlog($"collectCommits({i}) got {c}");
+                _monitor.Committed(i, c);
                 _commits[i].Add(c);
             }
         }
@@ -360,6 +424,44 @@ public sealed class Harness : IAsyncDisposable
                 return running;
             }
             await Task.Delay(5);
+        }
+    }
+
+    /// <summary>Adds what shutdown found wrong: broken safety, tasks that failed, and with a leak check, tasks still running.</summary>
+    private void CheckAfterShutdown(List<string> problems, IReadOnlyList<Exception> faults, IReadOnlyList<string> running)
+    {
+        problems.AddRange(_monitor.Violations);
+        if (faults.Count > 0)
+        {
+            problems.Add($"no background task may fail, but {faults.Count} did:{Environment.NewLine}{string.Join(Environment.NewLine, faults)}");
+        }
+        if (_leakCheck is { } limit && running.Count > 0)
+        {
+            problems.Add($"every background task must end within {limit.TotalMilliseconds} ms of shutdown; still running: {string.Join(", ", running)}");
+        }
+    }
+
+    /// <summary>
+    /// Fails the test with what shutdown found, unless the test has failed already: then the
+    /// test's own failure is the one reported, and shutdown's findings are at the end of its log.
+    /// </summary>
+    private void FailOnProblems(List<string> problems)
+    {
+        if (problems.Count > 0 && _testFailure is null)
+        {
+            Assert.Fail(string.Join(Environment.NewLine, problems));
+        }
+    }
+
+    /// <summary>
+    /// Notes the first assertion the test fails. Disposal runs after the test's exception was
+    /// thrown but cannot see it; this handler sees every exception as it is thrown.
+    /// </summary>
+    private void NoteTestFailure(object? sender, FirstChanceExceptionEventArgs e)
+    {
+        if (e.Exception is IAssertionException && CurrentTest.Value == this)
+        {
+            _testFailure ??= e.Exception;
         }
     }
 }

@@ -968,6 +968,9 @@ public sealed class ConsensusModule
     /// <summary>The log itself, not a copy: read it only while holding <see cref="Mu"/>.</summary>
     internal IReadOnlyList<LogEntry> Log => _log;
 
+    /// <summary>The next log index the leader will send to <paramref name="peerId"/>; read it holding <see cref="Mu"/>.</summary>
+    internal int NextIndexOf(int peerId) => _nextIndex[peerId];
+
     /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
     private Task PeerTaskHookAsync(int peerId, string point) =>
         _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;
