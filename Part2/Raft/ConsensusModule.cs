@@ -759,6 +759,9 @@ public sealed class ConsensusModule
 
     internal int CurrentTerm => _currentTerm;
 
+    /// <summary>The log itself, not a copy: read it only while holding <see cref="Mu"/>.</summary>
+    internal IReadOnlyList<LogEntry> Log => _log;
+
     /// <summary>The next log index the leader will send to <paramref name="peerId"/>; read it holding <see cref="Mu"/>.</summary>
     internal int NextIndexOf(int peerId) => _nextIndex[peerId];
 
