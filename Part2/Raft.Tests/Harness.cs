@@ -349,20 +349,22 @@ public sealed class Harness : IAsyncDisposable
     public async Task WaitCommittedAsync(int cmd, int n)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (true)
+        while (CommittedBy(cmd) < n)
         {
-            lock (_mu)
-            {
-                if (Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd)) >= n)
-                {
-                    return;
-                }
-            }
             if (DateTime.UtcNow >= deadline)
             {
                 Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
             }
             await SleepMs(1);
+        }
+    }
+
+    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
+    public int CommittedBy(int cmd)
+    {
+        lock (_mu)
+        {
+            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
         }
     }
 

@@ -70,6 +70,9 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
+    /// <summary>The network every server has, restarted ones included; null keeps each server's own default.</summary>
+    private NetworkConditions? _network;
+
     /// <summary>
     /// The harness of the test running on this async flow. Set by the constructor, which runs
     /// inside the test method, so it tells the test's own exceptions from any other test's.
@@ -255,6 +258,10 @@ public sealed class Harness : IAsyncDisposable
         _collectors[id] = CollectCommitsAsync(id, _commitChans[id].Reader);
         _cluster[id] = new Server(id, peerIds, _storage[id], ready.Task, _commitChans[id].Writer, _monitor);
         _cluster[id].Serve();
+        if (_network is { } network)
+        {
+            _cluster[id].Proxy().Conditions = network;
+        }
         _everCreated.Add((id, _cluster[id]));
         ReconnectPeer(id);
         ready.SetResult();
@@ -284,6 +291,17 @@ public sealed class Harness : IAsyncDisposable
     {
         Tlog($"peer {id} drop replies");
         _cluster[id].Proxy().DropReplies();
+    }
+
+    /// <summary>Beyond upstream: gives every server, now and after a restart, the network <paramref name="conditions"/>.</summary>
+    public void SetNetwork(NetworkConditions conditions)
+    {
+        Tlog($"network: {conditions}");
+        _network = conditions;
+        foreach (Server server in _cluster)
+        {
+            server.Proxy().Conditions = conditions;
+        }
     }
 
     /// <summary>Beyond upstream: cuts the link one way only, so <paramref name="from"/> can no longer call <paramref name="to"/>.</summary>
@@ -468,20 +486,22 @@ public sealed class Harness : IAsyncDisposable
     public async Task WaitCommittedAsync(int cmd, int n)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (true)
+        while (CommittedBy(cmd) < n)
         {
-            lock (_mu)
-            {
-                if (Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd)) >= n)
-                {
-                    return;
-                }
-            }
             if (DateTime.UtcNow >= deadline)
             {
                 Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
             }
             await SleepMs(1);
+        }
+    }
+
+    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
+    public int CommittedBy(int cmd)
+    {
+        lock (_mu)
+        {
+            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
         }
     }
 
