@@ -59,7 +59,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await using var h = new Harness(output, 3);
 
         await SleepMs(100);
-        // Disconnect all servers from the start. There will be no leader.
+        // Cut every server off before any election can finish: nobody can win one.
         for (int i = 0; i < 3; i++)
         {
             h.DisconnectPeer(i);
@@ -67,7 +67,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await SleepMs(450);
         h.CheckNoLeader();
 
-        // Reconnect all servers. A leader will be found.
+        // Put them all back together; now an election can succeed.
         for (int i = 0; i < 3; i++)
         {
             h.ReconnectPeer(i);

@@ -70,7 +70,7 @@ public sealed record AppendEntriesReply
     public bool Success { get; init; }
 }
 
-/// <summary>A consensus module (CM): a single node of Raft consensus.</summary>
+/// <summary>A consensus module (CM): the part of one server that runs the Raft protocol.</summary>
 public sealed class ConsensusModule
 {
     /// <summary>Guards the mutable state below. Never held across an await.</summary>
@@ -101,7 +101,7 @@ public sealed class ConsensusModule
     /// </summary>
     private volatile Func<int, string, Task>? _peerTaskHook;
 
-    // Persistent Raft state on all servers.
+    // Figure 2's persistent state, which every server keeps.
 
     /// <summary>The latest term this server has seen.</summary>
     private int _currentTerm;
@@ -112,7 +112,7 @@ public sealed class ConsensusModule
     /// <summary>The log; unused until Part 2.</summary>
     private readonly List<LogEntry> _log = [];
 
-    // Volatile Raft state on all servers.
+    // Figure 2's volatile state, which every server keeps.
 
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
@@ -420,7 +420,7 @@ public sealed class ConsensusModule
         });
     }
 
-    /// <summary>Sends one round of heartbeats to all peers and steps down if a reply shows a newer term.</summary>
+    /// <summary>Sends every peer a heartbeat and steps down if any answer carries a newer term.</summary>
     private void LeaderSendHeartbeats()
     {
         int savedCurrentTerm;

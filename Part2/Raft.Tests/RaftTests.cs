@@ -59,7 +59,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await using var h = new Harness(output, 3);
 
         await SleepMs(100);
-        // Disconnect all servers from the start. There will be no leader.
+        // Cut every server off before any election can finish: nobody can win one.
         for (int i = 0; i < 3; i++)
         {
             h.DisconnectPeer(i);
@@ -67,7 +67,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await SleepMs(450);
         h.CheckNoLeader();
 
-        // Reconnect all servers. A leader will be found.
+        // Put them all back together; now an election can succeed.
         for (int i = 0; i < 3; i++)
         {
             h.ReconnectPeer(i);
@@ -217,7 +217,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 3, LeakCheck);
 
-        // Submit a couple of values to a fully connected cluster.
+        // With everyone connected, the leader takes two commands.
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
@@ -248,7 +248,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 3, LeakCheck);
 
-        // Submit a couple of values to a fully connected cluster.
+        // With everyone connected, the leader takes two commands.
         var (origLeaderId, origTerm) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
@@ -298,7 +298,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 5, LeakCheck);
 
-        // Submit a couple of values to a fully connected cluster.
+        // With everyone connected, the leader takes two commands.
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
@@ -310,7 +310,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.DisconnectPeer(origLeaderId);
         await SleepMs(10);
 
-        // Submit 7 to the original leader, even though it's disconnected.
+        // The cut-off old leader still believes it leads, so it takes 7.
         h.SubmitToServer(origLeaderId, 7);
 
         await SleepMs(150);
@@ -330,7 +330,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         var (finalLeaderId, _) = await h.CheckSingleLeaderAsync();
         finalLeaderId.Should().NotBe(origLeaderId);
 
-        // Submit 9 and check it's fully committed.
+        // One more command on the new leader: every server must commit 9.
         h.SubmitToServer(newLeaderId, 9);
         await SleepMs(150);
         h.CheckCommittedN(9, 5);

@@ -10,7 +10,7 @@ namespace Raft;
 
 /// <summary>
 /// What a CM reports on its commit channel: a command the cluster has agreed on, ready to be
-/// applied to the client's state machine.
+/// handed to the service that owns this server.
 /// </summary>
 /// <param name="Command">The client's command.</param>
 /// <param name="Index">The log index the command was committed at.</param>
@@ -83,7 +83,7 @@ public sealed record AppendEntriesReply
     public bool Success { get; init; }
 }
 
-/// <summary>A consensus module (CM): a single node of Raft consensus.</summary>
+/// <summary>A consensus module (CM): the part of one server that runs the Raft protocol.</summary>
 public sealed class ConsensusModule
 {
     /// <summary>Guards the mutable state below. Never held across an await.</summary>
@@ -126,7 +126,7 @@ public sealed class ConsensusModule
     /// </summary>
     private volatile Func<int, string, Task>? _peerTaskHook;
 
-    // Persistent Raft state on all servers.
+    // Figure 2's persistent state, which every server keeps.
 
     /// <summary>The latest term this server has seen.</summary>
     private int _currentTerm;
@@ -137,7 +137,7 @@ public sealed class ConsensusModule
     /// <summary>The log; entry i has log index i (indices start at 0 here, at 1 in the paper).</summary>
     private readonly List<LogEntry> _log = [];
 
-    // Volatile Raft state on all servers.
+    // Figure 2's volatile state, which every server keeps.
 
     /// <summary>The highest log index known to be committed.</summary>
     private int _commitIndex;

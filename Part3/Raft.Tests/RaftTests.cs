@@ -59,7 +59,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await using var h = new Harness(output, 3);
 
         await SleepMs(100);
-        // Disconnect all servers from the start. There will be no leader.
+        // Cut every server off before any election can finish: nobody can win one.
         for (int i = 0; i < 3; i++)
         {
             h.DisconnectPeer(i);
@@ -67,7 +67,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await SleepMs(450);
         h.CheckNoLeader();
 
-        // Reconnect all servers. A leader will be found.
+        // Put them all back together; now an election can succeed.
         for (int i = 0; i < 3; i++)
         {
             h.ReconnectPeer(i);
@@ -232,7 +232,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 3, LeakCheck);
 
-        // Submit a couple of values to a fully connected cluster.
+        // With everyone connected, the leader takes two commands.
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
@@ -263,7 +263,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 3, LeakCheck);
 
-        // Submit a couple of values to a fully connected cluster.
+        // With everyone connected, the leader takes two commands.
         var (origLeaderId, origTerm) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
@@ -313,7 +313,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 3);
 
-        // Submit a couple of values to a fully connected cluster.
+        // With everyone connected, the leader takes two commands.
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
@@ -339,7 +339,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 5, LeakCheck);
 
-        // Submit a couple of values to a fully connected cluster.
+        // With everyone connected, the leader takes two commands.
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
@@ -351,7 +351,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.DisconnectPeer(origLeaderId);
         await SleepMs(10);
 
-        // Submit 7 to the original leader, even though it's disconnected.
+        // The cut-off old leader still believes it leads, so it takes 7.
         h.SubmitToServer(origLeaderId, 7);
 
         await SleepMs(250);
@@ -371,7 +371,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         var (finalLeaderId, _) = await h.CheckSingleLeaderAsync();
         finalLeaderId.Should().NotBe(origLeaderId);
 
-        // Submit 9 and check it's fully committed.
+        // One more command on the new leader: every server must commit 9.
         h.SubmitToServer(newLeaderId, 9);
         await SleepMs(250);
         h.CheckCommittedN(9, 5);
@@ -422,7 +422,7 @@ public sealed class RaftTests(ITestOutputHelper output)
             h.CheckCommittedN(v, 2);
         }
 
-        // Restart the crashed follower and give it time to catch up.
+        // The follower comes back from its storage and needs a moment to catch up.
         await h.RestartPeerAsync((origLeaderId + 1) % 3);
         await SleepMs(650);
         foreach (int v in vals)
@@ -510,7 +510,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 3);
 
-        // Submit a couple of values to a fully connected cluster.
+        // With everyone connected, the leader takes two commands.
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
@@ -522,8 +522,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.DisconnectPeer(origLeaderId);
         await SleepMs(10);
 
-        // Submit a few entries to the original leader; it's disconnected, so they won't be
-        // replicated.
+        // The isolated old leader accepts a few commands that can reach nobody.
         h.SubmitToServer(origLeaderId, 21);
         await SleepMs(5);
         h.SubmitToServer(origLeaderId, 22);
@@ -545,9 +544,9 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.CheckNotCommitted(21);
         h.CheckCommittedN(10, 2);
 
-        // Crash and restart the new leader to reset its nextIndex, so that whoever leads next
-        // (possibly the third server) has to replace the original leader's unreplicated entries
-        // starting from the end of its log.
+        // A crash and restart of the new leader throws away its nextIndex, so the next leader
+        // (maybe the third server) must find where the old leader's log diverges by working
+        // back from its end, and overwrite the stranded entries.
         await h.CrashPeerAsync(newLeaderId);
         await SleepMs(60);
         await h.RestartPeerAsync(newLeaderId);
@@ -585,14 +584,14 @@ public sealed class RaftTests(ITestOutputHelper output)
         await h.WaitUntilInLogsAsync(5, followers);
         await h.CrashPeerAsync(origLeaderId);
 
-        // 5 is not committed when a new leader is elected: a leader does not commit entries of
-        // earlier terms on their own.
+        // The new leader holds 5 but may not commit it yet: an entry from an older term only
+        // becomes committed behind one of the leader's own term (section 5.4.2).
         await SleepMs(10);
         await h.CheckSingleLeaderAsync();
         await SleepMs(300);
         h.CheckNotCommitted(5);
 
-        // The old leader restarts. After a while, 5 is still not committed.
+        // Bringing the old leader back changes nothing: 5 stays uncommitted for now.
         await h.RestartPeerAsync(origLeaderId);
         await SleepMs(150);
         var (newLeaderId, _) = await h.CheckSingleLeaderAsync();
@@ -608,7 +607,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     [Fact]
     public async Task TestDisconnectAfterSubmit()
     {
-        // Like TestCrashAfterSubmit, but the leader is disconnected instead of crashed.
+        // TestCrashAfterSubmit's scenario, with a network cut in place of the crash.
         await using var h = new Harness(output, 3);
 
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
@@ -621,8 +620,8 @@ public sealed class RaftTests(ITestOutputHelper output)
         await h.WaitUntilInLogsAsync(5, followers);
         h.DisconnectPeer(origLeaderId);
 
-        // 5 is not committed when a new leader is elected: a leader does not commit entries of
-        // earlier terms on their own.
+        // The new leader holds 5 but may not commit it yet: an entry from an older term only
+        // becomes committed behind one of the leader's own term (section 5.4.2).
         await SleepMs(10);
         await h.CheckSingleLeaderAsync();
         await SleepMs(300);
@@ -680,7 +679,7 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         var (origLeaderId, origTerm) = await h.CheckSingleLeaderAsync();
 
-        // Isolate the leader, so the other two elect a new leader in a higher term.
+        // Cut the leader off; the remaining two choose a successor in a later term.
         h.DisconnectPeer(origLeaderId);
         await SleepMs(350);
 

@@ -61,7 +61,7 @@ public sealed partial class ServerStates
             isChange.Add(changed);
         }
 
-        // Close every server's last span at the end of the log, and drop any that covered no row
+        // Close every server's last span where the log stops, and drop any that covered no row
         // (a server whose first line is already a state change).
         foreach (var own in spans.Values)
         {
