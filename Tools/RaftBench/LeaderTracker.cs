@@ -75,6 +75,9 @@ internal sealed class LeaderTracker
             _cluster.Reconnect(old);
             _disconnected = null;
         }
+        // "Not delivered by the new leader" rather than "delivered by nobody": a new leader commits
+        // entries of earlier terms only once an entry of its own term commits (Figure 8 of the
+        // paper), so without something new to replicate, even a command that is safe could wait forever.
         for (int c = 1; c <= submitted; c++)
         {
             if (!_cluster.HasDelivered(leader.Id, c))
