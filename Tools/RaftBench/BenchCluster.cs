@@ -1,5 +1,4 @@
 // A three-server Part3 cluster with logging off, instrumented for measuring.
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Raft;
@@ -17,11 +16,20 @@ internal sealed class BenchCluster : IAsyncDisposable
     private readonly Channel<CommitEntry>[] _commits;
     private readonly Task[] _collectors;
 
-    /// <summary>Entries delivered so far, per server.</summary>
+    /// <summary>Entries delivered so far, per server, a command delivered twice counted twice.</summary>
     private readonly long[] _delivered;
 
-    /// <summary>Waiters for one command to be delivered by one server (server id, command).</summary>
-    private readonly ConcurrentDictionary<(int, int), TaskCompletionSource> _waiters = new();
+    /// <summary>Guards <see cref="_seen"/> and <see cref="_waiters"/>, one lock per server.</summary>
+    private readonly Lock[] _seenMu;
+
+    /// <summary>
+    /// The distinct commands each server has delivered. A command resubmitted after a leader change
+    /// can be delivered twice (once from the old leader's entry, once from the new); it counts once.
+    /// </summary>
+    private readonly HashSet<int>[] _seen;
+
+    /// <summary>Per server, waiters for one command to be delivered by it.</summary>
+    private readonly Dictionary<int, TaskCompletionSource>[] _waiters;
 
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -34,6 +42,9 @@ internal sealed class BenchCluster : IAsyncDisposable
         _storage = new CountingStorage[n];
         _commits = new Channel<CommitEntry>[n];
         _delivered = new long[n];
+        _seenMu = [.. Enumerable.Range(0, n).Select(_ => new Lock())];
+        _seen = [.. Enumerable.Range(0, n).Select(_ => new HashSet<int>())];
+        _waiters = [.. Enumerable.Range(0, n).Select(_ => new Dictionary<int, TaskCompletionSource>())];
         for (int i = 0; i < n; i++)
         {
             int[] peers = [.. Enumerable.Range(0, n).Where(p => p != i)];
@@ -70,7 +81,72 @@ internal sealed class BenchCluster : IAsyncDisposable
 
     public long[] DeliveredAll() => [.. Enumerable.Range(0, Size).Select(Delivered)];
 
+    /// <summary>How many different commands server <paramref name="id"/> has delivered.</summary>
+    public int DistinctDelivered(int id)
+    {
+        lock (_seenMu[id])
+        {
+            return _seen[id].Count;
+        }
+    }
+
+    public int[] DistinctDeliveredAll() => [.. Enumerable.Range(0, Size).Select(DistinctDelivered)];
+
+    /// <summary>Whether server <paramref name="id"/> has delivered <paramref name="command"/>.</summary>
+    public bool HasDelivered(int id, int command)
+    {
+        lock (_seenMu[id])
+        {
+            return _seen[id].Contains(command);
+        }
+    }
+
     public int Submit(int id, int command) => _servers[id].Submit(command);
+
+    /// <summary>
+    /// The leader of the highest term among the servers that think they lead, or null while none
+    /// does. A leader cut off from the others keeps thinking it leads, in its old term; once the
+    /// others elect a new leader, the new one has the higher term.
+    /// </summary>
+    public (int Id, int Term)? CurrentLeader()
+    {
+        (int Id, int Term)? best = null;
+        foreach (Server s in _servers)
+        {
+            var (id, term, isLeader) = s.Report();
+            if (isLeader && (best is null || term > best.Value.Term))
+            {
+                best = (id, term);
+            }
+        }
+        return best;
+    }
+
+    /// <summary>Cuts server <paramref name="id"/> off from the others, both ways, as the tests' harness does.</summary>
+    public void Disconnect(int id)
+    {
+        _servers[id].DisconnectAll();
+        for (int j = 0; j < Size; j++)
+        {
+            if (j != id)
+            {
+                _servers[j].DisconnectPeer(id);
+            }
+        }
+    }
+
+    /// <summary>Connects server <paramref name="id"/> to the others again, both ways.</summary>
+    public void Reconnect(int id)
+    {
+        for (int j = 0; j < Size; j++)
+        {
+            if (j != id)
+            {
+                _servers[id].ConnectToPeer(j, _servers[j].GetListenAddr());
+                _servers[j].ConnectToPeer(id, _servers[id].GetListenAddr());
+            }
+        }
+    }
 
     /// <summary>The one server that thinks it leads, or -1 while there is none or more than one.</summary>
     public int SingleLeader()
@@ -109,9 +185,26 @@ internal sealed class BenchCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>A task that completes when server <paramref name="id"/> delivers <paramref name="command"/>.</summary>
-    public Task WhenDelivered(int id, int command) =>
-        _waiters.GetOrAdd((id, command), _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+    /// <summary>
+    /// A task that completes when server <paramref name="id"/> delivers <paramref name="command"/>,
+    /// at once if it already has.
+    /// </summary>
+    public Task WhenDelivered(int id, int command)
+    {
+        lock (_seenMu[id])
+        {
+            if (_seen[id].Contains(command))
+            {
+                return Task.CompletedTask;
+            }
+            if (!_waiters[id].TryGetValue(command, out TaskCompletionSource? waiter))
+            {
+                waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waiters[id][command] = waiter;
+            }
+            return waiter.Task;
+        }
+    }
 
     /// <summary>Storage writes so far, over all servers: how many, and how many bytes.</summary>
     public (long Writes, long Bytes) StorageWrites() =>
@@ -155,10 +248,20 @@ internal sealed class BenchCluster : IAsyncDisposable
         await foreach (CommitEntry entry in _commits[id].Reader.ReadAllAsync())
         {
             Interlocked.Increment(ref _delivered[id]);
-            if (entry.Command is int command && _waiters.TryRemove((id, command), out TaskCompletionSource? waiter))
+            if (entry.Command is not int command)
             {
-                waiter.TrySetResult();
+                continue;
             }
+            TaskCompletionSource? waiter = null;
+            lock (_seenMu[id])
+            {
+                if (_seen[id].Add(command))
+                {
+                    _waiters[id].Remove(command, out waiter);
+                }
+            }
+            // Completed outside the lock; its continuation runs on the pool anyway.
+            waiter?.TrySetResult();
         }
     }
 }

@@ -1,6 +1,6 @@
 // RaftBench: how fast is Part3, and what does persistence cost?
 //   dotnet run -c Release --project Tools/RaftBench -- [--n 1000,5000] [--scenario burst|latency|election|all]
-//                                                       [--no-rpc-delay] [--json FILE]
+//                                                       [--no-rpc-delay] [--leader-change] [--json FILE]
 using System.Globalization;
 using System.Text.Json;
 using Raft;
@@ -16,6 +16,7 @@ public static class Program
         int[] sizes = [1_000, 5_000, 10_000, 20_000];
         string scenario = "all";
         string? jsonPath = null;
+        bool leaderChange = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -35,6 +36,9 @@ public static class Program
                 case "--no-rpc-delay":
                     BenchCluster.Network = NetworkConditions.Instant;
                     break;
+                case "--leader-change":
+                    leaderChange = true;
+                    break;
                 case "--help" or "-h":
                     Usage(null);
                     return 0;
@@ -53,18 +57,19 @@ public static class Program
             {
                 foreach (int n in sizes)
                 {
-                    bursts.Add(await Scenarios.BurstAsync(n, Progress));
+                    bursts.Add(await Scenarios.BurstAsync(n, Progress, leaderChange ? (n / 2) + 1 : null));
                     ClearProgress();
                 }
                 PrintBursts(bursts);
             }
             if (scenario is "latency" or "all")
             {
-                latency = await Scenarios.LatencyAsync(200, Progress);
+                latency = await Scenarios.LatencyAsync(200, Progress, leaderChange ? 101 : null);
                 ClearProgress();
                 Console.WriteLine();
                 Console.WriteLine($"latency, 200 commands one at a time (Submit to the leader's delivery): " +
-                                  $"p50 {latency.P50:F2} ms, p90 {latency.P90:F2} ms, p99 {latency.P99:F2} ms, max {latency.Max:F2} ms");
+                                  $"p50 {latency.P50:F2} ms, p90 {latency.P90:F2} ms, p99 {latency.P99:F2} ms, max {latency.Max:F2} ms; " +
+                                  $"leader changes {latency.LeaderChanges}, commands resubmitted {latency.Resubmitted}");
             }
             if (scenario is "election" or "all")
             {
@@ -97,12 +102,13 @@ public static class Program
     {
         Console.WriteLine();
         Console.WriteLine("burst: submit N commands to the leader at once, time until all 3 servers delivered them");
-        Console.WriteLine($"{"N",8} {"seconds",9} {"cmds/s",9} {"submit s",9} {"delivered",20} {"writes",8} {"MB written",11} {"encode s~",10} {"copy s~",8}");
+        Console.WriteLine($"{"N",8} {"seconds",9} {"cmds/s",9} {"submit s",9} {"delivered",20} {"leaders+",8} {"resubmit",8} {"writes",8} {"MB written",11} {"encode s~",10} {"copy s~",8}");
         foreach (BurstResult b in bursts)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{b.N,8} {b.Seconds,9:F2} {b.CommandsPerSecond,9:F0} {b.SubmitSeconds,9:F3} {string.Join('/', b.Delivered),20} {b.StorageWrites,8} {b.StorageBytes / 1e6,11:F1} {b.EstimatedEncodeSeconds,10:F2} {b.EstimatedCopySeconds,8:F2}"));
+                $"{b.N,8} {b.Seconds,9:F2} {b.CommandsPerSecond,9:F0} {b.SubmitSeconds,9:F3} {string.Join('/', b.Delivered),20} {b.LeaderChanges,8} {b.Resubmitted,8} {b.StorageWrites,8} {b.StorageBytes / 1e6,11:F1} {b.EstimatedEncodeSeconds,10:F2} {b.EstimatedCopySeconds,8:F2}"));
         }
+        Console.WriteLine("(leaders+: how many times a new leader took over; resubmit: commands given again to a new leader, since the old one may have lost them)");
         Console.WriteLine("(encode s~ and copy s~: bytes written to storage during the burst, at the rate this machine encodes and copies a state of that size)");
     }
 
@@ -129,7 +135,7 @@ public static class Program
             Console.Error.WriteLine($"RaftBench: {error}");
         }
         Console.Error.WriteLine("usage: dotnet run -c Release --project Tools/RaftBench -- [--n 1000,5000,10000,20000] " +
-                                "[--scenario burst|latency|election|all] [--no-rpc-delay] [--json FILE]");
+                                "[--scenario burst|latency|election|all] [--no-rpc-delay] [--leader-change] [--json FILE]");
         return error is null ? 0 : 2;
     }
 

@@ -5,20 +5,27 @@ using Raft;
 namespace RaftBench;
 
 /// <summary>A burst of N commands: how long until every server delivered all of them.</summary>
+/// <param name="Delivered">Per server, how many of the N different commands it delivered.</param>
+/// <param name="LeaderChanges">How many times a new leader took over during the burst.</param>
+/// <param name="Resubmitted">Commands submitted again to a new leader, as a client would.</param>
 public sealed record BurstResult(
     int N,
     double Seconds,
     double CommandsPerSecond,
     double SubmitSeconds,
-    long[] Delivered,
+    int[] Delivered,
     int LeaderChanges,
+    int Resubmitted,
     long StorageWrites,
     long StorageBytes,
     double EstimatedEncodeSeconds,
     double EstimatedCopySeconds);
 
-/// <summary>Submit-to-delivery times on the leader, one command at a time, in milliseconds.</summary>
-public sealed record LatencyResult(int Count, double P50, double P90, double P99, double Max);
+/// <summary>
+/// Submit-to-delivery times on the leader, one command at a time, in milliseconds. A command that
+/// met a leader change is timed from its first Submit to its delivery by the new leader.
+/// </summary>
+public sealed record LatencyResult(int Count, double P50, double P90, double P99, double Max, int LeaderChanges, int Resubmitted);
 
 /// <summary>Time from the ready signal to a single leader, over fresh clusters, in milliseconds.</summary>
 public sealed record ElectionResult(int Clusters, double P50, double Max);
@@ -30,67 +37,69 @@ internal static class Scenarios
 
     /// <summary>
     /// Waits for a leader, submits <paramref name="n"/> commands to it as fast as Submit accepts
-    /// them, and times until every server has delivered all of them on its commit channel.
+    /// them, and times until every server has delivered all of them on its commit channel. When
+    /// the leader changes, the new one is given again what the old one may have lost. With
+    /// <paramref name="disconnectLeaderAt"/>, the leader is cut off just before that command is
+    /// submitted, and reconnected once another server leads: a leader change on purpose.
     /// </summary>
-    public static async Task<BurstResult> BurstAsync(int n, Action<string>? progress = null)
+    public static async Task<BurstResult> BurstAsync(int n, Action<string>? progress = null, int? disconnectLeaderAt = null)
     {
         await using var cluster = new BenchCluster();
         cluster.Start();
-        int leader = await cluster.WaitForLeaderAsync(StallLimit);
+        var tracker = await LeaderTracker.StartAsync(cluster, StallLimit);
         var (writesBefore, bytesBefore) = cluster.StorageWrites();
 
         var sw = Stopwatch.StartNew();
-        int leaderChanges = 0;
         for (int i = 1; i <= n; i++)
         {
-            // A command refused by a server that is no longer the leader goes to the new one.
-            while (cluster.Submit(leader, i) < 0)
+            if (i == disconnectLeaderAt)
             {
-                leader = await cluster.WaitForLeaderAsync(StallLimit);
-                leaderChanges++;
+                tracker.DisconnectLeader();
+            }
+            // A command refused by a server that is no longer the leader goes to the new one.
+            while (cluster.Submit(tracker.Leader.Id, i) < 0)
+            {
+                await tracker.NextLeaderAsync(i - 1, StallLimit);
             }
         }
         double submitSeconds = sw.Elapsed.TotalSeconds;
 
-        await WaitForDeliveriesAsync(cluster, n, sw, $"burst {n}", progress);
+        await WaitForDeliveriesAsync(cluster, tracker, n, sw, $"burst {n}", progress);
         double seconds = sw.Elapsed.TotalSeconds;
 
         var (writes, bytes) = cluster.StorageWrites();
         long burstBytes = bytes - bytesBefore;
         var (encodeRate, copyRate) = MeasurePersistenceRates(n);
-        return new BurstResult(n, seconds, n / seconds, submitSeconds, cluster.DeliveredAll(), leaderChanges,
+        return new BurstResult(n, seconds, n / seconds, submitSeconds, cluster.DistinctDeliveredAll(), tracker.Changes, tracker.Resubmitted,
             writes - writesBefore, burstBytes, burstBytes / encodeRate, burstBytes / copyRate);
     }
 
     /// <summary>
     /// Submits <paramref name="count"/> commands one at a time, each after the leader delivered
-    /// the one before, and reports how long each took from Submit to the leader's delivery.
+    /// the one before, and reports how long each took from Submit to the leader's delivery. A
+    /// command is followed through leader changes: if a new leader takes over before delivering
+    /// it, the command is given to the new leader and waited for there.
+    /// <paramref name="disconnectLeaderAt"/> works as in <see cref="BurstAsync"/>.
     /// </summary>
-    public static async Task<LatencyResult> LatencyAsync(int count = 200, Action<string>? progress = null)
+    public static async Task<LatencyResult> LatencyAsync(int count = 200, Action<string>? progress = null, int? disconnectLeaderAt = null)
     {
         await using var cluster = new BenchCluster();
         cluster.Start();
-        int leader = await cluster.WaitForLeaderAsync(StallLimit);
+        var tracker = await LeaderTracker.StartAsync(cluster, StallLimit);
 
         var samples = new List<double>(count);
         for (int k = 1; k <= count; k++)
         {
-            Task delivered = cluster.WhenDelivered(leader, k);
+            if (k == disconnectLeaderAt)
+            {
+                tracker.DisconnectLeader();
+            }
             long start = Stopwatch.GetTimestamp();
-            while (cluster.Submit(leader, k) < 0)
+            while (cluster.Submit(tracker.Leader.Id, k) < 0)
             {
-                leader = await cluster.WaitForLeaderAsync(StallLimit);
-                delivered = cluster.WhenDelivered(leader, k);
-                start = Stopwatch.GetTimestamp();
+                await tracker.NextLeaderAsync(k - 1, StallLimit);
             }
-            try
-            {
-                await delivered.WaitAsync(StallLimit);
-            }
-            catch (TimeoutException)
-            {
-                throw new StallException($"command {k} was not delivered by leader {leader} within {StallLimit.TotalSeconds} s", cluster.Describe());
-            }
+            await WaitForLeaderDeliveryAsync(cluster, tracker, k, start);
             samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             if (k % 20 == 0)
             {
@@ -98,7 +107,34 @@ internal static class Scenarios
             }
         }
         samples.Sort();
-        return new LatencyResult(count, Percentile(samples, 50), Percentile(samples, 90), Percentile(samples, 99), samples[^1]);
+        return new LatencyResult(count, Percentile(samples, 50), Percentile(samples, 90), Percentile(samples, 99), samples[^1],
+            tracker.Changes, tracker.Resubmitted);
+    }
+
+    /// <summary>
+    /// Waits until the leader delivers command <paramref name="k"/>, looking for a new leader every
+    /// 10 ms meanwhile (which then gets the command again); a stall after <see cref="StallLimit"/>.
+    /// </summary>
+    private static async Task WaitForLeaderDeliveryAsync(BenchCluster cluster, LeaderTracker tracker, int k, long start)
+    {
+        while (true)
+        {
+            Task delivered = cluster.WhenDelivered(tracker.Leader.Id, k);
+            using (var poll = new CancellationTokenSource())
+            {
+                Task timer = Task.Delay(10, poll.Token);
+                if (await Task.WhenAny(delivered, timer) == delivered)
+                {
+                    await poll.CancelAsync();
+                    return;
+                }
+            }
+            tracker.Follow(k);
+            if (Stopwatch.GetElapsedTime(start) > StallLimit)
+            {
+                throw new StallException($"command {k} was not delivered by leader {tracker.Leader.Id} within {StallLimit.TotalSeconds} s", cluster.Describe());
+            }
+        }
     }
 
     /// <summary>Starts <paramref name="clusters"/> fresh clusters one after another and times each election.</summary>
@@ -118,21 +154,24 @@ internal static class Scenarios
     }
 
     /// <summary>
-    /// Waits until every server delivered <paramref name="n"/> entries. The watchdog: if no
-    /// server delivers anything for <see cref="StallLimit"/>, throws with each server's state.
+    /// Waits until every server delivered all <paramref name="n"/> commands, following the leader
+    /// meanwhile. The watchdog: if no server delivers anything for <see cref="StallLimit"/>, throws
+    /// with each server's state.
     /// </summary>
-    private static async Task WaitForDeliveriesAsync(BenchCluster cluster, int n, Stopwatch sw, string what, Action<string>? progress)
+    private static async Task WaitForDeliveriesAsync(BenchCluster cluster, LeaderTracker tracker, int n, Stopwatch sw, string what, Action<string>? progress)
     {
         long[] last = cluster.DeliveredAll();
         var sinceProgress = Stopwatch.StartNew();
         var sinceReport = Stopwatch.StartNew();
         while (true)
         {
-            long[] now = cluster.DeliveredAll();
-            if (now.All(d => d >= n))
+            tracker.Follow(n);
+            int[] distinct = cluster.DistinctDeliveredAll();
+            if (distinct.All(d => d >= n))
             {
                 return;
             }
+            long[] now = cluster.DeliveredAll();
             if (!now.SequenceEqual(last))
             {
                 last = now;
@@ -141,12 +180,12 @@ internal static class Scenarios
             else if (sinceProgress.Elapsed > StallLimit)
             {
                 throw new StallException(
-                    $"{what}: no server delivered anything for {StallLimit.TotalSeconds} s (delivered {string.Join('/', now)} of {n})",
+                    $"{what}: no server delivered anything for {StallLimit.TotalSeconds} s (delivered {string.Join('/', distinct)} of {n})",
                     cluster.Describe());
             }
             if (sinceReport.ElapsedMilliseconds >= 500)
             {
-                progress?.Invoke($"{what}: delivered {string.Join('/', now)} of {n} after {sw.Elapsed.TotalSeconds:F1} s");
+                progress?.Invoke($"{what}: delivered {string.Join('/', distinct)} of {n} after {sw.Elapsed.TotalSeconds:F1} s");
                 sinceReport.Restart();
             }
             await Task.Delay(2);

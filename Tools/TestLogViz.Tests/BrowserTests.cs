@@ -1,4 +1,4 @@
-// The page in a real browser: headless Chromium, driven through Debian's chromedriver, looking at
+// The page in a real browser: headless Chromium or Chrome, driven through ChromeDriver, looking at
 // what a person would see (visible rows, cell colours) rather than at the HTML text.
 using System.Drawing;
 using FluentAssertions;
@@ -11,9 +11,6 @@ namespace TestLogViz;
 
 public sealed class BrowserTests : IDisposable
 {
-    private const string Chromium = "/usr/bin/chromium";
-    private const string ChromeDriver = "/usr/bin/chromedriver";
-
     /// <summary>The page, the browser's profile: both thrown away after the test.</summary>
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("testlogviz-browser-");
 
@@ -23,13 +20,16 @@ public sealed class BrowserTests : IDisposable
     [Fact]
     public void PageShowsTimelineAndFilters()
     {
+        // Found before anything else, so a machine without a browser skips at once.
+        var browser = RequireBrowser();
+
         // The real run of Part1's TestElectionFollowerComesBack, rendered by the tool.
         var (code, _, stderr) = PageWriterTests.RunTool(
             [LogParserTests.DataPath("TestElectionFollowerComesBack.trx"), "--out", _work.FullName], stdin: null);
         code.Should().Be(0, stderr);
         var test = LogParser.Parse(File.ReadAllText(LogParserTests.DataPath("TestElectionFollowerComesBack.trx")))[0];
 
-        var driver = StartBrowser();
+        var driver = StartBrowser(browser);
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestElectionFollowerComesBack.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
         wait.Message = "the page did not finish loading its 157 rows";
@@ -86,21 +86,38 @@ public sealed class BrowserTests : IDisposable
     }
 
     /// <summary>
-    /// Starts Debian's Chromium through its own chromedriver. Naming the driver's folder keeps
-    /// Selenium Manager from looking for (and downloading) a driver. A missing browser fails the
-    /// test, never skips it: CI must install it.
+    /// The browser and driver to use. Without them the test is skipped, saying what was missing
+    /// and how to provide it, unless <see cref="BrowserLocator.RequireVariable"/> is 1 (CI sets it):
+    /// then it fails, so a CI machine that lost its browser cannot pass by skipping.
     /// </summary>
-    private ChromeDriver StartBrowser()
+    private static BrowserSetup RequireBrowser()
     {
-        if (!File.Exists(Chromium) || !File.Exists(ChromeDriver))
+        var setup = BrowserLocator.FindOnThisMachine();
+        if (setup.Problem is null)
         {
-            throw new InvalidOperationException(
-                $"This test needs Chromium and its driver ({Chromium}, {ChromeDriver}): apt-get install -y chromium chromium-driver");
+            return setup;
         }
-        var service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(ChromeDriver)!, Path.GetFileName(ChromeDriver));
+        string reason = $"this test needs Chromium or Chrome and a matching ChromeDriver: {setup.Problem}. " +
+                        $"Install them (Debian/Ubuntu: apt-get install -y chromium chromium-driver) or set " +
+                        $"{BrowserLocator.BrowserVariable} and {BrowserLocator.DriverVariable} to their paths.";
+        if (Environment.GetEnvironmentVariable(BrowserLocator.RequireVariable) == "1")
+        {
+            Assert.Fail($"{BrowserLocator.RequireVariable}=1 and {reason}");
+        }
+        Assert.Skip(reason);
+        return setup;
+    }
+
+    /// <summary>
+    /// Starts the browser through the driver found. Naming the driver's file keeps Selenium Manager
+    /// from looking for (and downloading) a driver or a browser: this test never uses the network.
+    /// </summary>
+    private ChromeDriver StartBrowser(BrowserSetup browser)
+    {
+        var service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(browser.Driver)!, Path.GetFileName(browser.Driver));
         service.SuppressInitialDiagnosticInformation = true;
         service.HideCommandPromptWindow = true;
-        var options = new ChromeOptions { BinaryLocation = Chromium };
+        var options = new ChromeOptions { BinaryLocation = browser.Browser };
         options.AddArguments(
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1400,900",

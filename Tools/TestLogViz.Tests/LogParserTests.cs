@@ -113,6 +113,90 @@ public sealed class LogParserTests
         tests[1].Entries.Should().BeEmpty();
     }
 
+    /// <summary>A TRX file holding one passed test whose output is <paramref name="stdout"/>.</summary>
+    private static string Trx(string stdout) => $"""
+        <?xml version="1.0" encoding="utf-8"?>
+        <TestRun id="1" xmlns="http://microsoft.com/schemas/VisualStudio/TeamTest/2010">
+          <Results>
+            <UnitTestResult testName="Raft.RaftTests.TestX" outcome="Passed" duration="00:00:01.0000000">
+              <Output><StdOut>{System.Security.SecurityElement.Escape(stdout)}</StdOut></Output>
+            </UnitTestResult>
+          </Results>
+        </TestRun>
+        """;
+
+    [Fact]
+    public void PlacesFailedBackgroundTaskByContext()
+    {
+        // TaskTracker's line has no [id]; the exception's stack trace follows on lines of its own.
+        const string Out = """
+            10:00:00.000001 [0] becomes Leader; term=1, nextIndex=map[1:0 2:0], matchIndex=map[1:-1 2:-1]; log=[]
+            10:00:00.000002 [0] sending AppendEntries to 2: ni=0, args={Term:1 LeaderId:0}
+            10:00:00.000003 [1] AppendEntries: {Term:1 LeaderId:0}
+            10:00:00.000004 [TEST] Disconnect 2
+            10:00:00.000005 background task 'AppendEntries to 2' failed: System.InvalidOperationException: boom
+               at Raft.ConsensusModule.LeaderSendAEs()
+               at Raft.TaskTracker.RunOneAsync(String name, Func`1 work)
+            10:00:00.000006 [2] election timer started (180ms), term=1
+            10:00:00.000007 [1] election timer started (200ms), term=1
+            10:00:00.000008 background task 'election timer' failed: System.Exception: tick
+            10:00:00.000009 background task 'leader send loop' failed: System.Exception: stop
+            """;
+
+        var test = LogParser.Parse(Trx(Out))[0];
+
+        test.Entries.Select(e => (e.Id, e.Message)).Should().Equal(
+            ("0", "becomes Leader; term=1, nextIndex=map[1:0 2:0], matchIndex=map[1:-1 2:-1]; log=[]"),
+            ("0", "sending AppendEntries to 2: ni=0, args={Term:1 LeaderId:0}"),
+            ("1", "AppendEntries: {Term:1 LeaderId:0}"),
+            ("TEST", "Disconnect 2"),
+            // Server 0 is the one that wrote about "AppendEntries to 2", even with lines of 1 and TEST since.
+            ("0", "background task 'AppendEntries to 2' failed: System.InvalidOperationException: boom"),
+            ("2", "election timer started (180ms), term=1"),
+            ("1", "election timer started (200ms), term=1"),
+            // The latest server to mention its election timer.
+            ("1", "background task 'election timer' failed: System.Exception: tick"),
+            // Nothing names the leader's send loop: the line is kept, in the TEST column.
+            ("TEST", "background task 'leader send loop' failed: System.Exception: stop"));
+        test.ServerIds.Should().Equal("0", "1", "2");
+    }
+
+    [Fact]
+    public void FailedBackgroundTaskWithNoContextGoesToTest()
+    {
+        LogParser.TaskFailureOwner([], "commit sender").Should().Be("TEST");
+        LogParser.TaskFailureOwner([new LogEntry("10:00:00", "TEST", "check commit sender")], "commit sender").Should().Be("TEST");
+    }
+
+    [Fact]
+    public void FilesKvServiceLinesUnderTheirServerAndClientLinesUnderTest()
+    {
+        // The KV parts' shapes, as upstream's kvlog and clientlog print them: "[kv N] " and "[clientN] ".
+        const string Out = """
+            10:00:00.000001 [kv 1] serving HTTP on 127.0.0.1:41003
+            10:00:00.000002 [1] becomes Leader; term=1, nextIndex=map[0:0 2:0], matchIndex=map[0:-1 2:-1]; log=[]
+            10:00:00.000003 [client101] sending kvservice.PutRequest{Key:"a", Value:"1"} to http://127.0.0.1:41003/put/
+            10:00:00.000004 [kv 1] HTTP PUT {Key:a Value:1}
+            10:00:00.000005 [kv 12] serving HTTP on 127.0.0.1:41014
+            10:00:00.000006 [client101] received response kvservice.PutResponse{RespStatus:1}
+            """;
+
+        var test = LogParser.Parse(Trx(Out))[0];
+
+        test.Entries.Select(e => (e.Id, e.Message)).Should().Equal(
+            ("1", "[kv 1] serving HTTP on 127.0.0.1:41003"),
+            ("1", "becomes Leader; term=1, nextIndex=map[0:0 2:0], matchIndex=map[0:-1 2:-1]; log=[]"),
+            ("TEST", "[client101] sending kvservice.PutRequest{Key:\"a\", Value:\"1\"} to http://127.0.0.1:41003/put/"),
+            ("1", "[kv 1] HTTP PUT {Key:a Value:1}"),
+            ("12", "[kv 12] serving HTTP on 127.0.0.1:41014"),
+            ("TEST", "[client101] received response kvservice.PutResponse{RespStatus:1}"));
+        test.AllIds.Should().Equal("1", "12", "TEST");
+
+        // Service 1's lines share server 1's column, so its state colours them too.
+        var states = new ServerStates(test);
+        states.Spans["1"].Select(s => s.State).Should().Equal(ServerState.Follower, ServerState.Leader);
+    }
+
     [Fact]
     public void RecognisesTrxByContent()
     {
@@ -127,6 +211,7 @@ public sealed class LogParserTests
     [InlineData("15:04:05.000000 [TEST] Disconnect 1", "TEST", "Disconnect 1")]
     [InlineData("15:04:05.000000 [kv 3] applied", "3", "[kv 3] applied")]
     [InlineData("15:04:05.000000 [client101] got a=1", "TEST", "[client101] got a=1")]
+    [InlineData("15:04:05.000000 [kv 10] applied", "10", "[kv 10] applied")]
     [InlineData("15:04:05.000000 [0]", "0", "")]
     public void ParsesEntryLines(string line, string id, string message)
     {

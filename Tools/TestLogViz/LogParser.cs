@@ -91,10 +91,7 @@ public static partial class LogParser
             var output = Child(result, "Output");
             foreach (string line in Lines(Child(output, "StdOut")?.Value))
             {
-                if (ParseEntry(line) is { } entry)
-                {
-                    test.Entries.Add(entry);
-                }
+                AddEntry(test, line);
             }
             test.Failure.AddRange(Lines(Child(Child(output, "ErrorInfo"), "Message")?.Value));
             tests.Add(test);
@@ -144,11 +141,11 @@ public static partial class LogParser
                 continue;
             }
 
-            if (ParseEntry(line) is { } entry)
+            if (AddEntry(current, line))
             {
-                current.Entries.Add(entry);
+                continue;
             }
-            else if (GoFailureLine().Match(line) is { Success: true } failure)
+            if (GoFailureLine().Match(line) is { Success: true } failure)
             {
                 current.Failure.Add(failure.Groups["message"].Value);
             }
@@ -181,6 +178,47 @@ public static partial class LogParser
             return new LogEntry(time, TestLog.TestId, $"[{id}] {message}");
         }
         return new LogEntry(time, id, message);
+    }
+
+    /// <summary>
+    /// Adds the line to the test's entries if it is a log line; returns whether it was. A failed
+    /// background task's line carries no server id and is placed by <see cref="TaskFailureOwner"/>.
+    /// </summary>
+    private static bool AddEntry(TestLog test, string line)
+    {
+        if (ParseEntry(line) is { } entry)
+        {
+            test.Entries.Add(entry);
+            return true;
+        }
+        if (TaskFailureLine().Match(line) is { Success: true } failure)
+        {
+            string owner = TaskFailureOwner(test.Entries, failure.Groups["task"].Value);
+            test.Entries.Add(new LogEntry(failure.Groups["time"].Value, owner, failure.Groups["message"].Value));
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Whose column a "background task 'NAME' failed" line belongs in. The TaskTracker that writes
+    /// it knows its task's name but not its server's id, so the line is placed by what came before
+    /// it: the server whose latest line mentions the task's name. The consensus module's tasks log
+    /// under their own name as they work ("sending AppendEntries to 2" in the task "AppendEntries
+    /// to 2", "election timer started" in "election timer"), so that is usually the task's server.
+    /// A task that never mentions its name ("leader send loop", "commit sender", an RPC server's
+    /// tasks) cannot be placed: its line goes to the TEST column, where it is still seen.
+    /// </summary>
+    public static string TaskFailureOwner(IReadOnlyList<LogEntry> before, string task)
+    {
+        for (int i = before.Count - 1; i >= 0; i--)
+        {
+            if (before[i].Id != TestLog.TestId && before[i].Message.Contains(task, StringComparison.Ordinal))
+            {
+                return before[i].Id;
+            }
+        }
+        return TestLog.TestId;
     }
 
     /// <summary>Raft.RaftTests.TestElectionBasic becomes TestElectionBasic; a case's arguments stay.</summary>
@@ -217,6 +255,13 @@ public static partial class LogParser
 
     [GeneratedRegex(@"^\s*(?<time>\d{1,2}:\d{2}:\d{2}(?:\.\d+)?) \[(?<id>[\w ]+)\](?: (?<message>.*))?$")]
     private static partial Regex EntryLine();
+
+    /// <summary>
+    /// TaskTracker's "background task '{Name}' failed" as the tests' log writes it, with the
+    /// exception's first line after it: "15:04:05.000000 background task 'x' failed: System...".
+    /// </summary>
+    [GeneratedRegex(@"^\s*(?<time>\d{1,2}:\d{2}:\d{2}(?:\.\d+)?) (?<message>background task '(?<task>[^']+)' failed\b.*)$")]
+    private static partial Regex TaskFailureLine();
 
     [GeneratedRegex(@"^=== RUN\s+(?<name>\S+)")]
     private static partial Regex GoRunLine();

@@ -1,6 +1,7 @@
 // TestLogViz: reads a captured test run and writes one HTML timeline per test (see Tools/README.md).
 //   dotnet run --project Tools/TestLogViz -- artifacts/testlogs/Part1/TestElectionBasic.trx
 //   go test -v -run TestElectionBasic |& dotnet run --project Tools/TestLogViz
+//   dotnet run --project Tools/TestLogViz -- run Part1 TestElectionBasic    (what dotest.sh does)
 namespace TestLogViz;
 
 /// <summary>The command line: arguments in, pages and a summary out.</summary>
@@ -11,10 +12,25 @@ public static class Program
           LOG        a TRX file from `dotnet test --logger trx`, or the output of `go test -v`;
                      standard input if LOG is absent or -
           --out DIR  where the HTML pages go (default: the system temp folder)
+        or:    TestLogViz run PART TEST_NAME   runs one test, then writes its page (see `run --help`)
         """;
 
-    public static int Main(string[] args) =>
-        Run(args, Console.IsInputRedirected ? Console.In : null, Console.Out, Console.Error);
+    /// <summary>What starts each line naming a page written; the address follows it.</summary>
+    public const string EmittedPrefix = "... Emitted ";
+
+    public static async Task<int> Main(string[] args)
+    {
+        if (args is ["run", ..])
+        {
+            if (args is [_, "-h" or "--help", ..])
+            {
+                Console.WriteLine(TestRunner.Usage);
+                return 0;
+            }
+            return await TestRunner.RunAsync(args[1..], root: null, Console.Out, Console.Error);
+        }
+        return Run(args, Console.IsInputRedirected ? Console.In : null, Console.Out, Console.Error);
+    }
 
     /// <summary>
     /// Does the work of <see cref="Main"/> with its streams passed in, so tests can run it.
@@ -79,7 +95,7 @@ public static class Program
 
                 string path = Path.GetFullPath(Path.Combine(outDir, names[i] + ".html"));
                 File.WriteAllText(path, PageWriter.Render(test, names[i]));
-                stdout.WriteLine($"... Emitted {new Uri(path).AbsoluteUri}");
+                stdout.WriteLine($"{EmittedPrefix}{new Uri(path).AbsoluteUri}");
                 stdout.WriteLine();
 
                 // A failure decides the run; otherwise the first status that is not a pass (a skip, say).

@@ -1,0 +1,135 @@
+// `TestLogViz run PART TEST`, the command behind dotest.sh: its checks, and a name that matches nothing.
+using FluentAssertions;
+using Xunit;
+
+namespace TestLogViz;
+
+public sealed class TestRunnerTests : IDisposable
+{
+    /// <summary>A made-up repository: parts with one solution each, and folders that are not parts.</summary>
+    private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("testlogviz-root-");
+
+    public TestRunnerTests()
+    {
+        File.WriteAllText(Path.Combine(_root.FullName, "Directory.Build.props"), "<Project />");
+        AddFolder("Part1", "Raft.sln");
+        AddFolder("Part4Kv", "Kv.sln");
+        AddFolder("Tools", "README.md");
+        AddFolder("Mixed", "A.sln", "B.sln");
+    }
+
+    /// <summary>This repository's top folder, found from where the tests run (artifacts/bin/...).</summary>
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Directory.Build.props")) && Directory.Exists(Path.Combine(dir.FullName, "Part1")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException($"no repository above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>
+    /// Options for the real runs of Part1: no build (this project's build built Part1's tests
+    /// already, in the same configuration), so the run adds little load to a machine running tests.
+    /// </summary>
+    private static readonly string[] NoBuild =
+#if DEBUG
+        ["--no-build", "-c", "Debug"];
+#else
+        ["--no-build", "-c", "Release"];
+#endif
+
+    private void AddFolder(string name, params string[] files)
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(_root.FullName, name)).FullName;
+        foreach (string file in files)
+        {
+            File.WriteAllText(Path.Combine(dir, file), "");
+        }
+    }
+
+    private static async Task<(int Code, string Stdout, string Stderr)> Run(string? root, params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await TestRunner.RunAsync(args, root, stdout, stderr, TestContext.Current.CancellationToken);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void PartsAreFoldersWithOneSolution()
+    {
+        TestRunner.Parts(_root.FullName).Should().Equal("Part1", "Part4Kv");
+    }
+
+    [Theory]
+    [InlineData(new string[0], "TestLogViz: name a part and a test")]
+    [InlineData(new[] { "Part1" }, "TestLogViz: name a part and a test")]
+    [InlineData(new[] { "Part9", "TestX" }, "TestLogViz: no part named 'Part9'")]
+    [InlineData(new[] { "Tools", "TestX" }, "TestLogViz: no part named 'Tools'")]
+    [InlineData(new[] { "Mixed", "TestX" }, "TestLogViz: no part named 'Mixed'")]
+    [InlineData(new[] { "../Part1", "TestX" }, "TestLogViz: no part named '../Part1'")]
+    [InlineData(new[] { "Part1", "Raft.RaftTests.TestX" }, "TestLogViz: 'Raft.RaftTests.TestX' is not a test method's name")]
+    [InlineData(new[] { "Part1", "TestX|DisplayName~Test" }, "TestLogViz: 'TestX|DisplayName~Test' is not a test method's name")]
+    public async Task RejectsBadArgumentsWithUsage(string[] args, string firstLine)
+    {
+        var (code, stdout, stderr) = await Run(_root.FullName, args);
+
+        code.Should().Be(2);
+        stdout.Should().BeEmpty("nothing was run");
+        var lines = stderr.Split(Environment.NewLine);
+        lines[0].Should().Be(firstLine);
+        lines[1].Should().StartWith("usage: TestLogViz run PART TEST_NAME");
+        stderr.Should().Contain("Parts here: Part1 Part4Kv");
+    }
+
+    [Fact]
+    public async Task AcceptsPartWithTrailingSlash()
+    {
+        // Tab completion adds the slash; the check passes and the run fails later (no real project here).
+        var (code, _, stderr) = await Run(_root.FullName, "Part4Kv/", "Test$");
+
+        code.Should().Be(2);
+        stderr.Should().StartWith("TestLogViz: 'Test$' is not a test method's name");
+    }
+
+    [Fact]
+    public async Task NameMatchingNoTestSaysSo()
+    {
+        // Lists Part1's tests; no Raft test runs.
+        string root = RepositoryRoot();
+        var (code, stdout, stderr) = await Run(root, ["Part1", "NoSuchTest", .. NoBuild]);
+
+        code.Should().Be(1, stdout + stderr);
+        stderr.Should().Contain("TestLogViz: no test named 'NoSuchTest' in Part1 (Part1");
+        stdout.Should().NotContain("Emitted");
+        File.Exists(Path.Combine(root, "artifacts", "testlogs", "Part1", "NoSuchTest.trx")).Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task RunsExactlyTheNamedTestAndPrintsItsPageLast()
+    {
+        // A real run of one Part1 test, about a second long. Its name is also the start of another
+        // test's (...Reconnect5), which must not run. Whether the Raft test passes is its own affair:
+        // this checks which test ran and what the command wrote.
+        string root = RepositoryRoot();
+        var (code, stdout, stderr) = await Run(root, ["Part1", "TestElectionLeaderDisconnectThenReconnect", .. NoBuild]);
+
+        string trx = Path.Combine(root, "artifacts", "testlogs", "Part1", "TestElectionLeaderDisconnectThenReconnect.trx");
+        File.Exists(trx).Should().BeTrue(stdout + stderr);
+        var tests = LogParser.Parse(await File.ReadAllTextAsync(trx, TestContext.Current.CancellationToken));
+        tests.Select(t => t.Name).Should().Equal(["TestElectionLeaderDisconnectThenReconnect"], "the filter matches the method's exact name");
+        code.Should().Be(tests[0].Status == "PASS" ? 0 : 1, stdout + stderr);
+
+        string page = new Uri(Path.ChangeExtension(trx, ".html")).AbsoluteUri;
+        var lines = stdout.TrimEnd().Split(Environment.NewLine);
+        lines.Should().Contain($"Log: {trx}").And.Contain($"... Emitted {page}");
+        lines[^2].Should().Be(tests[0].Status);
+        lines[^1].Should().Be(page);
+    }
+
+    public void Dispose() => _root.Delete(recursive: true);
+}
