@@ -131,7 +131,7 @@ public sealed class ConsensusModule
         _peerIds = [.. peerIds];
         _server = server;
         _logger = logger;
-        _tasks = new TaskTracker(logger, _stopping.Token);
+        _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
 

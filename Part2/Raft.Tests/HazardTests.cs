@@ -132,7 +132,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         try
         {
             var quit = new CancellationTokenSource();
-            var tasks = new TaskTracker(NullLogger.Instance, quit.Token);
+            var tasks = new TaskTracker(0, NullLogger.Instance, quit.Token);
             var never = new TaskCompletionSource<object>(TaskCreationOptions.RunContinuationsAsynchronously);
             var endpoint = new RpcEndpoint("inproc://test", async (_, _, ct) => await never.Task.WaitAsync(ct), tasks, quit.Token);
             RpcClient patient = endpoint.Dial();

@@ -56,7 +56,7 @@ public sealed class Server
         _ready = ready;
         _commitChan = commitChan;
         _logger = logger ?? NullLogger.Instance;
-        _tasks = new TaskTracker(_logger, _quit.Token);
+        _tasks = new TaskTracker(serverId, _logger, _quit.Token);
     }
 
     /// <summary>Creates the CM and starts serving RPCs.</summary>

@@ -839,11 +839,27 @@ public sealed class RaftTests(ITestOutputHelper output)
             await h.CheckSingleLeaderAsync();
 
             h.ReconnectPeer(leaderId);
+            // Upstream only sleeps 150 ms here and trusts the old leader to have heard of the new
+            // term by then; on a busy machine it sometimes has not, and two servers of different
+            // terms both claim to lead at the next check. Wait for the step-down itself: that no
+            // term ever has two leaders is what the harness's safety monitor checks, all along.
+            await WaitForStepDownAsync(h, leaderId);
             await SleepMs(150);
         }
 
         await SleepMs(300);
         await h.CheckSingleLeaderAsync();
+    }
+
+    /// <summary>Waits up to 5 s for server <paramref name="id"/> to stop thinking it leads.</summary>
+    private static async Task WaitForStepDownAsync(Harness h, int id)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (h.Cm(id).Report().IsLeader)
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, $"the reconnected old leader {id} must step down");
+            await SleepMs(5);
+        }
     }
 
     [Fact]

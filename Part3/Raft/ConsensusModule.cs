@@ -202,7 +202,7 @@ public sealed class ConsensusModule
         _storage = storage;
         _commitChan = commitChan;
         _logger = logger;
-        _tasks = new TaskTracker(logger, _stopping.Token);
+        _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
         _commitIndex = -1;
@@ -802,8 +802,8 @@ public sealed class ConsensusModule
                         return;
                     }
 
-                    // Against the current term, as upstream's later parts do: a reply older than a
-                    // step-down that already happened must not trigger another.
+                    // Against the current term, as upstream does from this part on: a reply older
+                    // than a step-down that already happened must not trigger another.
                     if (reply.Term > _currentTerm)
                     {
                         Dlog($"term out of date in heartbeat reply");

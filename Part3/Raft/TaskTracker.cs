@@ -8,7 +8,8 @@ namespace Raft;
 /// <c>go f()</c>, this code writes <c>_tasks.Run("name", F)</c>, so that shutdown can wait for
 /// them and the tests can name any task that outlives its server.
 /// </summary>
-internal sealed class TaskTracker(ILogger logger, CancellationToken stopping)
+/// <param name="ownerId">The server the tasks belong to; a failure is logged under its id, as its Dlog lines are.</param>
+internal sealed class TaskTracker(int ownerId, ILogger logger, CancellationToken stopping)
 {
     /// <summary>Guards <see cref="_running"/> and <see cref="_faults"/>.</summary>
     private readonly Lock _mu = new();
@@ -75,7 +76,7 @@ internal sealed class TaskTracker(ILogger logger, CancellationToken stopping)
         }
         catch (Exception e)
         {
-            logger.LogError(e, "background task '{Name}' failed", name);
+            logger.LogError(e, "[{Id}] background task '{Name}' failed", ownerId, name);
             lock (_mu)
             {
                 _faults.Add(e);
