@@ -817,11 +817,10 @@ public sealed class ConsensusModule
                     {
                         if (reply.Success)
                         {
-                            // Never backwards either: a reordered reply to an older, shorter
-                            // message would make the next round resend what the peer has.
+                            // Neither moves back: a late reply to an older, shorter message must
+                            // not undo what a newer reply already confirmed (upstream's nextIndex
+                            // does move back, and the next round resends what the peer has).
                             _nextIndex[peerId] = Math.Max(_nextIndex[peerId], ni + args.Entries.Length);
-                            // Never backwards: a late reply to an older, shorter message must
-                            // not undo what a newer reply already confirmed.
                             _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
 
                             // Commit the highest entry of this term held by a majority. Entries of
