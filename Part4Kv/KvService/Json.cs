@@ -33,6 +33,10 @@ public static class Json
         where T : class
     {
         string contentType = req.ContentType ?? "";
+        if (contentType.Length == 0)
+        {
+            return (null, "missing Content-Type, expect application/json");
+        }
         if (!MediaTypeHeaderValue.TryParse(contentType, out MediaTypeHeaderValue? mediaType))
         {
             return (null, $"bad Content-Type '{OneLine(contentType)}'");
