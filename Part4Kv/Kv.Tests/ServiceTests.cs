@@ -293,9 +293,13 @@ public sealed class ServiceTests(ITestOutputHelper output)
         sw.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(2), "shutdown must not wait for requests that cannot finish");
         h.Service(lid).RunningTasks().Should().BeEmpty();
 
-        // With its only service gone, the client can only go on trying until its deadline.
+        // With its only service gone the client goes on trying; cancelling ends the call at once.
+        get.IsCompleted.Should().BeFalse("the client has nowhere else to go");
+        sw.Restart();
+        await deadline.CancelAsync();
         Func<Task> waiting = () => get;
         await waiting.Should().ThrowAsync<OperationCanceledException>();
+        sw.Elapsed.Should().BeLessThan(TimeSpan.FromMilliseconds(500), "cancellation must end a call promptly");
     }
 
     private static HttpClient RawClient() => new(new SocketsHttpHandler { UseProxy = false });
