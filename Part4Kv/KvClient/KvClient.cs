@@ -19,8 +19,8 @@ namespace Kv.Client;
 /// </summary>
 public sealed class KvClient : IDisposable
 {
-    /// <summary>How long one attempt at one service may take before the client tries the next.</summary>
-    private static readonly TimeSpan AttemptTimeout = TimeSpan.FromMilliseconds(50);
+    /// <summary>Upstream's limit on one attempt at one service before the client tries the next.</summary>
+    public static readonly TimeSpan DefaultAttemptTimeout = TimeSpan.FromMilliseconds(50);
 
     /// <summary>
     /// The pause after every address has failed once in a row; beyond upstream, which goes round
@@ -48,6 +48,9 @@ public sealed class KvClient : IDisposable
     /// <summary>This client's number in its log lines.</summary>
     private readonly int _clientId;
 
+    /// <summary>How long one attempt at one service may take before the client tries the next.</summary>
+    private readonly TimeSpan _attemptTimeout;
+
     /// <summary>The one HTTP client all requests of this client go through.</summary>
     private readonly HttpClient _http;
 
@@ -56,9 +59,13 @@ public sealed class KvClient : IDisposable
 
     /// <summary>
     /// Creates a client of the services at <paramref name="serviceAddrs"/> (each "host:port").
+    /// Each attempt at one service gets <paramref name="attemptTimeout"/>, by default upstream's
+    /// 50 ms. A commit slower than that makes the client send the request again elsewhere, and a
+    /// Put or CAS then runs twice.
     /// </summary>
-    public KvClient(IReadOnlyList<string> serviceAddrs, ILogger? logger = null)
+    public KvClient(IReadOnlyList<string> serviceAddrs, ILogger? logger = null, TimeSpan? attemptTimeout = null)
     {
+        _attemptTimeout = attemptTimeout ?? DefaultAttemptTimeout;
         if (serviceAddrs.Count == 0)
         {
             throw new ArgumentException("a client needs at least one service address", nameof(serviceAddrs));
@@ -125,7 +132,7 @@ public sealed class KvClient : IDisposable
             Clientlog($"sending {GoSyntax(req)} to {path}");
 
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            attempt.CancelAfter(AttemptTimeout);
+            attempt.CancelAfter(_attemptTimeout);
             TResp resp;
             try
             {
