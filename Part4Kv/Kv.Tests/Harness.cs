@@ -288,10 +288,16 @@ public sealed class Harness : IAsyncDisposable
         }
 
         // The pool's state tells a starved process (late timers, spurious elections) from a Raft bug.
+        Assert.Fail($"leader not found ({ThreadPoolState()})");
+        return -1;
+    }
+
+    /// <summary>The thread pool's load, for failure messages.</summary>
+    private static string ThreadPoolState()
+    {
         ThreadPool.GetAvailableThreads(out int available, out _);
         ThreadPool.GetMaxThreads(out int max, out _);
-        Assert.Fail($"leader not found (thread pool: {ThreadPool.ThreadCount} threads, {max - available} busy, {ThreadPool.PendingWorkItemCount} work items queued)");
-        return -1;
+        return $"thread pool: {ThreadPool.ThreadCount} threads, {max - available} busy, {ThreadPool.PendingWorkItemCount} work items queued";
     }
 
     /// <summary>
@@ -383,7 +389,7 @@ public sealed class Harness : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            Assert.Fail($"{what}: deadline exceeded");
+            Assert.Fail($"{what}: deadline exceeded ({ThreadPoolState()})");
             throw;
         }
         catch (KvException e)

@@ -1,5 +1,6 @@
 // Where a test's log goes: the services' and clients' lines and the test's own [TEST] lines, in one stream.
 using System.Globalization;
+using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Xunit;
@@ -24,9 +25,19 @@ public sealed class TestLog : ILogger
     {
         _writer = Task.Run(async () =>
         {
-            await foreach (string line in _lines.Reader.ReadAllAsync())
+            // Whatever has queued up goes out in one write, and the task then yields its thread: a
+            // busy cluster logs thousands of lines a second, and a writer that looped over them one
+            // by one would hold a pool thread of a two-core machine to itself.
+            var batch = new StringBuilder();
+            while (await _lines.Reader.WaitToReadAsync())
             {
-                output.WriteLine(line);
+                while (batch.Length < 64 * 1024 && _lines.Reader.TryRead(out string? line))
+                {
+                    batch.Append(batch.Length == 0 ? "" : "\n").Append(line);
+                }
+                output.WriteLine(batch.ToString());
+                batch.Clear();
+                await Task.Yield();
             }
         });
     }
