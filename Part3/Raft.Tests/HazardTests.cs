@@ -154,6 +154,8 @@ public sealed class HazardTests(ITestOutputHelper output)
 
         // With no peer connected, the election timer fires and StartElection tries to persist.
         await WaitForAsync(() => { lock (cm.Mu) { return cm.State == CMState.Dead; } }, "the CM to stop after the failed write");
+        // The CM is Dead before the exception has left its task; the task records it just after.
+        await WaitForAsync(() => server.Faults().Count > 0, "the failure to be recorded");
         storage.Writes.Should().Be(1, "one write was tried, and none after it");
         server.Faults().Should().ContainSingle().Which.Should().BeOfType<IOException>()
             .Which.Message.Should().Contain("could not persist");
