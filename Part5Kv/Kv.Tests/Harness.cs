@@ -1,0 +1,455 @@
+// A cluster of KV services over real loopback HTTP, and clients to exercise it, with faults on demand.
+using FluentAssertions;
+using Kv.Client;
+using Kv.Service;
+using Raft;
+using Xunit;
+
+namespace Kv.Tests;
+
+/// <summary>
+/// <c>n</c> KV services, each with its own storage and HTTP port, and the faults a test can put
+/// them through. Use it as <c>await using var h = await Harness.NewHarnessAsync(output, 3);</c>:
+/// disposal shuts the cluster down and runs the checks of the earlier parts' harness.
+/// </summary>
+public sealed class Harness : IAsyncDisposable
+{
+    /// <summary>How long CheckPut, CheckGet and CheckCAS give a request.</summary>
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// The clients' limit per attempt. Upstream's 50 ms is a coin toss on a loaded 2-core machine:
+    /// a commit stalled past it makes the client resend a Put, which runs twice and turns a test's
+    /// "key is new" into "key found". Longer, yet short enough that every scenario still moves
+    /// off a cut-off leader well inside its 500 ms.
+    /// </summary>
+    private static readonly TimeSpan ClientAttemptTimeout = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The number of services.</summary>
+    private readonly int _n;
+
+    /// <summary>Every service of the cluster; its index is its id. A restart replaces a crashed one.</summary>
+    private readonly KvService[] _kvCluster;
+
+    /// <summary>Every service ever created, crashed ones included, for the leak check.</summary>
+    private readonly List<(int Id, KvService Service)> _everCreated = [];
+
+    /// <summary>
+    /// The "host:port" each service takes client requests on. Bound to free ports (upstream uses
+    /// fixed ones from 14200), so parallel runs never collide.
+    /// </summary>
+    private readonly string[] _kvServiceAddrs;
+
+    /// <summary>Each service's stable storage; it outlives a crash.</summary>
+    private readonly MapStorage[] _storage;
+
+    /// <summary>Whether each service's Raft server is connected to its peers; false means partitioned.</summary>
+    private readonly bool[] _connected;
+
+    /// <summary>Whether each service is alive: false from its crash until its restart. Connected implies alive.</summary>
+    private readonly bool[] _alive;
+
+    /// <summary>Cancelled at shutdown: the requests the harness's checks make give up (upstream's h.ctx).</summary>
+    private readonly CancellationTokenSource _ctx = new();
+
+    /// <summary>Every client handed out, closed at shutdown (upstream closes the default client's idle connections).</summary>
+    private readonly List<KvClient> _clients = [];
+
+    /// <summary>The test's log: services, their Raft servers, clients and Tlog lines.</summary>
+    private readonly TestLog _log;
+
+    /// <summary>
+    /// Upstream's leaktest.CheckTimeout: when set, every task of the cluster must end within this
+    /// time of shutdown, or the test fails naming the ones still running.
+    /// </summary>
+    private readonly TimeSpan? _leakCheck;
+
+    /// <summary>Set by the first shutdown; a second is a no-op.</summary>
+    private bool _shutdown;
+
+    private Harness(int n, TestLog log, TimeSpan? leakCheck)
+    {
+        _n = n;
+        _log = log;
+        _leakCheck = leakCheck;
+        _kvCluster = new KvService[n];
+        _kvServiceAddrs = new string[n];
+        _storage = new MapStorage[n];
+        _connected = new bool[n];
+        _alive = new bool[n];
+    }
+
+    /// <summary>Once per process, see <see cref="WarmUpAsync"/>.</summary>
+    private static readonly Lazy<Task> WarmedUp = new(WarmUpAsync);
+
+    /// <summary>Creates <paramref name="n"/> services, connects their Raft servers and starts their HTTP servers.</summary>
+    public static async Task<Harness> NewHarnessAsync(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
+    {
+        await WarmedUp.Value;
+        var h = new Harness(n, new TestLog(output), leakCheck);
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Create all services, each with the ids of the others as its Raft peers.
+        for (int i = 0; i < n; i++)
+        {
+            h._storage[i] = new MapStorage();
+            h._kvCluster[i] = new KvService(i, PeerIds(n, i), h._storage[i], ready.Task, h._log);
+            h._everCreated.Add((i, h._kvCluster[i]));
+            h._alive[i] = true;
+        }
+
+        // Connect the Raft servers to each other, then let them start.
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                if (i != j)
+                {
+                    h._kvCluster[i].ConnectToRaftPeer(j, h._kvCluster[j].GetRaftListenAddr());
+                }
+            }
+            h._connected[i] = true;
+        }
+        ready.SetResult();
+
+        // Each service serves the KV API on a port of its own.
+        for (int i = 0; i < n; i++)
+        {
+            h._kvServiceAddrs[i] = await h._kvCluster[i].ServeHttpAsync();
+        }
+        return h;
+    }
+
+    public async ValueTask DisposeAsync() => await ShutdownAsync();
+
+    /// <summary>
+    /// Shuts every service down, then checks what the earlier parts' harness checks: no background
+    /// task failed, and (with a leak check) every task ended in time.
+    /// </summary>
+    public async Task ShutdownAsync()
+    {
+        if (_shutdown)
+        {
+            return;
+        }
+        _shutdown = true;
+
+        for (int i = 0; i < _n; i++)
+        {
+            _kvCluster[i].DisconnectFromAllRaftPeers();
+            _connected[i] = false;
+        }
+
+        // Requests still running give up, and the clients' connections close.
+        await _ctx.CancelAsync();
+        lock (_clients)
+        {
+            foreach (KvClient c in _clients)
+            {
+                c.Dispose();
+            }
+        }
+
+        for (int i = 0; i < _n; i++)
+        {
+            if (_alive[i])
+            {
+                _alive[i] = false;
+                await _kvCluster[i].ShutdownAsync();
+            }
+        }
+
+        IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
+        await _log.CloseAsync();
+
+        Exception[] faults = [.. _everCreated.SelectMany(s => s.Service.Faults())];
+        faults.Should().BeEmpty("no background task may fail");
+        if (_leakCheck is { } limit)
+        {
+            running.Should().BeEmpty($"every task must end within {limit.TotalMilliseconds} ms of shutdown");
+        }
+    }
+
+    /// <summary>Partitions service <paramref name="id"/>'s Raft server from all the others.</summary>
+    public void DisconnectServiceFromPeers(int id)
+    {
+        Tlog($"Disconnect {id}");
+        _kvCluster[id].DisconnectFromAllRaftPeers();
+        for (int j = 0; j < _n; j++)
+        {
+            if (j != id)
+            {
+                _kvCluster[j].DisconnectFromRaftPeer(id);
+            }
+        }
+        _connected[id] = false;
+    }
+
+    /// <summary>Connects service <paramref name="id"/>'s Raft server to every live peer, both ways.</summary>
+    public void ReconnectServiceToPeers(int id)
+    {
+        Tlog($"Reconnect {id}");
+        for (int j = 0; j < _n; j++)
+        {
+            if (j != id && _alive[j])
+            {
+                _kvCluster[id].ConnectToRaftPeer(j, _kvCluster[j].GetRaftListenAddr());
+                _kvCluster[j].ConnectToRaftPeer(id, _kvCluster[id].GetRaftListenAddr());
+            }
+        }
+        _connected[id] = true;
+    }
+
+    /// <summary>
+    /// "Crashes" service <paramref name="id"/>: partitions it and shuts it down, HTTP included.
+    /// Its storage is kept for <see cref="RestartServiceAsync"/>.
+    /// </summary>
+    public async Task CrashServiceAsync(int id)
+    {
+        Tlog($"Crash {id}");
+        DisconnectServiceFromPeers(id);
+        _alive[id] = false;
+        await _kvCluster[id].ShutdownAsync();
+    }
+
+    /// <summary>
+    /// "Restarts" service <paramref name="id"/>: a new service built from the crashed one's
+    /// storage, connected to the live peers. It listens on a new free port (upstream reuses the
+    /// old one); clients made from now on know it.
+    /// </summary>
+    public async Task RestartServiceAsync(int id)
+    {
+        _alive[id].Should().BeFalse($"id={id} is alive in RestartService");
+        Tlog($"Restart {id}");
+
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _kvCluster[id] = new KvService(id, PeerIds(_n, id), _storage[id], ready.Task, _log);
+        _everCreated.Add((id, _kvCluster[id]));
+        _kvServiceAddrs[id] = await _kvCluster[id].ServeHttpAsync();
+
+        ReconnectServiceToPeers(id);
+        ready.SetResult();
+        _alive[id] = true;
+        await SleepMs(20);
+    }
+
+    /// <summary>Service <paramref name="id"/> goes on doing what it is asked but stops answering clients.</summary>
+    public void DisableHTTPResponsesFromService(int id)
+    {
+        Tlog($"Disabling HTTP responses from {id}");
+        _kvCluster[id].ToggleHttpResponsesEnabled(false);
+    }
+
+    /// <summary>A client of all the live services, in id order.</summary>
+    public KvClient NewClient() => Track(new KvClient(LiveAddrs(), _log, ClientAttemptTimeout));
+
+    /// <summary>A client of all the live services, in a random order.</summary>
+    public KvClient NewClientWithRandomAddrsOrder()
+    {
+        string[] addrs = [.. LiveAddrs()];
+        Random.Shared.Shuffle(addrs);
+        return Track(new KvClient(addrs, _log, ClientAttemptTimeout));
+    }
+
+    /// <summary>
+    /// A client of service <paramref name="id"/> alone; unless that is the leader, it can only
+    /// go on retrying.
+    /// </summary>
+    public KvClient NewClientSingleService(int id) => Track(new KvClient([_kvServiceAddrs[id]], _log, ClientAttemptTimeout));
+
+    /// <summary>
+    /// Checks that exactly one connected service thinks it is the leader, and returns its id.
+    /// Tries a few times, 150 ms apart, so it also waits for the cluster to elect one; upstream's
+    /// 8 tries unless a test beyond upstream's asks for more.
+    /// </summary>
+    public async Task<int> CheckSingleLeaderAsync(int tries = 8)
+    {
+        for (int r = 0; r < tries; r++)
+        {
+            int leaderId = -1;
+            for (int i = 0; i < _n; i++)
+            {
+                if (_connected[i] && _kvCluster[i].IsLeader())
+                {
+                    if (leaderId < 0)
+                    {
+                        leaderId = i;
+                    }
+                    else
+                    {
+                        Assert.Fail($"both {leaderId} and {i} think they're leaders");
+                    }
+                }
+            }
+            if (leaderId >= 0)
+            {
+                return leaderId;
+            }
+            await SleepMs(150);
+        }
+
+        // The pool's state tells a starved process (late timers, spurious elections) from a Raft bug.
+        Assert.Fail($"leader not found ({ThreadPoolState()})");
+        return -1;
+    }
+
+    /// <summary>The thread pool's load, for failure messages.</summary>
+    private static string ThreadPoolState()
+    {
+        ThreadPool.GetAvailableThreads(out int available, out _);
+        ThreadPool.GetMaxThreads(out int max, out _);
+        return $"thread pool: {ThreadPool.ThreadCount} threads, {max - available} busy, {ThreadPool.PendingWorkItemCount} work items queued";
+    }
+
+    /// <summary>
+    /// Beyond upstream: waits until service <paramref name="id"/> no longer thinks it is the
+    /// leader, as a stale leader learns when it hears a higher term; fails after 2 s.
+    /// </summary>
+    public async Task WaitUntilNotLeaderAsync(int id)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        while (_kvCluster[id].IsLeader())
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"service {id} still thinks it is the leader after 2 s");
+            }
+            await SleepMs(5);
+        }
+    }
+
+    /// <summary>Puts through <paramref name="c"/> and checks it succeeds; returns (prevValue, keyFound).</summary>
+    public async Task<(string PrevValue, bool KeyFound)> CheckPutAsync(KvClient c, string key, string value)
+    {
+        using var cts = RequestDeadline();
+        return await Succeeds(() => c.PutAsync(key, value, cts.Token), $"Put({key}, {value})");
+    }
+
+    /// <summary>Gets through <paramref name="c"/> and checks it succeeds, finds the key, and reads <paramref name="wantValue"/>.</summary>
+    public async Task CheckGetAsync(KvClient c, string key, string wantValue)
+    {
+        using var cts = RequestDeadline();
+        var (gv, f) = await Succeeds(() => c.GetAsync(key, cts.Token), $"Get({key})");
+        f.Should().BeTrue($"got found=false, want true for key={key}");
+        gv.Should().Be(wantValue, $"the value of key={key}");
+    }
+
+    /// <summary>CASes through <paramref name="c"/> and checks it succeeds; returns (prevValue, keyFound).</summary>
+    public async Task<(string PrevValue, bool KeyFound)> CheckCASAsync(KvClient c, string key, string compare, string value)
+    {
+        using var cts = RequestDeadline();
+        return await Succeeds(() => c.CasAsync(key, compare, value, cts.Token), $"CAS({key}, {compare}, {value})");
+    }
+
+    /// <summary>Gets through <paramref name="c"/> and checks it succeeds but does not find the key.</summary>
+    public async Task CheckGetNotFoundAsync(KvClient c, string key)
+    {
+        using var cts = RequestDeadline();
+        var (_, f) = await Succeeds(() => c.GetAsync(key, cts.Token), $"Get({key})");
+        f.Should().BeFalse($"got found=true, want false for key={key}");
+    }
+
+    /// <summary>
+    /// Checks that a Get through <paramref name="c"/> runs out of time: the cluster cannot commit
+    /// it, so the 300 ms deadline ends the call (Go's "deadline exceeded").
+    /// </summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "One of the harness's checks, called like the others")]
+    public async Task CheckGetTimesOutAsync(KvClient c, string key)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        Func<Task> get = () => c.GetAsync(key, cts.Token);
+        await get.Should().ThrowAsync<OperationCanceledException>("the Get cannot be committed, so its deadline must end it");
+    }
+
+    /// <summary>Writes a test's own line to the log, marked [TEST].</summary>
+    public void Tlog(string message) => _log.Write($"[TEST] {message}");
+
+    /// <summary>Waits <paramref name="n"/> milliseconds, without blocking a thread.</summary>
+    public static Task SleepMs(int n) => Task.Delay(n);
+
+    /// <summary>The services' client addresses, by id; for tests that talk HTTP themselves.</summary>
+    public IReadOnlyList<string> ServiceAddrs => _kvServiceAddrs;
+
+    /// <summary>Service <paramref name="id"/> itself, for tests beyond upstream's that look inside it.</summary>
+    internal KvService Service(int id) => _kvCluster[id];
+
+    /// <summary>Upstream's 500 ms deadline inside the harness's own context.</summary>
+    private CancellationTokenSource RequestDeadline()
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(_ctx.Token);
+        cts.CancelAfter(RequestTimeout);
+        return cts;
+    }
+
+    /// <summary>Runs a client call and fails the test, saying which call, if it throws.</summary>
+    private static async Task<T> Succeeds<T>(Func<Task<T>> call, string what)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"{what}: deadline exceeded ({ThreadPoolState()})");
+            throw;
+        }
+        catch (KvException e)
+        {
+            Assert.Fail($"{what}: {e.Message}");
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Sends a few requests through a throwaway service before the first test. The first HTTP
+    /// exchange of a process compiles Kestrel's, HttpClient's and the JSON code, which can take
+    /// longer than the client's 50 ms attempt: the client would resend, and a test's first Put
+    /// would run twice. The service is never ready, so it answers NotLeader until the deadline.
+    /// </summary>
+    private static async Task WarmUpAsync()
+    {
+        var service = new KvService(0, [1], new MapStorage(), new TaskCompletionSource().Task);
+        string addr = await service.ServeHttpAsync();
+        using (var c = new KvClient([addr]))
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(150));
+            try
+            {
+                await c.GetAsync("warm-up", deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Expected: nobody leads this one-service cluster.
+            }
+        }
+        await service.ShutdownAsync();
+    }
+
+    private KvClient Track(KvClient c)
+    {
+        lock (_clients)
+        {
+            _clients.Add(c);
+        }
+        return c;
+    }
+
+    private List<string> LiveAddrs() => [.. Enumerable.Range(0, _n).Where(i => _alive[i]).Select(i => _kvServiceAddrs[i])];
+
+    private static int[] PeerIds(int n, int id) => [.. Enumerable.Range(0, n).Where(p => p != id)];
+
+    /// <summary>Waits up to <paramref name="limit"/> for all tasks to end; returns those still running.</summary>
+    private async Task<IReadOnlyList<string>> WaitForTasksAsync(TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            string[] running = [.. _everCreated.SelectMany(s => s.Service.RunningTasks().Select(name => $"service {s.Id}: {name}"))];
+            if (running.Length == 0 || DateTime.UtcNow >= deadline)
+            {
+                return running;
+            }
+            await Task.Delay(5);
+        }
+    }
+}

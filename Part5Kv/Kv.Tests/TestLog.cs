@@ -1,0 +1,68 @@
+// Where a test's log goes: the services' and clients' lines and the test's own [TEST] lines, in one stream.
+using System.Globalization;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace Kv.Tests;
+
+/// <summary>
+/// Writes log lines to the test's output in upstream's shape, <c>15:04:05.000000 [id] message</c>,
+/// so Tools/TestLogViz reads C# and Go logs alike. A line is stamped when it is logged and handed
+/// to one writer task, so a Raft thread never waits on the test framework's output. Closed when
+/// the cluster shuts down: xunit fails the test host if anything writes to a finished test.
+/// </summary>
+public sealed class TestLog : ILogger
+{
+    /// <summary>Lines on their way to the test output.</summary>
+    private readonly Channel<string> _lines = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>The one task that writes to the test output.</summary>
+    private readonly Task _writer;
+
+    public TestLog(ITestOutputHelper output)
+    {
+        _writer = Task.Run(async () =>
+        {
+            // Whatever has queued up goes out in one write, and the task then yields its thread: a
+            // busy cluster logs thousands of lines a second, and a writer that looped over them one
+            // by one would hold a pool thread of a two-core machine to itself.
+            var batch = new StringBuilder();
+            while (await _lines.Reader.WaitToReadAsync())
+            {
+                while (batch.Length < 64 * 1024 && _lines.Reader.TryRead(out string? line))
+                {
+                    batch.Append(batch.Length == 0 ? "" : "\n").Append(line);
+                }
+                output.WriteLine(batch.ToString());
+                batch.Clear();
+                await Task.Yield();
+            }
+        });
+    }
+
+    /// <summary>Queues one line, stamped with the wall-clock time; dropped once the log is closed.</summary>
+    public void Write(string message)
+    {
+        string stamp = DateTime.Now.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
+        _lines.Writer.TryWrite($"{stamp} {message}");
+    }
+
+    /// <summary>Drops every line written from now on, and waits until the queued ones are out.</summary>
+    public async Task CloseAsync()
+    {
+        _lines.Writer.TryComplete();
+        await _writer;
+    }
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        Write(exception is null ? formatter(state, exception) : $"{formatter(state, exception)}: {exception}");
+    }
+}
