@@ -34,6 +34,20 @@ public sealed class DataStore
     }
 
     /// <summary>
+    /// Adds <paramref name="value"/> to the end of <paramref name="key"/>'s value; a missing key
+    /// counts as empty and is created. Returns the value before and true, or ("", false) if the key is new.
+    /// </summary>
+    public (string PrevValue, bool Found) Append(string key, string value)
+    {
+        lock (_mu)
+        {
+            bool found = _data.TryGetValue(key, out string? prev);
+            _data[key] = prev + value;
+            return (prev ?? "", found);
+        }
+    }
+
+    /// <summary>
     /// Compare-and-swap: if <paramref name="key"/> exists with the value <paramref name="compare"/>,
     /// sets it to <paramref name="value"/>; otherwise changes nothing. Either way returns the
     /// value the key had before and whether it existed.
