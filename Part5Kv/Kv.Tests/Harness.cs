@@ -14,14 +14,15 @@ namespace Kv.Tests;
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
-    /// <summary>How long CheckPut, CheckGet and CheckCAS give a request.</summary>
+    /// <summary>How long CheckPut, CheckAppend, CheckGet and CheckCAS give a request.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
     /// The clients' limit per attempt. Upstream's 50 ms is a coin toss on a loaded 2-core machine:
-    /// a commit stalled past it makes the client resend a Put, which runs twice and turns a test's
-    /// "key is new" into "key found". Longer, yet short enough that every scenario still moves
-    /// off a cut-off leader well inside its 500 ms.
+    /// a commit stalled past it makes the client resend, and although the resend is now applied
+    /// once, its answer is DuplicateRequest, which fails a Check call. Longer, yet short enough
+    /// that every scenario still moves off a cut-off leader well inside its 500 ms, and shorter
+    /// than the 300 ms of DelayNextHTTPResponse, so a delayed answer still makes the client resend.
     /// </summary>
     private static readonly TimeSpan ClientAttemptTimeout = TimeSpan.FromMilliseconds(250);
 
@@ -233,11 +234,29 @@ public sealed class Harness : IAsyncDisposable
         await SleepMs(20);
     }
 
-    /// <summary>Service <paramref name="id"/> goes on doing what it is asked but stops answering clients.</summary>
-    public void DisableHTTPResponsesFromService(int id)
+    /// <summary>Service <paramref name="id"/> holds back its next answer to a client by 300 ms.</summary>
+    public void DelayNextHTTPResponseFromService(int id)
     {
-        Tlog($"Disabling HTTP responses from {id}");
-        _kvCluster[id].ToggleHttpResponsesEnabled(false);
+        Tlog($"Delaying next HTTP response from {id}");
+        _kvCluster[id].DelayNextHTTPResponse();
+    }
+
+    /// <summary>
+    /// Beyond upstream: waits until service <paramref name="id"/> has begun to hold back the
+    /// answer asked for by <see cref="DelayNextHTTPResponseFromService"/>, that is, until it has
+    /// applied the request it answers; fails after 2 s.
+    /// </summary>
+    public async Task WaitUntilResponseDelayedAsync(int id)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        while (_kvCluster[id].DelayPending)
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"service {id} has not delayed an answer after 2 s");
+            }
+            await SleepMs(1);
+        }
     }
 
     /// <summary>A client of all the live services, in id order.</summary>
@@ -325,6 +344,13 @@ public sealed class Harness : IAsyncDisposable
         return await Succeeds(() => c.PutAsync(key, value, cts.Token), $"Put({key}, {value})");
     }
 
+    /// <summary>Appends through <paramref name="c"/> and checks it succeeds; returns (prevValue, keyFound).</summary>
+    public async Task<(string PrevValue, bool KeyFound)> CheckAppendAsync(KvClient c, string key, string value)
+    {
+        using var cts = RequestDeadline();
+        return await Succeeds(() => c.AppendAsync(key, value, cts.Token), $"Append({key}, {value})");
+    }
+
     /// <summary>Gets through <paramref name="c"/> and checks it succeeds, finds the key, and reads <paramref name="wantValue"/>.</summary>
     public async Task CheckGetAsync(KvClient c, string key, string wantValue)
     {
@@ -372,6 +398,9 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>Service <paramref name="id"/> itself, for tests beyond upstream's that look inside it.</summary>
     internal KvService Service(int id) => _kvCluster[id];
+
+    /// <summary>The harness's own context, cancelled at shutdown (upstream's h.ctx).</summary>
+    public CancellationToken Ctx => _ctx.Token;
 
     /// <summary>Upstream's 500 ms deadline inside the harness's own context.</summary>
     private CancellationTokenSource RequestDeadline()

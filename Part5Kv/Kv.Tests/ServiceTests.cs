@@ -26,18 +26,24 @@ public sealed class ServiceTests(ITestOutputHelper output)
         string leader = h.ServiceAddrs[lid];
         string follower = h.ServiceAddrs[(lid + 1) % 3];
 
-        await ExpectAsync(http, leader, "put", """{"Key":"k","Value":"v"}""", """{"RespStatus":1,"KeyFound":false,"PrevValue":""}""");
-        await ExpectAsync(http, leader, "put", """{"Key":"k","Value":"w"}""", """{"RespStatus":1,"KeyFound":true,"PrevValue":"v"}""");
-        await ExpectAsync(http, leader, "get", """{"Key":"k"}""", """{"RespStatus":1,"KeyFound":true,"Value":"w"}""");
-        await ExpectAsync(http, leader, "get", """{"Key":"nope"}""", """{"RespStatus":1,"KeyFound":false,"Value":""}""");
-        await ExpectAsync(http, leader, "cas", """{"Key":"k","CompareValue":"x","Value":"y"}""", """{"RespStatus":1,"KeyFound":true,"PrevValue":"w"}""");
-        await ExpectAsync(http, leader, "cas", """{"Key":"k","CompareValue":"w","Value":"y"}""", """{"RespStatus":1,"KeyFound":true,"PrevValue":"w"}""");
-        await ExpectAsync(http, leader, "get", """{"Key":"k"}""", """{"RespStatus":1,"KeyFound":true,"Value":"y"}""");
+        // Each request carries its client's id and a request id that grows; a request id not above the last one applied is a duplicate.
+        await ExpectAsync(http, leader, "put", """{"Key":"k","Value":"v","ClientID":7,"RequestID":1}""", """{"RespStatus":1,"KeyFound":false,"PrevValue":""}""");
+        await ExpectAsync(http, leader, "put", """{"Key":"k","Value":"w","ClientID":7,"RequestID":2}""", """{"RespStatus":1,"KeyFound":true,"PrevValue":"v"}""");
+        await ExpectAsync(http, leader, "get", """{"Key":"k","ClientID":7,"RequestID":3}""", """{"RespStatus":1,"KeyFound":true,"Value":"w"}""");
+        await ExpectAsync(http, leader, "get", """{"Key":"nope","ClientID":7,"RequestID":4}""", """{"RespStatus":1,"KeyFound":false,"Value":""}""");
+        await ExpectAsync(http, leader, "cas", """{"Key":"k","CompareValue":"x","Value":"y","ClientID":7,"RequestID":5}""", """{"RespStatus":1,"KeyFound":true,"PrevValue":"w"}""");
+        await ExpectAsync(http, leader, "cas", """{"Key":"k","CompareValue":"w","Value":"y","ClientID":7,"RequestID":6}""", """{"RespStatus":1,"KeyFound":true,"PrevValue":"w"}""");
+        await ExpectAsync(http, leader, "append", """{"Key":"k","Value":"z","ClientID":7,"RequestID":7}""", """{"RespStatus":1,"KeyFound":true,"PrevValue":"y"}""");
+        await ExpectAsync(http, leader, "get", """{"Key":"k","ClientID":7,"RequestID":8}""", """{"RespStatus":1,"KeyFound":true,"Value":"yz"}""");
         // Go matches field names without regard to case, and so does this port.
-        await ExpectAsync(http, leader, "get", """{"key":"k"}""", """{"RespStatus":1,"KeyFound":true,"Value":"y"}""");
+        await ExpectAsync(http, leader, "get", """{"key":"k","clientid":7,"requestid":9}""", """{"RespStatus":1,"KeyFound":true,"Value":"yz"}""");
+        // A repeated request id changes nothing and is answered as a duplicate, whatever the route; another client's is new.
+        await ExpectAsync(http, leader, "append", """{"Key":"k","Value":"z","ClientID":7,"RequestID":7}""", """{"RespStatus":4,"KeyFound":false,"PrevValue":""}""");
+        await ExpectAsync(http, leader, "put", """{"Key":"k","Value":"q","ClientID":7,"RequestID":9}""", """{"RespStatus":4,"KeyFound":false,"PrevValue":""}""");
+        await ExpectAsync(http, leader, "get", """{"Key":"k","ClientID":8,"RequestID":1}""", """{"RespStatus":1,"KeyFound":true,"Value":"yz"}""");
         // A follower says so; the client then tries the next service.
-        await ExpectAsync(http, follower, "put", """{"Key":"k","Value":"z"}""", """{"RespStatus":2,"KeyFound":false,"PrevValue":""}""");
-        await ExpectAsync(http, follower, "get", """{"Key":"k"}""", """{"RespStatus":2,"KeyFound":false,"Value":""}""");
+        await ExpectAsync(http, follower, "put", """{"Key":"k","Value":"z","ClientID":7,"RequestID":10}""", """{"RespStatus":2,"KeyFound":false,"PrevValue":""}""");
+        await ExpectAsync(http, follower, "get", """{"Key":"k","ClientID":7,"RequestID":11}""", """{"RespStatus":2,"KeyFound":false,"Value":""}""");
     }
 
     /// <summary>Quotes, backslashes, newlines and non-ASCII text come back exactly as they went in.</summary>
@@ -59,8 +65,8 @@ public sealed class ServiceTests(ITestOutputHelper output)
 
         // Non-ASCII text is written as itself, as Go writes it.
         using var http = RawClient();
-        await ExpectAsync(http, h.ServiceAddrs[lid], "put", """{"Key":"ключ","Value":"値"}""", """{"RespStatus":1,"KeyFound":false,"PrevValue":""}""");
-        await ExpectAsync(http, h.ServiceAddrs[lid], "get", """{"Key":"ключ"}""", """{"RespStatus":1,"KeyFound":true,"Value":"値"}""");
+        await ExpectAsync(http, h.ServiceAddrs[lid], "put", """{"Key":"ключ","Value":"値","ClientID":1,"RequestID":1}""", """{"RespStatus":1,"KeyFound":false,"PrevValue":""}""");
+        await ExpectAsync(http, h.ServiceAddrs[lid], "get", """{"Key":"ключ","ClientID":1,"RequestID":2}""", """{"RespStatus":1,"KeyFound":true,"Value":"値"}""");
     }
 
     /// <summary>Bad requests get a 4xx and a one-line reason, and the service goes on serving.</summary>
@@ -155,7 +161,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     public async Task TestCommitSubscriptionsIdentifyTheRequest()
     {
         var subs = new CommitSubscriptions();
-        Command Cmd(Guid id, string value) => new() { Kind = CommandKind.Put, Key = "k", Value = value, Id = 0, RequestId = id };
+        Command Cmd(Guid id, string value) => new() { Kind = CommandKind.Put, Key = "k", Value = value, ServiceID = 0, HandlerId = id };
 
         // Two requests of the same service at index 0; the second one's command is what commits there.
         Guid first = Guid.NewGuid(), second = Guid.NewGuid();
@@ -165,7 +171,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
         subs.WatchIndex(s2, 0);
         subs.Applied(0, Cmd(second, "two") with { ResultFound = true, ResultValue = "one" });
         (await s1.Done).Should().BeNull("another command took its index: FailedCommit");
-        (await s2.Done)!.RequestId.Should().Be(second);
+        (await s2.Done)!.HandlerId.Should().Be(second);
         (await s2.Done)!.ResultValue.Should().Be("one");
 
         // Committed before the handler knew its index: still its own result.
@@ -173,7 +179,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
         var s3 = subs.Create(third);
         subs.Applied(1, Cmd(third, "three"));
         subs.WatchIndex(s3, 1);
-        (await s3.Done)!.RequestId.Should().Be(third);
+        (await s3.Done)!.HandlerId.Should().Be(third);
 
         // Its index was applied with another command before the handler watched it.
         var s4 = subs.Create(Guid.NewGuid());
@@ -191,7 +197,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     /// <summary>
     /// Leaders are cut off one after another while clients keep reading and writing, until some
     /// server has lost leadership and won it back. Every answer a client gets is its own
-    /// request's, or FailedCommit, or its deadline: never another request's result.
+    /// request's, or FailedCommit, or DuplicateRequest, or its deadline: never another request's result.
     /// </summary>
     [Fact]
     public async Task TestLeadershipChangesWithRequestsInFlight()
@@ -206,7 +212,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
         }
 
         using var stop = new CancellationTokenSource();
-        int ok = 0, failedCommit = 0, timedOut = 0;
+        int ok = 0, failedCommit = 0, duplicate = 0, timedOut = 0;
         Task[] clients = [.. Enumerable.Range(0, 4).Select(ci => Task.Run(async () =>
         {
             var c = h.NewClientWithRandomAddrsOrder();
@@ -225,19 +231,20 @@ public sealed class ServiceTests(ITestOutputHelper output)
                     }
                     else
                     {
-                        // A fresh key: found only if an earlier attempt of this same Put committed first.
+                        // A fresh key: never found, since a resent Put is applied once.
                         string fresh = $"fresh-{ci}-{r}";
-                        var (prev, found) = await c.PutAsync(fresh, fresh, deadline.Token);
-                        if (found)
-                        {
-                            prev.Should().Be(fresh, "a Put's answer must be its own");
-                        }
+                        var (_, found) = await c.PutAsync(fresh, fresh, deadline.Token);
+                        found.Should().BeFalse("a request is applied once");
                     }
                     Interlocked.Increment(ref ok);
                 }
                 catch (KvException e) when (e.Message.Contains("commit failed", StringComparison.Ordinal))
                 {
                     Interlocked.Increment(ref failedCommit);
+                }
+                catch (KvException e) when (e.Message.Contains("already completed", StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref duplicate);
                 }
                 catch (OperationCanceledException) when (deadline.IsCancellationRequested)
                 {
@@ -265,7 +272,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
         await stop.CancelAsync();
         await Task.WhenAll(clients);
 
-        h.Tlog($"leaders {string.Join(' ', leaders)}; answers: {ok} OK, {failedCommit} FailedCommit, {timedOut} timed out");
+        h.Tlog($"leaders {string.Join(' ', leaders)}; answers: {ok} OK, {failedCommit} FailedCommit, {duplicate} DuplicateRequest, {timedOut} timed out");
         leaders.Distinct().Should().HaveCountLessThan(leaders.Count, "some server must have led twice");
         ok.Should().BeGreaterThan(0);
     }

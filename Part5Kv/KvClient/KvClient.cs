@@ -36,8 +36,6 @@ public sealed class KvClient : IDisposable
         Encoder = JavaScriptEncoder.Create(UnicodeRanges.All),
     };
 
-    /// <summary>Numbers the clients of this process, for their log lines.</summary>
-    private static int _clientCount;
 
     /// <summary>The services' addresses, each "host:port".</summary>
     private readonly string[] _addrs;
@@ -45,8 +43,15 @@ public sealed class KvClient : IDisposable
     /// <summary>Index into <see cref="_addrs"/> of the service assumed to be the leader; any start is as good as another.</summary>
     private int _assumedLeader;
 
-    /// <summary>This client's number in its log lines.</summary>
-    private readonly int _clientId;
+    /// <summary>
+    /// Names this client to the services, which apply each of its requests once. Upstream counts
+    /// clients from 1 in every process, so two client processes would share ids; here it is a
+    /// random positive 63-bit number, and two clients share one with odds of about n²/2⁶⁴.
+    /// </summary>
+    private readonly long _clientID;
+
+    /// <summary>The id of this client's last request; each new request takes the next.</summary>
+    private long _requestID;
 
     /// <summary>How long one attempt at one service may take before the client tries the next.</summary>
     private readonly TimeSpan _attemptTimeout;
@@ -60,8 +65,8 @@ public sealed class KvClient : IDisposable
     /// <summary>
     /// Creates a client of the services at <paramref name="serviceAddrs"/> (each "host:port").
     /// Each attempt at one service gets <paramref name="attemptTimeout"/>, by default upstream's
-    /// 50 ms. A commit slower than that makes the client send the request again elsewhere, and a
-    /// Put or CAS then runs twice.
+    /// 50 ms. A commit slower than that makes the client send the request again, with the same
+    /// ids; the service applies it once, and the caller may then be told it was a duplicate.
     /// </summary>
     public KvClient(IReadOnlyList<string> serviceAddrs, ILogger? logger = null, TimeSpan? attemptTimeout = null)
     {
@@ -71,7 +76,7 @@ public sealed class KvClient : IDisposable
             throw new ArgumentException("a client needs at least one service address", nameof(serviceAddrs));
         }
         _addrs = [.. serviceAddrs];
-        _clientId = Interlocked.Increment(ref _clientCount);
+        _clientID = Random.Shared.NextInt64(1, long.MaxValue);
         _logger = logger ?? NullLogger.Instance;
         // Loopback services: no proxy from the environment may stand in between.
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Timeout.InfiniteTimeSpan };
@@ -81,21 +86,35 @@ public sealed class KvClient : IDisposable
     /// Stores <paramref name="value"/> under <paramref name="key"/>. Returns the key's previous
     /// value and whether it existed before.
     /// </summary>
-    /// <exception cref="KvException">The command was not committed (retry), or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The command was not committed (retry), it was a duplicate, or the service's answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string PrevValue, bool KeyFound)> PutAsync(string key, string value, CancellationToken ct)
     {
-        var putReq = new PutRequest { Key = key, Value = value };
+        // One pair of ids per call: every resend of this request carries the same, so it is applied once.
+        var putReq = new PutRequest { Key = key, Value = value, ClientID = _clientID, RequestID = Interlocked.Increment(ref _requestID) };
         PutResponse putResp = await SendAsync<PutRequest, PutResponse>("put", putReq, ct);
         return (putResp.PrevValue, putResp.KeyFound);
     }
 
+    /// <summary>
+    /// Adds <paramref name="value"/> to the end of <paramref name="key"/>'s value (a missing key is
+    /// created). Returns the key's previous value and whether it existed before.
+    /// </summary>
+    /// <exception cref="KvException">The command was not committed (retry), it was a duplicate, or the service's answer was unreadable.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
+    public async Task<(string PrevValue, bool KeyFound)> AppendAsync(string key, string value, CancellationToken ct)
+    {
+        var appendReq = new AppendRequest { Key = key, Value = value, ClientID = _clientID, RequestID = Interlocked.Increment(ref _requestID) };
+        AppendResponse appendResp = await SendAsync<AppendRequest, AppendResponse>("append", appendReq, ct);
+        return (appendResp.PrevValue, appendResp.KeyFound);
+    }
+
     /// <summary>Reads the value of <paramref name="key"/>. Returns it and whether the key exists.</summary>
-    /// <exception cref="KvException">The command was not committed (retry), or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The command was not committed (retry), it was a duplicate, or the service's answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string Value, bool KeyFound)> GetAsync(string key, CancellationToken ct)
     {
-        var getReq = new GetRequest { Key = key };
+        var getReq = new GetRequest { Key = key, ClientID = _clientID, RequestID = Interlocked.Increment(ref _requestID) };
         GetResponse getResp = await SendAsync<GetRequest, GetResponse>("get", getReq, ct);
         return (getResp.Value, getResp.KeyFound);
     }
@@ -104,11 +123,11 @@ public sealed class KvClient : IDisposable
     /// Compare-and-swap: sets <paramref name="key"/> to <paramref name="value"/> if its value is
     /// <paramref name="compare"/>. Returns the key's value before and whether it existed.
     /// </summary>
-    /// <exception cref="KvException">The command was not committed (retry), or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The command was not committed (retry), it was a duplicate, or the service's answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string PrevValue, bool KeyFound)> CasAsync(string key, string compare, string value, CancellationToken ct)
     {
-        var casReq = new CASRequest { Key = key, CompareValue = compare, Value = value };
+        var casReq = new CASRequest { Key = key, CompareValue = compare, Value = value, ClientID = _clientID, RequestID = Interlocked.Increment(ref _requestID) };
         CASResponse casResp = await SendAsync<CASRequest, CASResponse>("cas", casReq, ct);
         return (casResp.PrevValue, casResp.KeyFound);
     }
@@ -169,6 +188,8 @@ public sealed class KvClient : IDisposable
                     return resp;
                 case ResponseStatus.FailedCommit:
                     throw new KvException("commit failed; please retry");
+                case ResponseStatus.DuplicateRequest:
+                    throw new KvException("this request was already completed");
                 default:
                     throw new KvException($"service answered with status {(int)resp.RespStatus}");
             }
@@ -210,7 +231,7 @@ public sealed class KvClient : IDisposable
 
     /// <summary>Logs "[clientNNN] message", upstream's client line.</summary>
     private void Clientlog(string message) =>
-        _logger.LogDebug("[client{Id}] {Message}", _clientId.ToString("D3", CultureInfo.InvariantCulture), message);
+        _logger.LogDebug("[client{Id}] {Message}", _clientID.ToString("D3", CultureInfo.InvariantCulture), message);
 
     /// <summary>
     /// A request or answer as Go's %#v prints it, e.g. <c>api.PutRequest{Key:"k", Value:"v"}</c>,

@@ -8,6 +8,8 @@ namespace Kv.Service;
 /// <list type="bullet">
 /// <item><b>Get</b>: reads <see cref="Key"/>. Result: whether it exists, and its value.</item>
 /// <item><b>Put</b>: sets <see cref="Key"/> to <see cref="Value"/>. Result: whether the key existed before, and its old value.</item>
+/// <item><b>Append</b>: adds <see cref="Value"/> to the end of <see cref="Key"/>'s value (a missing key
+/// counts as empty). Result: whether the key existed before, and its old value.</item>
 /// <item><b>CAS</b>: sets <see cref="Key"/> to <see cref="Value"/> only if the key exists and holds
 /// <see cref="CompareValue"/>. Result: whether the key existed, and its value before the CAS.</item>
 /// </list>
@@ -26,19 +28,31 @@ public sealed record Command
 
     public bool ResultFound { get; init; }
 
-    /// <summary>The id of the service that submitted this command (upstream's only tag).</summary>
-    public int Id { get; init; }
+    /// <summary>The id of the service that submitted this command.</summary>
+    public int ServiceID { get; init; }
+
+    /// <summary>The client that sent the request; with <see cref="RequestID"/>, what tells a resend from a new request.</summary>
+    public long ClientID { get; init; }
+
+    /// <summary>The client's number for the request; a resend carries the same one.</summary>
+    public long RequestID { get; init; }
 
     /// <summary>
-    /// Names the HTTP request this command came from. Departs from upstream, which tells "my
-    /// command" by <see cref="Id"/> alone: after a lost and regained leadership another request of
+    /// Set by the updater, instead of a result, when the client's request was applied before:
+    /// this copy of it changed nothing.
+    /// </summary>
+    public bool IsDuplicate { get; init; }
+
+    /// <summary>
+    /// Names the HTTP handler waiting for this command. Departs from upstream, which tells "my
+    /// command" by <see cref="ServiceID"/> alone: after a lost and regained leadership another request of
     /// the same service can take the same log index, and only this tells the two apart.
     /// </summary>
-    public Guid RequestId { get; init; }
+    public Guid HandlerId { get; init; }
 
-    /// <summary>Go's %v of upstream's struct, plus the start of the request id: {put k v   false 0 1a2b3c4d}.</summary>
+    /// <summary>Go's %v of upstream's struct, plus the start of the handler id: {put k v   false 0 7 1 false 1a2b3c4d}.</summary>
     public override string ToString() =>
-        $"{{{Kind.ToString().ToLowerInvariant()} {Key} {Value} {CompareValue} {ResultValue} {(ResultFound ? "true" : "false")} {Id} {RequestId.ToString()[..8]}}}";
+        $"{{{Kind.ToString().ToLowerInvariant()} {Key} {Value} {CompareValue} {ResultValue} {(ResultFound ? "true" : "false")} {ServiceID} {ClientID} {RequestID} {(IsDuplicate ? "true" : "false")} {HandlerId.ToString()[..8]}}}";
 }
 
 /// <summary>The operations of <see cref="Command"/>; the numbers are upstream's.</summary>
@@ -47,5 +61,6 @@ public enum CommandKind
     Invalid = 0,
     Get = 1,
     Put = 2,
-    CAS = 3,
+    Append = 3,
+    CAS = 4,
 }

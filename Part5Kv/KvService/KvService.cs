@@ -58,10 +58,17 @@ public sealed class KvService
     private int _handlersInFlight;
 
     /// <summary>
-    /// Whether handlers send their answers. Tests turn it off to get a service that does the
-    /// work but never tells the client.
+    /// The last request id the updater applied, per client id. A client numbers its requests in
+    /// increasing order, so a command whose id is not above its client's entry was applied before.
+    /// Only the updater touches it.
     /// </summary>
-    private volatile bool _httpResponsesEnabled = true;
+    private readonly Dictionary<long, long> _lastRequestIDPerClient = [];
+
+    /// <summary>
+    /// 1 when the next HTTP answer is to be held back (see <see cref="DelayNextHTTPResponse"/>);
+    /// the answer that takes it sets it back to 0.
+    /// </summary>
+    private int _delayNextHTTPResponse;
 
     /// <summary>Where this service's "[kv N]" lines (and its Raft server's lines) go.</summary>
     private readonly ILogger _logger;
@@ -112,6 +119,7 @@ public sealed class KvService
         });
         app.MapPost("/get/", new RequestDelegate(HandleGetAsync));
         app.MapPost("/put/", new RequestDelegate(HandlePutAsync));
+        app.MapPost("/append/", new RequestDelegate(HandleAppendAsync));
         app.MapPost("/cas/", new RequestDelegate(HandleCASAsync));
 
         await app.StartAsync();
@@ -148,10 +156,11 @@ public sealed class KvService
     }
 
     /// <summary>
-    /// Turns the HTTP answers off (false) or back on. With them off, the service still carries
-    /// out every request but sends an empty answer; for tests.
+    /// Holds back the next HTTP answer by 300 ms; the request itself is carried out as usual.
+    /// Only one answer is delayed. For tests: the client gives up on the service meanwhile and
+    /// sends the request again.
     /// </summary>
-    public void ToggleHttpResponsesEnabled(bool enable) => _httpResponsesEnabled = enable;
+    public void DelayNextHTTPResponse() => Volatile.Write(ref _delayNextHTTPResponse, 1);
 
     private async Task HandlePutAsync(HttpContext ctx)
     {
@@ -161,10 +170,10 @@ public sealed class KvService
             await Json.RenderErrorAsync(ctx.Response, StatusCodes.Status400BadRequest, error ?? "bad request", ctx.RequestAborted);
             return;
         }
-        Kvlog($"HTTP PUT {GoValue(pr.Key, pr.Value)}");
+        Kvlog($"HTTP PUT {GoValue(pr.Key, pr.Value, $"{pr.ClientID}", $"{pr.RequestID}")}");
 
         // The state change goes through the Raft log; the answer waits until it is committed and applied.
-        var cmd = new Command { Kind = CommandKind.Put, Key = pr.Key, Value = pr.Value, Id = _id, RequestId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.Put, Key = pr.Key, Value = pr.Value, ServiceID = _id, ClientID = pr.ClientID, RequestID = pr.RequestID, HandlerId = Guid.NewGuid() };
         PutResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new PutResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
@@ -174,7 +183,27 @@ public sealed class KvService
         await SendHttpResponseAsync(ctx, resp);
     }
 
-    // The Get and CAS handlers follow the Put handler step for step.
+    // The Append, Get and CAS handlers follow the Put handler step for step.
+
+    private async Task HandleAppendAsync(HttpContext ctx)
+    {
+        var (ar, error) = await Json.ReadRequestJsonAsync<AppendRequest>(ctx.Request, ctx.RequestAborted);
+        if (ar is null)
+        {
+            await Json.RenderErrorAsync(ctx.Response, StatusCodes.Status400BadRequest, error ?? "bad request", ctx.RequestAborted);
+            return;
+        }
+        Kvlog($"HTTP APPEND {GoValue(ar.Key, ar.Value, $"{ar.ClientID}", $"{ar.RequestID}")}");
+
+        var cmd = new Command { Kind = CommandKind.Append, Key = ar.Key, Value = ar.Value, ServiceID = _id, ClientID = ar.ClientID, RequestID = ar.RequestID, HandlerId = Guid.NewGuid() };
+        AppendResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
+        {
+            (ResponseStatus.OK, { } done) => new AppendResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
+            (ResponseStatus.Invalid, _) => null,
+            (var status, _) => new AppendResponse { RespStatus = status },
+        };
+        await SendHttpResponseAsync(ctx, resp);
+    }
 
     private async Task HandleGetAsync(HttpContext ctx)
     {
@@ -184,9 +213,9 @@ public sealed class KvService
             await Json.RenderErrorAsync(ctx.Response, StatusCodes.Status400BadRequest, error ?? "bad request", ctx.RequestAborted);
             return;
         }
-        Kvlog($"HTTP GET {GoValue(gr.Key)}");
+        Kvlog($"HTTP GET {GoValue(gr.Key, $"{gr.ClientID}", $"{gr.RequestID}")}");
 
-        var cmd = new Command { Kind = CommandKind.Get, Key = gr.Key, Id = _id, RequestId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.Get, Key = gr.Key, ServiceID = _id, ClientID = gr.ClientID, RequestID = gr.RequestID, HandlerId = Guid.NewGuid() };
         GetResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new GetResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, Value = done.ResultValue },
@@ -204,9 +233,9 @@ public sealed class KvService
             await Json.RenderErrorAsync(ctx.Response, StatusCodes.Status400BadRequest, error ?? "bad request", ctx.RequestAborted);
             return;
         }
-        Kvlog($"HTTP CAS {GoValue(cr.Key, cr.CompareValue, cr.Value)}");
+        Kvlog($"HTTP CAS {GoValue(cr.Key, cr.CompareValue, cr.Value, $"{cr.ClientID}", $"{cr.RequestID}")}");
 
-        var cmd = new Command { Kind = CommandKind.CAS, Key = cr.Key, Value = cr.Value, CompareValue = cr.CompareValue, Id = _id, RequestId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.CAS, Key = cr.Key, Value = cr.Value, CompareValue = cr.CompareValue, ServiceID = _id, ClientID = cr.ClientID, RequestID = cr.RequestID, HandlerId = Guid.NewGuid() };
         CASResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new CASResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
@@ -219,7 +248,8 @@ public sealed class KvService
     /// <summary>
     /// Submits <paramref name="cmd"/> to Raft and waits until the entry at its log index is
     /// applied. Returns OK and the applied command with its result if that entry is this very
-    /// request; FailedCommit if another command took the index (leadership was lost meanwhile);
+    /// request; DuplicateRequest if it is this request but the client's request had been applied
+    /// before; FailedCommit if another command took the index (leadership was lost meanwhile);
     /// NotLeader if this service is not the leader; Invalid if the wait was abandoned (client
     /// gone, or shutdown), in which case nothing is to be answered.
     /// </summary>
@@ -227,7 +257,7 @@ public sealed class KvService
     {
         Interlocked.Increment(ref _handlersInFlight);
         // Subscribed before Submit, by request: upstream subscribes after Submit returns and misses a commit that lands in between.
-        CommitSubscriptions.Subscription sub = _commitSubs.Create(cmd.RequestId);
+        CommitSubscriptions.Subscription sub = _commitSubs.Create(cmd.HandlerId);
         try
         {
             int logIndex = _rs.Submit(cmd);
@@ -245,7 +275,12 @@ public sealed class KvService
             try
             {
                 Command? done = await sub.Done.WaitAsync(waiting.Token);
-                return done is null ? (ResponseStatus.FailedCommit, null) : (ResponseStatus.OK, done);
+                return done switch
+                {
+                    null => (ResponseStatus.FailedCommit, null),
+                    { IsDuplicate: true } => (ResponseStatus.DuplicateRequest, null),
+                    _ => (ResponseStatus.OK, done),
+                };
             }
             catch (OperationCanceledException) when (waiting.IsCancellationRequested)
             {
@@ -264,14 +299,32 @@ public sealed class KvService
         }
     }
 
-    /// <summary>Sends <paramref name="resp"/> as JSON, unless answers are off or there is nothing to send.</summary>
+    /// <summary>
+    /// Sends <paramref name="resp"/> as JSON, unless there is nothing to send; first waits 300 ms
+    /// if a test asked for the next answer to be delayed.
+    /// </summary>
     private async Task SendHttpResponseAsync<T>(HttpContext ctx, T? resp)
         where T : class
     {
-        if (resp is not null && _httpResponsesEnabled)
+        if (resp is null)
         {
-            await Json.RenderJsonAsync(ctx.Response, resp, ctx.RequestAborted);
+            return;
         }
+        if (Interlocked.Exchange(ref _delayNextHTTPResponse, 0) == 1)
+        {
+            // Upstream sleeps through a client that left and through shutdown; here either ends the wait unanswered.
+            using var waiting = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _stopping.Token);
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(300), waiting.Token);
+            }
+            catch (OperationCanceledException) when (waiting.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+        Kvlog($"sending response {Json.OneLine(resp.ToString() ?? "")}");
+        await Json.RenderJsonAsync(ctx.Response, resp, ctx.RequestAborted);
     }
 
     /// <summary>
@@ -287,10 +340,22 @@ public sealed class KvService
             await foreach (CommitEntry entry in _commitChan.Reader.ReadAllAsync())
             {
                 var cmd = (Command)entry.Command;
+
+                // A client's request ids only grow, so one not above the last applied is a copy of an earlier request.
+                if (_lastRequestIDPerClient.TryGetValue(cmd.ClientID, out long lastReqID) && lastReqID >= cmd.RequestID)
+                {
+                    Kvlog($"duplicate request id={cmd.RequestID}, from client id={cmd.ClientID}");
+                    // Upstream answers with a fresh Command that loses the service id, so its handler says FailedCommit; this keeps the identity.
+                    _commitSubs.Applied(entry.Index, cmd with { IsDuplicate = true });
+                    continue;
+                }
+                _lastRequestIDPerClient[cmd.ClientID] = cmd.RequestID;
+
                 var (resultValue, resultFound) = cmd.Kind switch
                 {
                     CommandKind.Get => _ds.Get(cmd.Key),
                     CommandKind.Put => _ds.Put(cmd.Key, cmd.Value),
+                    CommandKind.Append => _ds.Append(cmd.Key, cmd.Value),
                     CommandKind.CAS => _ds.CAS(cmd.Key, cmd.CompareValue, cmd.Value),
                     _ => throw new InvalidOperationException($"unexpected command {cmd}"),
                 };
@@ -345,12 +410,15 @@ public sealed class KvService
     /// </summary>
     internal Func<int, Task>? AfterSubmit { get; set; }
 
+    /// <summary>Whether a delay asked for by <see cref="DelayNextHTTPResponse"/> is still to be taken by an answer.</summary>
+    internal bool DelayPending => Volatile.Read(ref _delayNextHTTPResponse) == 1;
+
     /// <summary>Log index of the last command the updater applied; -1 before the first.</summary>
     internal int LastApplied => _commitSubs.LastApplied;
 }
 
 /// <summary>
-/// The handlers waiting for their commands: each subscribes by its request id before it
+/// The handlers waiting for their commands: each subscribes by its handler id before it
 /// submits, and adds the log index once Submit has given it one. Whatever order the updater and
 /// a handler come in, the handler learns its fate: OK with its own command's result, or
 /// FailedCommit if another command was applied at its index. Several handlers may wait on one
@@ -359,9 +427,9 @@ public sealed class KvService
 internal sealed class CommitSubscriptions
 {
     /// <summary>One handler's wait.</summary>
-    internal sealed class Subscription(Guid requestId)
+    internal sealed class Subscription(Guid handlerId)
     {
-        public Guid RequestId { get; } = requestId;
+        public Guid HandlerId { get; } = handlerId;
 
         /// <summary>The log index Submit gave; -1 until the handler knows it.</summary>
         public int Index { get; set; } = -1;
@@ -380,8 +448,8 @@ internal sealed class CommitSubscriptions
     /// <summary>Guards everything below.</summary>
     private readonly Lock _mu = new();
 
-    /// <summary>Live subscriptions by request id.</summary>
-    private readonly Dictionary<Guid, Subscription> _byRequest = [];
+    /// <summary>Live subscriptions by handler id.</summary>
+    private readonly Dictionary<Guid, Subscription> _byHandler = [];
 
     /// <summary>Live subscriptions with a known index, by that index.</summary>
     private readonly Dictionary<int, List<Subscription>> _byIndex = [];
@@ -400,14 +468,14 @@ internal sealed class CommitSubscriptions
         }
     }
 
-    /// <summary>Subscribes to the commit of request <paramref name="requestId"/>; call before submitting it.</summary>
-    public Subscription Create(Guid requestId)
+    /// <summary>Subscribes handler <paramref name="handlerId"/> to the commit of its command; call before submitting it.</summary>
+    public Subscription Create(Guid handlerId)
     {
-        var sub = new Subscription(requestId);
+        var sub = new Subscription(handlerId);
         lock (_mu)
         {
-            // Never a duplicate: request ids are fresh Guids (upstream panics on a duplicate index instead).
-            _byRequest.Add(requestId, sub);
+            // Never a duplicate: handler ids are fresh Guids (upstream panics on a duplicate index instead).
+            _byHandler.Add(handlerId, sub);
         }
         return sub;
     }
@@ -455,7 +523,7 @@ internal sealed class CommitSubscriptions
         {
             Debug.Assert(index > _lastApplied, "entries are applied in log order");
             _lastApplied = index;
-            if (_byRequest.TryGetValue(result.RequestId, out mine) && !mine.Resolved)
+            if (_byHandler.TryGetValue(result.HandlerId, out mine) && !mine.Resolved)
             {
                 mine.Resolved = true;
             }
@@ -488,7 +556,7 @@ internal sealed class CommitSubscriptions
         lock (_mu)
         {
             sub.Resolved = true;
-            _byRequest.Remove(sub.RequestId);
+            _byHandler.Remove(sub.HandlerId);
             if (sub.Index >= 0 && _byIndex.TryGetValue(sub.Index, out List<Subscription>? waiting))
             {
                 waiting.Remove(sub);
@@ -507,7 +575,7 @@ internal sealed class CommitSubscriptions
         {
             lock (_mu)
             {
-                return _byRequest.Count;
+                return _byHandler.Count;
             }
         }
     }
