@@ -1,6 +1,7 @@
 // The system tests of the KV service: a whole cluster of services and clients talking over HTTP,
 // one test for each of upstream's, with the same names and scenarios.
 using FluentAssertions;
+using Kv.Client;
 using Xunit;
 using static Kv.Tests.Harness;
 
@@ -72,6 +73,28 @@ public sealed class SystemTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task TestBasicAppendSameClient()
+    {
+        await using var h = await NewHarnessAsync(output, 3);
+        await h.CheckSingleLeaderAsync();
+
+        var c1 = h.NewClient();
+        await h.CheckPutAsync(c1, "foo", "bar");
+
+        // An Append to an existing key answers with its value before.
+        var (prev, found) = await h.CheckAppendAsync(c1, "foo", "baz");
+        found.Should().BeTrue();
+        prev.Should().Be("bar");
+        await h.CheckGetAsync(c1, "foo", "barbaz");
+
+        // An Append to a missing key creates it.
+        (prev, found) = await h.CheckAppendAsync(c1, "mix", "match");
+        found.Should().BeFalse();
+        prev.Should().Be("");
+        await h.CheckGetAsync(c1, "mix", "match");
+    }
+
+    [Fact]
     public async Task TestBasicPutGetDifferentClients()
     {
         await using var h = await NewHarnessAsync(output, 3, LeakCheck);
@@ -83,6 +106,53 @@ public sealed class SystemTests(ITestOutputHelper output)
         var c2 = h.NewClient();
         await h.CheckGetAsync(c2, "k", "v");
         await SleepMs(80);
+    }
+
+    [Fact]
+    public async Task TestBasicAppendDifferentClients()
+    {
+        await using var h = await NewHarnessAsync(output, 3);
+        await h.CheckSingleLeaderAsync();
+
+        var c1 = h.NewClient();
+        await h.CheckPutAsync(c1, "foo", "bar");
+
+        // The same as the previous test, but a second client appends and the first one reads.
+        var c2 = h.NewClient();
+        var (prev, found) = await h.CheckAppendAsync(c2, "foo", "baz");
+        found.Should().BeTrue();
+        prev.Should().Be("bar");
+        await h.CheckGetAsync(c1, "foo", "barbaz");
+
+        (prev, found) = await h.CheckAppendAsync(c2, "mix", "match");
+        found.Should().BeFalse();
+        prev.Should().Be("");
+        await h.CheckGetAsync(c1, "mix", "match");
+    }
+
+    [Fact]
+    public async Task TestAppendDifferentLeaders()
+    {
+        await using var h = await NewHarnessAsync(output, 3, LeakCheck);
+        int lid = await h.CheckSingleLeaderAsync();
+
+        var c1 = h.NewClient();
+        await h.CheckAppendAsync(c1, "foo", "bar");
+        await h.CheckGetAsync(c1, "foo", "bar");
+
+        // The next Append goes to another leader, which has the first one in its log.
+        await h.CrashServiceAsync(lid);
+        await h.CheckSingleLeaderAsync();
+
+        var c2 = h.NewClient();
+        await h.CheckAppendAsync(c2, "foo", "baz");
+        await h.CheckGetAsync(c2, "foo", "barbaz");
+
+        // The old leader comes back and learns the second Append.
+        await h.RestartServiceAsync(lid);
+        var c3 = h.NewClient();
+        await SleepMs(300);
+        await h.CheckGetAsync(c3, "foo", "barbaz");
     }
 
     [Fact]
@@ -329,6 +399,65 @@ public sealed class SystemTests(ITestOutputHelper output)
                 await h.CheckGetAsync(c, $"key{j}", $"value{j}");
             }
         }
+    }
+
+    [Fact]
+    public async Task TestAppendLinearizableAfterDelay()
+    {
+        await using var h = await NewHarnessAsync(output, 3);
+        int lid = await h.CheckSingleLeaderAsync();
+
+        var c1 = h.NewClient();
+        await h.CheckPutAsync(c1, "foo", "bar");
+        await h.CheckAppendAsync(c1, "foo", "baz");
+        await h.CheckGetAsync(c1, "foo", "barbaz");
+
+        // The leader applies the next Append but answers too late: the client sends it again, with
+        // the same ids, and the copy is recognised. The caller hears of a duplicate, not of success.
+        h.DelayNextHTTPResponseFromService(lid);
+        Func<Task> append = () => c1.AppendAsync("foo", "mira", h.Ctx);
+        await append.Should().ThrowAsync<KvException>().WithMessage("*already completed*");
+
+        // Applied, and only once.
+        await SleepMs(300);
+        await h.CheckGetAsync(c1, "foo", "barbazmira");
+    }
+
+    [Fact]
+    public async Task TestAppendLinearizableAfterCrash()
+    {
+        await using var h = await NewHarnessAsync(output, 3, LeakCheck);
+        int lid = await h.CheckSingleLeaderAsync();
+
+        var c1 = h.NewClient();
+        await h.CheckAppendAsync(c1, "foo", "bar");
+        await h.CheckGetAsync(c1, "foo", "bar");
+
+        // The leader applies an Append, then crashes before it answers. The new leader has the
+        // Append once; the client, resending it there, gets an error.
+        h.DelayNextHTTPResponseFromService(lid);
+        Task appending = Task.Run(async () =>
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(h.Ctx);
+            cts.CancelAfter(TimeSpan.FromMilliseconds(500));
+            try
+            {
+                await c1.AppendAsync("foo", "mira", cts.Token);
+                Assert.Fail("got no error; want error");
+            }
+            catch (Exception e) when (e is KvException or OperationCanceledException)
+            {
+                h.Tlog($"received err: {e.Message}");
+            }
+        }, TestContext.Current.CancellationToken);
+
+        // Upstream crashes 50 ms later, hoping the Append was applied by then; here the crash waits until it was.
+        await h.WaitUntilResponseDelayedAsync(lid);
+        await h.CrashServiceAsync(lid);
+        await h.CheckSingleLeaderAsync();
+        var c2 = h.NewClient();
+        await h.CheckGetAsync(c2, "foo", "barmira");
+        await appending;
     }
 
     /// <summary>
