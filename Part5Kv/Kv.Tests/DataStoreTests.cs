@@ -20,6 +20,20 @@ public sealed class DataStoreTests
         CheckPutPrev(ds, "nix", "hard", "", false);
     }
 
+    /// <summary>Beyond upstream, which tests Append only through the cluster.</summary>
+    [Fact]
+    public void TestAppend()
+    {
+        var ds = new DataStore();
+
+        ds.Append("foo", "bar").Should().Be(("", false), "a missing key is created");
+        CheckGet(ds, "foo", "bar", true);
+        ds.Append("foo", "baz").Should().Be(("bar", true));
+        CheckGet(ds, "foo", "barbaz", true);
+        ds.Append("foo", "").Should().Be(("barbaz", true));
+        CheckGet(ds, "foo", "barbaz", true);
+    }
+
     [Fact]
     public void TestCASBasic()
     {
