@@ -37,7 +37,8 @@ public sealed class ServiceTests(ITestOutputHelper output)
         await ExpectAsync(http, leader, "get", """{"Key":"k","ClientID":7,"RequestID":8}""", """{"RespStatus":1,"KeyFound":true,"Value":"yz"}""");
         // Go matches field names without regard to case, and so does this port.
         await ExpectAsync(http, leader, "get", """{"key":"k","clientid":7,"requestid":9}""", """{"RespStatus":1,"KeyFound":true,"Value":"yz"}""");
-        // A repeated request id changes nothing and is answered as a duplicate, whatever the route; another client's is new.
+        // A repeated request id changes nothing and is answered as a duplicate, whatever the route (upstream's
+        // answer is FailedCommit unless the leader is service 0); another client's id is new.
         await ExpectAsync(http, leader, "append", """{"Key":"k","Value":"z","ClientID":7,"RequestID":7}""", """{"RespStatus":4,"KeyFound":false,"PrevValue":""}""");
         await ExpectAsync(http, leader, "put", """{"Key":"k","Value":"q","ClientID":7,"RequestID":9}""", """{"RespStatus":4,"KeyFound":false,"PrevValue":""}""");
         await ExpectAsync(http, leader, "get", """{"Key":"k","ClientID":8,"RequestID":1}""", """{"RespStatus":1,"KeyFound":true,"Value":"yz"}""");
@@ -198,6 +199,8 @@ public sealed class ServiceTests(ITestOutputHelper output)
     /// Leaders are cut off one after another while clients keep reading and writing, until some
     /// server has lost leadership and won it back. Every answer a client gets is its own
     /// request's, or FailedCommit, or DuplicateRequest, or its deadline: never another request's result.
+    /// Each client also appends its round numbers to a key of its own: none may be applied twice,
+    /// and every one answered OK or DuplicateRequest must be there.
     /// </summary>
     [Fact]
     public async Task TestLeadershipChangesWithRequestsInFlight()
@@ -213,6 +216,8 @@ public sealed class ServiceTests(ITestOutputHelper output)
 
         using var stop = new CancellationTokenSource();
         int ok = 0, failedCommit = 0, duplicate = 0, timedOut = 0;
+        // Each client's own list: the rounds whose Append was answered OK or DuplicateRequest.
+        List<int>[] confirmed = [.. Enumerable.Range(0, 4).Select(_ => new List<int>())];
         Task[] clients = [.. Enumerable.Range(0, 4).Select(ci => Task.Run(async () =>
         {
             var c = h.NewClientWithRandomAddrsOrder();
@@ -222,7 +227,12 @@ public sealed class ServiceTests(ITestOutputHelper output)
                 deadline.CancelAfter(TimeSpan.FromSeconds(1));
                 try
                 {
-                    if (r % 2 == 0)
+                    if (r % 3 == 2)
+                    {
+                        await c.AppendAsync($"log-{ci}", $"{r};", deadline.Token);
+                        confirmed[ci].Add(r);
+                    }
+                    else if (r % 3 == 0)
                     {
                         int k = (ci + r) % keys;
                         var (v, found) = await c.GetAsync($"key{k}", deadline.Token);
@@ -245,6 +255,10 @@ public sealed class ServiceTests(ITestOutputHelper output)
                 catch (KvException e) when (e.Message.Contains("already completed", StringComparison.Ordinal))
                 {
                     Interlocked.Increment(ref duplicate);
+                    if (r % 3 == 2)
+                    {
+                        confirmed[ci].Add(r);
+                    }
                 }
                 catch (OperationCanceledException) when (deadline.IsCancellationRequested)
                 {
@@ -275,6 +289,32 @@ public sealed class ServiceTests(ITestOutputHelper output)
         h.Tlog($"leaders {string.Join(' ', leaders)}; answers: {ok} OK, {failedCommit} FailedCommit, {duplicate} DuplicateRequest, {timedOut} timed out");
         leaders.Distinct().Should().HaveCountLessThan(leaders.Count, "some server must have led twice");
         ok.Should().BeGreaterThan(0);
+
+        // Exactly once, as far as a client can know.
+        var reader = h.NewClient();
+        for (int ci = 0; ci < confirmed.Length; ci++)
+        {
+            string[] rounds = (await ReadUntilAnsweredAsync(reader, $"log-{ci}")).Split(';', StringSplitOptions.RemoveEmptyEntries);
+            rounds.Should().OnlyHaveUniqueItems("no Append may be applied twice");
+            rounds.Should().Contain(confirmed[ci].Select(r => $"{r}"), "an Append answered OK or DuplicateRequest was applied");
+        }
+    }
+
+    /// <summary>Reads <paramref name="key"/>, trying again while the cluster settles; fails after 10 tries.</summary>
+    private static async Task<string> ReadUntilAnsweredAsync(KvClient c, string key)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            try
+            {
+                return (await c.GetAsync(key, deadline.Token)).Value;
+            }
+            catch (Exception e) when (attempt < 9 && (e is KvException || (e is OperationCanceledException && deadline.IsCancellationRequested)))
+            {
+                await SleepMs(50);
+            }
+        }
     }
 
     /// <summary>

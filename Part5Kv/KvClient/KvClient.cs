@@ -36,7 +36,6 @@ public sealed class KvClient : IDisposable
         Encoder = JavaScriptEncoder.Create(UnicodeRanges.All),
     };
 
-
     /// <summary>The services' addresses, each "host:port".</summary>
     private readonly string[] _addrs;
 
