@@ -320,6 +320,11 @@ public sealed class KvService
             }
             catch (OperationCanceledException) when (waiting.IsCancellationRequested)
             {
+                if (_stopping.IsCancellationRequested)
+                {
+                    // As for a handler still waiting: the client sees the connection drop, not an empty answer.
+                    ctx.Abort();
+                }
                 return;
             }
         }
