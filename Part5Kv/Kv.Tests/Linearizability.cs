@@ -77,8 +77,9 @@ public sealed record CheckResult(bool Ok, string? BadKey, IReadOnlyList<KvOperat
 /// Every KV operation touches one key, and keys are independent, so a history is linearizable if and
 /// only if each key's sub-history is (Herlihy and Wing call this locality). Checking keys one by one
 /// keeps each search small, which matters because the search is exponential in the worst case.
-/// The costly case in practice is many writes with unknown outcomes on one key: each stays a candidate
-/// until the end, and the search may try them in every order. Keep them to a few per key.
+/// The costly case in practice is writes with unknown outcomes: each stays a candidate until the end,
+/// and the search may try them in every order. Two shortcuts in <see cref="CheckKey"/> keep a per cent
+/// of them cheap, but dozens on one key can still make the search slow.
 /// </remarks>
 public static class Linearizability
 {
@@ -148,7 +149,7 @@ public static class Linearizability
         return (fits, next);
     }
 
-    /// <summary>A call or a return, in a doubly linked list of all of one key's events in time order.</summary>
+    /// <summary>A call or a return, in a doubly linked list of one key's events in time order.</summary>
     private sealed class Entry(int id, KvOperation op, bool isCall, long time)
     {
         /// <summary>The operation's index in this key's list; its bit in the linearized set.</summary>
@@ -158,8 +159,11 @@ public static class Linearizability
 
         public bool IsCall { get; } = isCall;
 
-        /// <summary>When the event happened; an unknown return is at the end of time.</summary>
+        /// <summary>When the event happened.</summary>
         public long Time { get; } = time;
+
+        /// <summary>Whether this is the call of an operation with an unknown outcome, which never returns.</summary>
+        public bool IsPending => IsCall && Op.Output is null;
 
         /// <summary>For a call, its return; for a return, its call.</summary>
         public Entry? Match { get; set; }
@@ -174,48 +178,29 @@ public static class Linearizability
     /// linearize that operation now: if the model accepts its output, take it out of the list and start
     /// again from the front, remembering the choice on a stack. At a return, the operation returning
     /// was never linearized, but every operation that could have gone before it has been tried, so the
-    /// last choice was wrong: undo it and try the next call after it.
+    /// last choice was wrong: undo it and try the next candidate after it.
     /// Lowe's improvement: the future of the search depends only on which operations are linearized and
     /// on the model's state, so a (set, state) pair seen before need not be explored again.
+    /// Operations with unknown outcomes never return, so they wait in a pool of their own and are tried
+    /// only after the completed candidates, newest call first: the papers' search would try the oldest
+    /// first at every step, in every order, though most such operations never took effect.
     /// </summary>
     private static bool CheckKey(List<KvOperation> ops)
     {
-        var head = BuildEvents(ops);
+        var (head, pool) = BuildEvents(ops);
         var linearized = new Bitset(ops.Count);
         var seen = new HashSet<(Bitset Set, string? State)>();
         var stack = new Stack<(Entry Call, string? State)>();
         string? state = null;
 
-        var entry = head.Next;
-        while (entry is not null)
+        var entry = Candidate(head.Next);
+        // Done once every completed operation is linearized: the unknown ones left over may have
+        // happened at the end, unseen, or never.
+        while (head.Next is not null)
         {
-            if (entry.IsCall)
+            if (entry is null)
             {
-                var (ok, next) = Step(state, entry.Op);
-                if (ok)
-                {
-                    linearized.Set(entry.Id);
-                    if (!seen.Contains((linearized, next)))
-                    {
-                        seen.Add((linearized.Clone(), next));
-                        stack.Push((entry, state));
-                        state = next;
-                        Lift(entry);
-                        entry = head.Next;
-                        continue;
-                    }
-                    linearized.Clear(entry.Id);
-                }
-                entry = entry.Next;
-            }
-            else
-            {
-                // Unknown returns sort last, so reaching one means every completed operation is
-                // linearized; the rest may have happened at the end, unseen, or never.
-                if (entry.Op.Output is null)
-                {
-                    return true;
-                }
+                // Every candidate failed here: the last choice was wrong.
                 if (stack.Count == 0)
                 {
                     return false;
@@ -224,21 +209,80 @@ public static class Linearizability
                 state = before;
                 linearized.Clear(call.Id);
                 Unlift(call);
-                entry = call.Next;
+                entry = Candidate(call.Next);
+                continue;
             }
+
+            var (ok, next) = Step(state, entry.Op);
+            // An unknown operation that would change nothing now might as well never happen.
+            if (ok && !(entry.IsPending && next == state))
+            {
+                linearized.Set(entry.Id);
+                if (!seen.Contains((linearized, next)))
+                {
+                    seen.Add((linearized.Clone(), next));
+                    stack.Push((entry, state));
+                    state = next;
+                    Lift(entry);
+                    entry = Candidate(head.Next);
+                    continue;
+                }
+                linearized.Clear(entry.Id);
+            }
+            entry = Candidate(entry.Next);
         }
         return true;
+
+        // The first operation that may be linearized now, from position e on: a completed call before
+        // the first return, then a pooled call made before that return.
+        Entry? Candidate(Entry? e)
+        {
+            if (e is not null && !e.IsPending)
+            {
+                if (e.IsCall)
+                {
+                    return e;
+                }
+                e = pool.Next;
+            }
+            long firstReturn = FirstReturn(head);
+            while (e is not null && e.Time > firstReturn)
+            {
+                e = e.Next;
+            }
+            return e;
+        }
     }
 
-    /// <summary>Builds the event list behind a sentinel head.</summary>
-    private static Entry BuildEvents(List<KvOperation> ops)
+    /// <summary>When the earliest return still in the list happens; every call before it is a candidate.</summary>
+    private static long FirstReturn(Entry head)
+    {
+        var e = head.Next;
+        while (e is not null && e.IsCall)
+        {
+            e = e.Next;
+        }
+        return e?.Time ?? long.MaxValue;
+    }
+
+    /// <summary>
+    /// Builds the list of completed operations' events, and the pool of unknown ones' calls, newest
+    /// first, each behind a sentinel head.
+    /// </summary>
+    private static (Entry Head, Entry Pool) BuildEvents(List<KvOperation> ops)
     {
         var events = new List<Entry>(2 * ops.Count);
+        var pending = new List<Entry>();
         for (int i = 0; i < ops.Count; i++)
         {
             var op = ops[i];
             var call = new Entry(i, op, isCall: true, op.Call);
-            var ret = new Entry(i, op, isCall: false, op.Output is null ? long.MaxValue : op.Return);
+            if (call.IsPending)
+            {
+                pending.Add(call);
+                continue;
+            }
+            var ret = new Entry(i, op, isCall: false, op.Return);
             call.Match = ret;
             ret.Match = call;
             events.Add(call);
@@ -246,29 +290,33 @@ public static class Linearizability
         }
 
         // At equal times calls go first: operations that merely touch count as concurrent, the
-        // generous reading when a clock cannot tell them apart. Unknown returns go last of all, as
-        // CheckKey expects.
-        events.Sort((a, b) =>
-            a.Time != b.Time ? a.Time.CompareTo(b.Time)
-            : a.IsCall != b.IsCall ? b.IsCall.CompareTo(a.IsCall)
-            : (a.Op.Output is null).CompareTo(b.Op.Output is null));
+        // generous reading when a clock cannot tell them apart.
+        events.Sort((a, b) => a.Time != b.Time ? a.Time.CompareTo(b.Time) : b.IsCall.CompareTo(a.IsCall));
+        pending.Sort((a, b) => b.Time.CompareTo(a.Time));
+        return (Chain(events), Chain(pending));
 
-        var head = new Entry(-1, ops[0], isCall: false, long.MinValue);
-        var last = head;
-        foreach (var e in events)
+        Entry Chain(List<Entry> entries)
         {
-            last.Next = e;
-            e.Prev = last;
-            last = e;
+            var head = new Entry(-1, ops[0], isCall: false, long.MinValue);
+            var last = head;
+            foreach (var e in entries)
+            {
+                last.Next = e;
+                e.Prev = last;
+                last = e;
+            }
+            return head;
         }
-        return head;
     }
 
-    /// <summary>Unlinks a call and its return; their own links are kept for <see cref="Unlift"/>.</summary>
+    /// <summary>Unlinks a call and its return, if any; their own links are kept for <see cref="Unlift"/>.</summary>
     private static void Lift(Entry call)
     {
         Unlink(call);
-        Unlink(call.Match!);
+        if (call.Match is not null)
+        {
+            Unlink(call.Match);
+        }
 
         static void Unlink(Entry e)
         {
@@ -283,7 +331,10 @@ public static class Linearizability
     /// <summary>Undoes <see cref="Lift"/>, relinking in the reverse order of unlinking.</summary>
     private static void Unlift(Entry call)
     {
-        Relink(call.Match!);
+        if (call.Match is not null)
+        {
+            Relink(call.Match);
+        }
         Relink(call);
 
         static void Relink(Entry e)
