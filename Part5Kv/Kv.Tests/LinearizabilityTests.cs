@@ -163,6 +163,20 @@ public sealed class LinearizabilityTests(ITestOutputHelper output)
         Linearizability.Check(undone).Ok.Should().BeFalse("the Put happened at most once");
     }
 
+    /// <summary>A CAS that timed out may have swapped, but only if its compare value matched.</summary>
+    [Fact]
+    public void TestTimedOutCASSwapsOnlyOnAMatch()
+    {
+        var put = Op(1, OpKind.Put, "k", "a", 0, 1, "", false);
+
+        foreach (var (compare, seen, ok) in new[] { ("a", "a", true), ("a", "b", true), ("zz", "a", true), ("zz", "b", false) })
+        {
+            var cas = Failed(1, OpKind.CAS, "k", "b", 2) with { Compare = compare };
+            KvOperation[] history = [put, cas, Op(2, OpKind.Get, "k", null, 10, 11, seen, true)];
+            Linearizability.Check(history).Ok.Should().Be(ok, $"CAS(\"{compare}\", \"b\") and then a Get of \"{seen}\"");
+        }
+    }
+
     /// <summary>A failed Get is dropped, whatever else it carries.</summary>
     [Fact]
     public void TestFailedGetIsIgnored()
