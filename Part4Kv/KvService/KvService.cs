@@ -320,6 +320,9 @@ public sealed class KvService
 
     public RpcEndpoint GetRaftListenAddr() => _rs.GetListenAddr();
 
+    /// <summary>Beyond upstream: how the simulated network treats calls into this service's Raft server, e.g. lossy.</summary>
+    public void SetRaftNetwork(NetworkConditions conditions) => _rs.Proxy().Conditions = conditions;
+
     /// <summary>Names of this service's tasks, its Raft server's included, still running.</summary>
     public IReadOnlyList<string> RunningTasks()
     {
