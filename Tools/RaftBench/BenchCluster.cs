@@ -272,10 +272,14 @@ internal sealed class CountingStorage : IStorage
     private readonly MapStorage _inner = new();
     private long _writes;
     private long _bytes;
+    private long _lastBytes;
 
     public long Writes => Interlocked.Read(ref _writes);
 
     public long Bytes => Interlocked.Read(ref _bytes);
+
+    /// <summary>The size of the last write: the whole state as it was then.</summary>
+    public long LastBytes => Interlocked.Read(ref _lastBytes);
 
     public bool HasData => _inner.HasData;
 
@@ -286,6 +290,7 @@ internal sealed class CountingStorage : IStorage
         ArgumentNullException.ThrowIfNull(value);
         Interlocked.Increment(ref _writes);
         Interlocked.Add(ref _bytes, value.Length);
+        Interlocked.Exchange(ref _lastBytes, value.Length);
         _inner.Set(key, value);
     }
 }

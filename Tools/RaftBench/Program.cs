@@ -1,6 +1,7 @@
-// RaftBench: how fast is Part3, and what does persistence cost?
-//   dotnet run -c Release --project Tools/RaftBench -- [--n 1000,5000] [--scenario burst|latency|election|all]
+// RaftBench: how fast is Part3, what does persistence cost, and how fast is Part5Kv's KV service over HTTP?
+//   dotnet run -c Release --project Tools/RaftBench -- [--n 1000,5000] [--scenario burst|latency|election|kv|all]
 //                                                       [--no-rpc-delay] [--leader-change] [--json FILE]
+//                                                       [--kv-seconds 5] [--kv-clients 1,8,32] [--kv-ops put,get[,echo]] [--kv-null-storage]
 using System.Globalization;
 using System.Text.Json;
 using Raft;
@@ -17,6 +18,9 @@ public static class Program
         string scenario = "all";
         string? jsonPath = null;
         bool leaderChange = false;
+        int[] kvClients = [1, 8, 32];
+        double kvSeconds = 5;
+        string[] kvOps = ["put", "get"];
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -27,7 +31,7 @@ public static class Program
                         return Usage($"--n takes positive whole numbers separated by commas, not '{args[i]}'");
                     }
                     break;
-                case "--scenario" when i + 1 < args.Length && args[i + 1] is "burst" or "latency" or "election" or "all":
+                case "--scenario" when i + 1 < args.Length && args[i + 1] is "burst" or "latency" or "election" or "kv" or "all":
                     scenario = args[++i];
                     break;
                 case "--json" when i + 1 < args.Length:
@@ -35,6 +39,29 @@ public static class Program
                     break;
                 case "--no-rpc-delay":
                     BenchCluster.Network = NetworkConditions.Instant;
+                    KvScenario.Network = NetworkConditions.Instant;
+                    break;
+                case "--kv-clients" when i + 1 < args.Length:
+                    if (!TryParseSizes(args[++i], out kvClients))
+                    {
+                        return Usage($"--kv-clients takes positive whole numbers separated by commas, not '{args[i]}'");
+                    }
+                    break;
+                case "--kv-seconds" when i + 1 < args.Length:
+                    if (!double.TryParse(args[++i], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out kvSeconds) || kvSeconds <= 0)
+                    {
+                        return Usage($"--kv-seconds takes a positive number, not '{args[i]}'");
+                    }
+                    break;
+                case "--kv-ops" when i + 1 < args.Length:
+                    kvOps = args[++i].Split(',');
+                    if (kvOps.Length == 0 || kvOps.Any(o => o is not ("put" or "get" or "echo")))
+                    {
+                        return Usage($"--kv-ops takes put, get and echo separated by commas, not '{args[i]}'");
+                    }
+                    break;
+                case "--kv-null-storage":
+                    KvScenario.NullStorage = true;
                     break;
                 case "--leader-change":
                     leaderChange = true;
@@ -51,6 +78,7 @@ public static class Program
         var bursts = new List<BurstResult>();
         LatencyResult? latency = null;
         ElectionResult? election = null;
+        List<KvResult>? kv = null;
         try
         {
             if (scenario is "burst" or "all")
@@ -78,6 +106,12 @@ public static class Program
                 Console.WriteLine();
                 Console.WriteLine($"election, 20 fresh clusters (ready signal to a single leader): p50 {election.P50:F0} ms, max {election.Max:F0} ms");
             }
+            if (scenario is "kv" or "all")
+            {
+                kv = await KvScenario.RunAsync(kvClients, TimeSpan.FromSeconds(kvSeconds), kvOps, Progress);
+                ClearProgress();
+                PrintKv(kv);
+            }
         }
         catch (StallException e)
         {
@@ -92,7 +126,7 @@ public static class Program
 
         if (jsonPath is not null)
         {
-            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { bursts, latency, election, rpcDelay = BenchCluster.Network != NetworkConditions.Instant }, JsonOptions));
+            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { bursts, latency, election, kv, kvNullStorage = KvScenario.NullStorage, rpcDelay = BenchCluster.Network != NetworkConditions.Instant }, JsonOptions));
             Console.WriteLine($"wrote {jsonPath}");
         }
         return 0;
@@ -110,6 +144,20 @@ public static class Program
         }
         Console.WriteLine("(leaders+: how many times a new leader took over; resubmit: commands given again to a new leader, since the old one may have lost them)");
         Console.WriteLine("(encode s~ and copy s~: bytes written to storage during the burst, at the rate this machine encodes and copies a state of that size)");
+    }
+
+    private static void PrintKv(List<KvResult> results)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"kv: Part5Kv, 3 services on loopback HTTP, each client its own KvClient calling back to back{(KvScenario.NullStorage ? ", storage discarding writes" : "")}");
+        Console.WriteLine($"{"op",5} {"clients",7} {"ops/s",8} {"errors",6} {"p50 ms",7} {"p90 ms",7} {"p99 ms",7} {"max ms",7} {"writes",7} {"MB written",10} {"last KB",8}  ops each second");
+        foreach (KvResult r in results)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Op,5} {r.Clients,7} {r.OpsPerSecond,8:F0} {r.Errors,6} {r.P50,7:F2} {r.P90,7:F2} {r.P99,7:F2} {r.Max,7:F1} {r.StorageWrites,7} {r.StorageBytes / 1e6,10:F1} {r.LastWriteBytes / 1e3,8:F0}  {string.Join(' ', r.PerSecond)}"));
+        }
+        Console.WriteLine("(latency: from the KvClient call to its answer, resends included; errors: a KvException, or no answer within 2 s)");
+        Console.WriteLine("(writes, MB written: all three services' storage during the run; last KB: the size of one persist by the end, the whole state)");
     }
 
     private static bool TryParseSizes(string text, out int[] sizes)
@@ -135,7 +183,8 @@ public static class Program
             Console.Error.WriteLine($"RaftBench: {error}");
         }
         Console.Error.WriteLine("usage: dotnet run -c Release --project Tools/RaftBench -- [--n 1000,5000,10000,20000] " +
-                                "[--scenario burst|latency|election|all] [--no-rpc-delay] [--leader-change] [--json FILE]");
+                                "[--scenario burst|latency|election|kv|all] [--no-rpc-delay] [--leader-change] [--json FILE] " +
+                                "[--kv-seconds 5] [--kv-clients 1,8,32] [--kv-ops put,get,echo] [--kv-null-storage]");
         return error is null ? 0 : 2;
     }
 

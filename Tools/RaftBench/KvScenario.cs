@@ -1,0 +1,328 @@
+// The kv scenario: Part5Kv's replicated KV service over real loopback HTTP, driven by KvClients.
+using System.Diagnostics;
+using Kv.Api;
+using Kv.Client;
+using Kv.Service;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Raft;
+
+namespace RaftBench;
+
+/// <summary>
+/// One operation run by <see cref="Clients"/> clients at once for <see cref="Seconds"/>.
+/// Latencies are in milliseconds, from the client call to its answer, resends included.
+/// </summary>
+/// <param name="Op">put, get, or echo (KvClient against a stub that answers at once: HTTP and JSON alone).</param>
+/// <param name="Ops">Calls that succeeded within the run.</param>
+/// <param name="Errors">Calls that failed: a KvException, or no answer within the per-call limit.</param>
+/// <param name="PerSecond">Successful calls completed in each second of the run.</param>
+/// <param name="StorageWrites">Writes to the three services' storage during the run.</param>
+/// <param name="StorageBytes">Bytes written to the three services' storage during the run.</param>
+/// <param name="LastWriteBytes">The largest of the services' last writes: what each persist writes by the end of the run.</param>
+public sealed record KvResult(
+    string Op,
+    int Clients,
+    double Seconds,
+    long Ops,
+    double OpsPerSecond,
+    long Errors,
+    double P50,
+    double P90,
+    double P99,
+    double Max,
+    long[] PerSecond,
+    long StorageWrites,
+    long StorageBytes,
+    long LastWriteBytes);
+
+internal static class KvScenario
+{
+    /// <summary>A call without an answer after this long counts as an error (the client would go round the services for ever).</summary>
+    public static TimeSpan CallLimit { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Distinct keys each client writes and reads, round and round.</summary>
+    private const int KeysPerClient = 256;
+
+    /// <summary>Whether the services' Raft servers get the simulated 1-5 ms RPC delay; --no-rpc-delay turns it off.</summary>
+    public static NetworkConditions Network { get; set; } = NetworkConditions.FromEnvironment();
+
+    /// <summary>When set, storage counts writes and throws the bytes away: the cost of keeping them, measured by its absence.</summary>
+    public static bool NullStorage { get; set; }
+
+    /// <summary>
+    /// For each client count, a fresh 3-service cluster: every client first puts for
+    /// <paramref name="duration"/>, then gets the keys it wrote for as long. With "echo" in
+    /// <paramref name="ops"/>, the clients also call a stub service that answers every put at once.
+    /// </summary>
+    public static async Task<List<KvResult>> RunAsync(IReadOnlyList<int> clientCounts, TimeSpan duration, IReadOnlyList<string> ops, Action<string>? progress = null)
+    {
+        var results = new List<KvResult>();
+        foreach (int clients in clientCounts)
+        {
+            if (ops.Contains("put") || ops.Contains("get"))
+            {
+                await using var cluster = await KvBenchCluster.StartAsync(Network, NullStorage);
+                foreach (string op in ops.Where(o => o is "put" or "get"))
+                {
+                    progress?.Invoke($"kv: {op} with {clients} client(s)");
+                    results.Add(await MeasureAsync(op, clients, duration, cluster.Addrs, cluster));
+                }
+            }
+            if (ops.Contains("echo"))
+            {
+                await using var stub = await EchoStub.StartAsync();
+                progress?.Invoke($"kv: echo with {clients} client(s)");
+                results.Add(await MeasureAsync("echo", clients, duration, [stub.Addr], null));
+            }
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="clients"/> clients, each with its own KvClient, calling
+    /// <paramref name="op"/> back to back for <paramref name="duration"/>.
+    /// </summary>
+    private static async Task<KvResult> MeasureAsync(string op, int clients, TimeSpan duration, string[] addrs, KvBenchCluster? cluster)
+    {
+        var kvClients = Enumerable.Range(0, clients).Select(_ => new KvClient(addrs)).ToArray();
+        try
+        {
+            // Unmeasured: each client finds the leader and opens its connection, and the code is compiled.
+            await Task.WhenAll(kvClients.Select((c, i) => CallAsync(c, op, i, 0)));
+
+            var (writesBefore, bytesBefore) = cluster?.StorageWrites() ?? (0, 0);
+            int seconds = Math.Max(1, (int)Math.Ceiling(duration.TotalSeconds));
+            var perSecond = new long[seconds];
+            long start = Stopwatch.GetTimestamp();
+            ClientRun[] runs = await Task.WhenAll(kvClients.Select((c, i) => Task.Run(() => RunClientAsync(c, op, i, start, duration, perSecond))));
+            var (writes, bytes) = cluster?.StorageWrites() ?? (0, 0);
+
+            var latencies = runs.SelectMany(r => r.Latencies).Order().ToList();
+            long okOps = runs.Sum(r => r.Ops);
+            long errors = runs.Sum(r => r.Errors);
+            return new KvResult(op, clients, duration.TotalSeconds, okOps, okOps / duration.TotalSeconds, errors,
+                Percentile(latencies, 50), Percentile(latencies, 90), Percentile(latencies, 99), latencies.Count > 0 ? latencies[^1] : 0,
+                perSecond, writes - writesBefore, bytes - bytesBefore, cluster?.LastWriteBytes() ?? 0);
+        }
+        finally
+        {
+            foreach (KvClient c in kvClients)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    /// <summary>What one client did: its successful calls' latencies, and its counts.</summary>
+    private sealed record ClientRun(List<double> Latencies, long Ops, long Errors);
+
+    /// <summary>
+    /// One client's loop: calls back to back until the run's time is up. A call in flight then is
+    /// finished and counted in the latencies, not in the ops per second.
+    /// </summary>
+    private static async Task<ClientRun> RunClientAsync(KvClient client, string op, int clientIndex, long start, TimeSpan duration, long[] perSecond)
+    {
+        var latencies = new List<double>();
+        long ops = 0;
+        long errors = 0;
+        for (int seq = 1; Stopwatch.GetElapsedTime(start) < duration; seq++)
+        {
+            long callStart = Stopwatch.GetTimestamp();
+            if (!await CallAsync(client, op, clientIndex, seq))
+            {
+                errors++;
+                continue;
+            }
+            latencies.Add(Stopwatch.GetElapsedTime(callStart).TotalMilliseconds);
+            TimeSpan at = Stopwatch.GetElapsedTime(start);
+            if (at < duration)
+            {
+                ops++;
+                Interlocked.Increment(ref perSecond[Math.Min(perSecond.Length - 1, (int)at.TotalSeconds)]);
+            }
+        }
+        return new ClientRun(latencies, ops, errors);
+    }
+
+    /// <summary>
+    /// One call of <paramref name="op"/>: client i's key number seq (mod 256) gets a 24-byte value,
+    /// or is read. False on a KvException or no answer within <see cref="CallLimit"/>.
+    /// </summary>
+    private static async Task<bool> CallAsync(KvClient client, string op, int clientIndex, int seq)
+    {
+        string key = $"c{clientIndex}-k{seq % KeysPerClient}";
+        using var limit = new CancellationTokenSource(CallLimit);
+        try
+        {
+            if (op == "get")
+            {
+                await client.GetAsync(key, limit.Token);
+            }
+            else
+            {
+                await client.PutAsync(key, $"value-{clientIndex:D4}-{seq:D12}", limit.Token);
+            }
+            return true;
+        }
+        catch (Exception e) when (e is KvException || (e is OperationCanceledException && limit.IsCancellationRequested))
+        {
+            return false;
+        }
+    }
+
+    private static double Percentile(List<double> sorted, int p) =>
+        sorted.Count == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
+}
+
+/// <summary>Three Part5Kv services on loopback HTTP, as Part5Kv's test harness builds them, logging off.</summary>
+internal sealed class KvBenchCluster : IAsyncDisposable
+{
+    private readonly KvService[] _services;
+    private readonly IStorage[] _storage;
+
+    public string[] Addrs { get; }
+
+    private KvBenchCluster(KvService[] services, IStorage[] storage, string[] addrs)
+    {
+        _services = services;
+        _storage = storage;
+        Addrs = addrs;
+    }
+
+    public static async Task<KvBenchCluster> StartAsync(NetworkConditions network, bool nullStorage, int n = 3)
+    {
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var storage = new IStorage[n];
+        var services = new KvService[n];
+        for (int i = 0; i < n; i++)
+        {
+            int id = i;
+            storage[i] = nullStorage ? new DiscardingStorage() : new CountingStorage();
+            services[i] = new KvService(i, [.. Enumerable.Range(0, n).Where(p => p != id)], storage[i], ready.Task);
+            services[i].SetRaftNetwork(network);
+        }
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                if (i != j)
+                {
+                    services[i].ConnectToRaftPeer(j, services[j].GetRaftListenAddr());
+                }
+            }
+        }
+        ready.SetResult();
+        var addrs = new string[n];
+        for (int i = 0; i < n; i++)
+        {
+            addrs[i] = await services[i].ServeHttpAsync();
+        }
+        return new KvBenchCluster(services, storage, addrs);
+    }
+
+    /// <summary>Writes and bytes written to storage so far, summed over the services.</summary>
+    public (long Writes, long Bytes) StorageWrites()
+    {
+        long writes = 0;
+        long bytes = 0;
+        foreach (IStorage s in _storage)
+        {
+            var (w, b) = s switch
+            {
+                CountingStorage c => (c.Writes, c.Bytes),
+                DiscardingStorage d => (d.Writes, d.Bytes),
+                _ => (0L, 0L),
+            };
+            writes += w;
+            bytes += b;
+        }
+        return (writes, bytes);
+    }
+
+    /// <summary>The largest of the services' last writes, in bytes: the whole state, as each persist writes it.</summary>
+    public long LastWriteBytes() => _storage.Max(s => s switch
+    {
+        CountingStorage c => c.LastBytes,
+        DiscardingStorage d => d.LastBytes,
+        _ => 0L,
+    });
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (KvService s in _services)
+        {
+            await s.ShutdownAsync();
+        }
+    }
+}
+
+/// <summary>Storage that only counts: for measuring a cluster without the cost of keeping its state. Never restarted from.</summary>
+internal sealed class DiscardingStorage : IStorage
+{
+    private long _writes;
+    private long _bytes;
+    private long _lastBytes;
+
+    public long Writes => Interlocked.Read(ref _writes);
+
+    public long Bytes => Interlocked.Read(ref _bytes);
+
+    public long LastBytes => Interlocked.Read(ref _lastBytes);
+
+    public bool HasData => false;
+
+    public (byte[]? Value, bool Found) Get(string key) => (null, false);
+
+    public void Set(string key, byte[] value)
+    {
+        Interlocked.Increment(ref _writes);
+        Interlocked.Add(ref _bytes, value.Length);
+        Interlocked.Exchange(ref _lastBytes, value.Length);
+    }
+}
+
+/// <summary>
+/// A stand-in for the KV service that answers every put at once with OK: the same Kestrel setup
+/// and wire format, no Raft. What a KvClient call costs in HTTP and JSON alone.
+/// </summary>
+internal sealed class EchoStub : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    public string Addr { get; }
+
+    private EchoStub(WebApplication app, string addr)
+    {
+        _app = app;
+        Addr = addr;
+    }
+
+    public static async Task<EchoStub> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
+        builder.Logging.ClearProviders();
+        WebApplication app = builder.Build();
+        app.Urls.Add("http://127.0.0.1:0");
+        var options = new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = null };
+        app.MapPost("/put/", async (HttpContext ctx) =>
+        {
+            PutRequest? req = await ctx.Request.ReadFromJsonAsync<PutRequest>(options, ctx.RequestAborted);
+            await ctx.Response.WriteAsJsonAsync(new PutResponse { RespStatus = ResponseStatus.OK, PrevValue = req?.Value ?? "" }, options, ctx.RequestAborted);
+        });
+        await app.StartAsync();
+        string url = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        return new EchoStub(app, new Uri(url).Authority);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
