@@ -1,7 +1,8 @@
 // How a CM's persistent state becomes bytes and back: one JSON document, with each command
 // tagged by a registered type name so it comes back as the same type after a restart.
-using System.Buffers;
+using System.Buffers.Text;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 
 namespace Raft;
@@ -122,29 +123,90 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
     public const string StorageKey = "raft";
 
     /// <summary>Encodes the state: <c>{"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
+    /// <remarks>
+    /// Every persist writes the whole log, so this runs over every entry each time. It therefore
+    /// works out the exact size first and copies each command's ready-made JSON into one array:
+    /// a JSON writer growing its buffer would allocate and copy the multi-megabyte state several
+    /// times over, which made this the cost of each write (the bytes are the same).
+    /// </remarks>
     public byte[] Encode()
     {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(buffer))
+        var encoded = new EncodedCommand[Log.Count];
+        // Type names are few; each is escaped once, as Utf8JsonWriter escapes a string.
+        var typeNames = new Dictionary<string, byte[]>();
+        long size = Header.Length + Digits(CurrentTerm) + VotedForProperty.Length + Digits(VotedFor) + LogProperty.Length + Footer.Length;
+        for (int i = 0; i < Log.Count; i++)
         {
-            w.WriteStartObject();
-            w.WriteNumber("currentTerm", CurrentTerm);
-            w.WriteNumber("votedFor", VotedFor);
-            w.WriteStartArray("log");
-            foreach (LogEntry entry in Log)
+            LogEntry entry = Log[i];
+            encoded[i] = entry.Encoded ?? CommandTypes.Encode(entry.Command);
+            if (!typeNames.TryGetValue(encoded[i].TypeName, out byte[]? typeName))
             {
-                w.WriteStartObject();
-                EncodedCommand encoded = entry.Encoded ?? CommandTypes.Encode(entry.Command);
-                w.WriteNumber("term", entry.Term);
-                w.WriteString("type", encoded.TypeName);
-                w.WritePropertyName("command");
-                w.WriteRawValue(encoded.Json, skipInputValidation: true);
-                w.WriteEndObject();
+                typeNames[encoded[i].TypeName] = typeName = JsonEncodedText.Encode(encoded[i].TypeName).EncodedUtf8Bytes.ToArray();
             }
-            w.WriteEndArray();
-            w.WriteEndObject();
+            size += (i > 0 ? 1 : 0) + TermProperty.Length + Digits(entry.Term) + TypeProperty.Length + typeName.Length + CommandProperty.Length + encoded[i].Json.Length + 1;
         }
-        return buffer.WrittenSpan.ToArray();
+
+        byte[] bytes = new byte[size];
+        var rest = bytes.AsSpan();
+        Put(ref rest, Header);
+        PutNumber(ref rest, CurrentTerm);
+        Put(ref rest, VotedForProperty);
+        PutNumber(ref rest, VotedFor);
+        Put(ref rest, LogProperty);
+        for (int i = 0; i < Log.Count; i++)
+        {
+            if (i > 0)
+            {
+                Put(ref rest, ","u8);
+            }
+            Put(ref rest, TermProperty);
+            PutNumber(ref rest, Log[i].Term);
+            Put(ref rest, TypeProperty);
+            Put(ref rest, typeNames[encoded[i].TypeName]);
+            Put(ref rest, CommandProperty);
+            Put(ref rest, encoded[i].Json);
+            Put(ref rest, "}"u8);
+        }
+        Put(ref rest, Footer);
+        Debug.Assert(rest.IsEmpty, "the size worked out above is the size written");
+        return bytes;
+    }
+
+    // The fixed parts of the document, in the order Encode writes them.
+    private static ReadOnlySpan<byte> Header => "{\"currentTerm\":"u8;
+
+    private static ReadOnlySpan<byte> VotedForProperty => ",\"votedFor\":"u8;
+
+    private static ReadOnlySpan<byte> LogProperty => ",\"log\":["u8;
+
+    private static ReadOnlySpan<byte> TermProperty => "{\"term\":"u8;
+
+    private static ReadOnlySpan<byte> TypeProperty => ",\"type\":\""u8;
+
+    private static ReadOnlySpan<byte> CommandProperty => "\",\"command\":"u8;
+
+    private static ReadOnlySpan<byte> Footer => "]}"u8;
+
+    /// <summary>Copies <paramref name="text"/> to the start of <paramref name="rest"/> and moves past it.</summary>
+    private static void Put(ref Span<byte> rest, ReadOnlySpan<byte> text)
+    {
+        text.CopyTo(rest);
+        rest = rest[text.Length..];
+    }
+
+    /// <summary>Writes <paramref name="n"/> in decimal, as JSON writes an integer, and moves past it.</summary>
+    private static void PutNumber(ref Span<byte> rest, int n)
+    {
+        Utf8Formatter.TryFormat(n, rest, out int written);
+        rest = rest[written..];
+    }
+
+    /// <summary>How many bytes <paramref name="n"/> takes in decimal, the sign included.</summary>
+    private static int Digits(int n)
+    {
+        Span<byte> scratch = stackalloc byte[11];
+        Utf8Formatter.TryFormat(n, scratch, out int written);
+        return written;
     }
 
     /// <summary>
