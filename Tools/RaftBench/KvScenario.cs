@@ -25,6 +25,10 @@ namespace RaftBench;
 /// <param name="StorageWrites">Writes to the three services' storage during the run.</param>
 /// <param name="StorageBytes">Bytes written to the three services' storage during the run.</param>
 /// <param name="LastWriteBytes">The largest of the services' last writes: what each persist writes by the end of the run.</param>
+/// <param name="EstimatedPersistSeconds">
+/// CPU time the run's storage writes took, estimated: <see cref="StorageBytes"/> at the rate this
+/// machine encodes a state of KV commands and copies it into storage, measured right after the run.
+/// </param>
 public sealed record KvResult(
     string Op,
     int Clients,
@@ -39,12 +43,16 @@ public sealed record KvResult(
     long[] PerSecond,
     long StorageWrites,
     long StorageBytes,
-    long LastWriteBytes);
+    long LastWriteBytes,
+    double EstimatedPersistSeconds);
 
 internal static class KvScenario
 {
     /// <summary>A call without an answer after this long counts as an error (the client would go round the services for ever).</summary>
     public static TimeSpan CallLimit { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Each client's limit on one attempt at one service; null for KvClient's default, upstream's 50 ms.</summary>
+    public static TimeSpan? AttemptTimeout { get; set; }
 
     /// <summary>Distinct keys each client writes and reads, round and round.</summary>
     private const int KeysPerClient = 256;
@@ -90,7 +98,7 @@ internal static class KvScenario
     /// </summary>
     private static async Task<KvResult> MeasureAsync(string op, int clients, TimeSpan duration, string[] addrs, KvBenchCluster? cluster)
     {
-        var kvClients = Enumerable.Range(0, clients).Select(_ => new KvClient(addrs)).ToArray();
+        var kvClients = Enumerable.Range(0, clients).Select(_ => new KvClient(addrs, attemptTimeout: AttemptTimeout)).ToArray();
         try
         {
             // Unmeasured: each client finds the leader and opens its connection, and the code is compiled.
@@ -103,12 +111,15 @@ internal static class KvScenario
             ClientRun[] runs = await Task.WhenAll(kvClients.Select((c, i) => Task.Run(() => RunClientAsync(c, op, i, start, duration, perSecond))));
             var (writes, bytes) = cluster?.StorageWrites() ?? (0, 0);
 
+            long lastWrite = cluster?.LastWriteBytes() ?? 0;
+            double persistSeconds = cluster is null ? 0 : (bytes - bytesBefore) / MeasurePersistRate(lastWrite);
+
             var latencies = runs.SelectMany(r => r.Latencies).Order().ToList();
             long okOps = runs.Sum(r => r.Ops);
             long errors = runs.Sum(r => r.Errors);
             return new KvResult(op, clients, duration.TotalSeconds, okOps, okOps / duration.TotalSeconds, errors,
                 Percentile(latencies, 50), Percentile(latencies, 90), Percentile(latencies, 99), latencies.Count > 0 ? latencies[^1] : 0,
-                perSecond, writes - writesBefore, bytes - bytesBefore, cluster?.LastWriteBytes() ?? 0);
+                perSecond, writes - writesBefore, bytes - bytesBefore, lastWrite, persistSeconds);
         }
         finally
         {
@@ -174,6 +185,36 @@ internal static class KvScenario
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Bytes per second this machine persists a state of about <paramref name="size"/> bytes of KV
+    /// commands: encoding it, then storage copying it in, as each write does.
+    /// </summary>
+    private static double MeasurePersistRate(long size)
+    {
+        CommandTypes.Register<Command>("kv.command");
+        var log = new List<LogEntry>();
+        long bytes = 0;
+        for (int i = 0; bytes < Math.Max(size, 100_000); i++)
+        {
+            var cmd = new Command { Kind = CommandKind.Put, Key = $"c{i % 32}-k{i % KeysPerClient}", Value = $"value-{i % 32:D4}-{i:D12}", ClientID = long.MaxValue - i, RequestID = i, HandlerId = Guid.NewGuid() };
+            var entry = new LogEntry(cmd, 1) { Encoded = CommandTypes.Encode(cmd) };
+            log.Add(entry);
+            bytes += entry.Encoded.Json.Length + 40;
+        }
+        var state = new PersistentState(1, 0, log);
+        var storage = new MapStorage();
+        int rounds = 5;
+        long written = 0;
+        long start = Stopwatch.GetTimestamp();
+        for (int r = 0; r < rounds; r++)
+        {
+            byte[] encoded = state.Encode();
+            storage.Set(PersistentState.StorageKey, encoded);
+            written += encoded.Length;
+        }
+        return written / Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
     private static double Percentile(List<double> sorted, int p) =>
