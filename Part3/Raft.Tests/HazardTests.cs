@@ -76,7 +76,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         await gate.HoldRepliesFromAsync(otherId, onlyFirst: false);
 
         await h.CrashPeerAsync(leaderId);
-        byte[]? stored = h.Storage(leaderId).Get(PersistentState.StorageKey).Value;
+        PersistentState stored = new Persister(h.Storage(leaderId)).Load();
 
         await gate.ReleaseAsync(() => { });
         lock (cm.Mu)
@@ -84,7 +84,9 @@ public sealed class HazardTests(ITestOutputHelper output)
             cm.State.Should().Be(CMState.Dead, "a late reply must not bring a stopped CM back");
             cm.CurrentTerm.Should().Be(term);
         }
-        h.Storage(leaderId).Get(PersistentState.StorageKey).Value.Should().Equal(stored, "a Dead CM never writes storage");
+        PersistentState after = new Persister(h.Storage(leaderId)).Load();
+        (after.CurrentTerm, after.VotedFor).Should().Be((stored.CurrentTerm, stored.VotedFor), "a Dead CM never writes storage");
+        after.Log.Should().Equal(stored.Log, "a Dead CM never writes storage");
     }
 
     /// <summary>

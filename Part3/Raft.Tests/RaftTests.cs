@@ -643,8 +643,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     /// <summary>The currentTerm in a server's storage, decoded as the CM decodes it; 0 if none.</summary>
     private static int GetPersistedTerm(MapStorage storage)
     {
-        var (data, found) = storage.Get(PersistentState.StorageKey);
-        return found && data is not null ? PersistentState.Decode(data).CurrentTerm : 0;
+        return storage.HasData ? new Persister(storage).Load().CurrentTerm : 0;
     }
 
     [Fact]

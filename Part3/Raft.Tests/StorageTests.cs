@@ -66,6 +66,8 @@ public sealed class StorageTests
         using (var w = new System.Text.Json.Utf8JsonWriter(expected))
         {
             w.WriteStartObject();
+            w.WriteNumber("epoch", 1);
+            w.WriteNumber("from", 0);
             w.WriteNumber("currentTerm", 12);
             w.WriteNumber("votedFor", -1);
             w.WriteStartArray("log");
@@ -83,18 +85,21 @@ public sealed class StorageTests
         }
 
         state.Encode().Should().Equal(expected.WrittenSpan.ToArray());
-        new PersistentState(0, -1, []).Encode().Should().Equal(Encoding.UTF8.GetBytes("{\"currentTerm\":0,\"votedFor\":-1,\"log\":[]}"));
+        new PersistentState(0, -1, []) { Epoch = 3, From = 7 }.Encode().Should().Equal(Encoding.UTF8.GetBytes("{\"epoch\":3,\"from\":7,\"currentTerm\":0,\"votedFor\":-1,\"log\":[]}"));
     }
 
     [Theory]
     [InlineData("", "corrupt")]
-    [InlineData("{\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"ty", "corrupt")]
-    [InlineData("{\"currentTerm\":3,\"log\":[]}", "'votedFor' is missing")]
-    [InlineData("{\"currentTerm\":\"three\",\"votedFor\":1,\"log\":[]}", "corrupt")]
-    [InlineData("{\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"type\":\"nope\",\"command\":1}]}", "'nope', which is not registered")]
-    [InlineData("{\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":4,\"type\":\"int\",\"command\":1}]}", "beyond currentTerm=3")]
-    [InlineData("{\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":2,\"type\":\"int\",\"command\":1},{\"term\":1,\"type\":\"int\",\"command\":2}]}", "out of order")]
-    [InlineData("{\"currentTerm\":-1,\"votedFor\":1,\"log\":[]}", "out of range")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"ty", "corrupt")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"log\":[]}", "'votedFor' is missing")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":\"three\",\"votedFor\":1,\"log\":[]}", "corrupt")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"type\":\"nope\",\"command\":1}]}", "'nope', which is not registered")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":4,\"type\":\"int\",\"command\":1}]}", "beyond currentTerm=3")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":2,\"type\":\"int\",\"command\":1},{\"term\":1,\"type\":\"int\",\"command\":2}]}", "out of order")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":-1,\"votedFor\":1,\"log\":[]}", "out of range")]
+    [InlineData("{\"currentTerm\":3,\"votedFor\":1,\"log\":[]}", "'epoch' is missing")]
+    [InlineData("{\"epoch\":0,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[]}", "epoch=0, from=0 are out of range")]
+    [InlineData("{\"epoch\":1,\"from\":2,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":4,\"type\":\"int\",\"command\":1}]}", "log entry 2 has term 4")]
     public void CorruptStateFailsWithAClearMessage(string json, string expected)
     {
         Action decode = () => PersistentState.Decode(Encoding.UTF8.GetBytes(json));
@@ -137,5 +142,108 @@ public sealed class StorageTests
 
         var encode = () => new PersistentState(1, -1, [new LogEntry(Guid.Empty, 1)]).Encode();
         encode.Should().Throw<ArgumentException>().WithMessage("*Guid is not registered*CommandTypes.Register<Guid>*");
+    }
+
+    [Fact]
+    public void PersisterWritesWhatChangedAndLoadsItBack()
+    {
+        var storage = new MapStorage();
+        var persister = new Persister(storage);
+        List<LogEntry> log = [];
+
+        // The first save is a checkpoint; later ones are records of what changed.
+        persister.Save(1, 0, log);
+        storage.Get(PersistentState.StorageKey).Found.Should().BeTrue();
+        for (int i = 0; i < 10; i++)
+        {
+            log.Add(new LogEntry(i, 1));
+            persister.Save(1, 0, log);
+        }
+        byte[] tenth = storage.Get(Persister.RecordKey(10)).Value!;
+        PersistentState.Decode(tenth).Should().Match<PersistentState>(r => r.From == 9 && r.Log.Count == 1, "a record holds only the new entry");
+
+        // A new leader cuts the tail and writes its own entries, in a later term.
+        log.RemoveRange(6, 4);
+        log.Add(new LogEntry("x", 3));
+        persister.Save(3, 2, log);
+        persister.Save(4, -1, log);
+
+        PersistentState back = new Persister(storage).Load();
+        back.CurrentTerm.Should().Be(4);
+        back.VotedFor.Should().Be(-1);
+        back.Log.Should().Equal(log);
+    }
+
+    [Fact]
+    public void PersisterWritesAreSmallWhateverTheLogsLength()
+    {
+        var storage = new CountingStorage();
+        var persister = new Persister(storage);
+        List<LogEntry> log = [];
+        for (int i = 0; i < 5000; i++)
+        {
+            log.Add(new LogEntry(new SampleCommand("key", i), 1));
+            persister.Save(1, 0, log);
+        }
+
+        // Now and then a checkpoint writes the whole log, but only once the records since the last
+        // one add up to as much, so on average a write stays the size of a record or two; writing
+        // the whole log every time would average 2,500 entries.
+        long recordSize = storage.Get(Persister.RecordKey(1)).Value!.Length;
+        ((double)storage.BytesWritten / storage.Writes).Should().BeLessThan(4 * recordSize);
+        new Persister(storage).Load().Log.Should().Equal(log);
+    }
+
+    [Fact]
+    public void PersisterIgnoresRecordsOfAnOlderCheckpoint()
+    {
+        var storage = new MapStorage();
+        var persister = new Persister(storage);
+        List<LogEntry> log = [new LogEntry(1, 1)];
+        persister.Save(1, 0, log);
+        log.Add(new LogEntry(2, 1));
+        persister.Save(1, 0, log);
+        log.Add(new LogEntry(3, 1));
+        persister.Save(1, 0, log);
+
+        // A later checkpoint, as Save writes it, leaves raft.1 and raft.2 of the old epoch behind.
+        storage.Set(PersistentState.StorageKey, new PersistentState(2, 1, [new LogEntry(9, 2)]) { Epoch = 2 }.Encode());
+
+        PersistentState back = new Persister(storage).Load();
+        back.CurrentTerm.Should().Be(2);
+        back.Log.Should().Equal(new LogEntry(9, 2));
+    }
+
+    [Fact]
+    public void PersisterRefusesARecordThatDoesNotFit()
+    {
+        var storage = new MapStorage();
+        storage.Set(PersistentState.StorageKey, new PersistentState(1, 0, [new LogEntry(1, 1)]).Encode());
+        storage.Set(Persister.RecordKey(1), new PersistentState(1, 0, [new LogEntry(2, 1)]) { From = 5 }.Encode());
+
+        Action load = () => new Persister(storage).Load();
+
+        load.Should().Throw<InvalidDataException>().WithMessage("*record 1 starts at log index 5, past the log's end at 1*");
+    }
+
+    /// <summary>A <see cref="MapStorage"/> that counts what is written to it.</summary>
+    private sealed class CountingStorage : IStorage
+    {
+        private readonly MapStorage _inner = new();
+
+        public long BytesWritten { get; private set; }
+
+        public int Writes { get; private set; }
+
+        public void Set(string key, byte[] value)
+        {
+            BytesWritten += value.Length;
+            Writes++;
+            _inner.Set(key, value);
+        }
+
+        public (byte[]? Value, bool Found) Get(string key) => _inner.Get(key);
+
+        public bool HasData => _inner.HasData;
     }
 }

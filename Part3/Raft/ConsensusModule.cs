@@ -118,6 +118,9 @@ public sealed class ConsensusModule
     /// <summary>Where this CM persists its state; a restarted server reads it back from here.</summary>
     private readonly IStorage _storage;
 
+    /// <summary>Writes the persistent state to <see cref="_storage"/>, only what changed since the last write.</summary>
+    private readonly Persister _persister;
+
     /// <summary>Where this CM reports committed entries, in log order; the client hands it in.</summary>
     private readonly ChannelWriter<CommitEntry> _commitChan;
 
@@ -200,6 +203,7 @@ public sealed class ConsensusModule
         _peerIds = [.. peerIds];
         _server = server;
         _storage = storage;
+        _persister = new Persister(storage);
         _commitChan = commitChan;
         _logger = logger;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
@@ -298,15 +302,10 @@ public sealed class ConsensusModule
     /// <exception cref="InvalidDataException">Storage holds data, but not a whole, valid state.</exception>
     private void RestoreFromStorage()
     {
-        var (data, found) = _storage.Get(PersistentState.StorageKey);
-        if (!found || data is null)
-        {
-            throw new InvalidDataException($"server {_id}: storage has data but no '{PersistentState.StorageKey}' entry");
-        }
         PersistentState state;
         try
         {
-            state = PersistentState.Decode(data);
+            state = _persister.Load();
         }
         catch (InvalidDataException e)
         {
@@ -319,7 +318,8 @@ public sealed class ConsensusModule
 
     /// <summary>
     /// Saves currentTerm, votedFor and the log in one write. Upstream writes the three under
-    /// separate keys, so a crash between writes could keep a new term with an old vote.
+    /// separate keys, so a crash between writes could keep a new term with an old vote; and it
+    /// encodes the whole log every time, where <see cref="Persister"/> writes only what changed.
     /// </summary>
     /// <exception cref="IOException">The storage refused the write; this CM is Dead from then on.</exception>
     private void PersistToStorage()
@@ -332,7 +332,7 @@ public sealed class ConsensusModule
         }
         try
         {
-            _storage.Set(PersistentState.StorageKey, new PersistentState(_currentTerm, _votedFor, _log).Encode());
+            _persister.Save(_currentTerm, _votedFor, _log);
         }
         catch (Exception e)
         {

@@ -114,17 +114,24 @@ public static class CommandTypes
 internal sealed record EncodedCommand(string TypeName, byte[] Json);
 
 /// <summary>
-/// A CM's persistent state (Figure 2: currentTerm, votedFor, log), as it is stored: one JSON
-/// document under <see cref="StorageKey"/>, so one write saves all three at once.
+/// A CM's persistent state (Figure 2: currentTerm, votedFor, log) as one stored document. A
+/// checkpoint holds the whole log (<see cref="From"/> is 0); a record written after it holds only
+/// the entries from <see cref="From"/> on, the ones that changed (see <see cref="Persister"/>).
 /// </summary>
 internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyList<LogEntry> Log)
 {
-    /// <summary>The storage key of the whole document.</summary>
+    /// <summary>The storage key of the checkpoint; records go under "raft.1", "raft.2" and so on.</summary>
     public const string StorageKey = "raft";
 
-    /// <summary>Encodes the state: <c>{"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
+    /// <summary>Which checkpoint this document belongs to: a record counts only if it has its checkpoint's epoch.</summary>
+    public int Epoch { get; init; } = 1;
+
+    /// <summary>The log index of <see cref="Log"/>'s first entry: whatever the log held from there on is replaced.</summary>
+    public int From { get; init; }
+
+    /// <summary>Encodes the state: <c>{"epoch":1,"from":0,"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
     /// <remarks>
-    /// Every persist writes the whole log, so this runs over every entry each time. It therefore
+    /// A checkpoint runs over every entry of the log, so this
     /// works out the exact size first and copies each command's ready-made JSON into one array:
     /// a JSON writer growing its buffer would allocate and copy the multi-megabyte state several
     /// times over, which made this the cost of each write (the bytes are the same).
@@ -134,7 +141,7 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         var encoded = new EncodedCommand[Log.Count];
         // Type names are few; each is escaped once, as Utf8JsonWriter escapes a string.
         var typeNames = new Dictionary<string, byte[]>();
-        long size = Header.Length + Digits(CurrentTerm) + VotedForProperty.Length + Digits(VotedFor) + LogProperty.Length + Footer.Length;
+        long size = Header.Length + Digits(Epoch) + FromProperty.Length + Digits(From) + CurrentTermProperty.Length + Digits(CurrentTerm) + VotedForProperty.Length + Digits(VotedFor) + LogProperty.Length + Footer.Length;
         for (int i = 0; i < Log.Count; i++)
         {
             LogEntry entry = Log[i];
@@ -149,6 +156,10 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         byte[] bytes = new byte[size];
         var rest = bytes.AsSpan();
         Put(ref rest, Header);
+        PutNumber(ref rest, Epoch);
+        Put(ref rest, FromProperty);
+        PutNumber(ref rest, From);
+        Put(ref rest, CurrentTermProperty);
         PutNumber(ref rest, CurrentTerm);
         Put(ref rest, VotedForProperty);
         PutNumber(ref rest, VotedFor);
@@ -173,7 +184,11 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
     }
 
     // The fixed parts of the document, in the order Encode writes them.
-    private static ReadOnlySpan<byte> Header => "{\"currentTerm\":"u8;
+    private static ReadOnlySpan<byte> Header => "{\"epoch\":"u8;
+
+    private static ReadOnlySpan<byte> FromProperty => ",\"from\":"u8;
+
+    private static ReadOnlySpan<byte> CurrentTermProperty => ",\"currentTerm\":"u8;
 
     private static ReadOnlySpan<byte> VotedForProperty => ",\"votedFor\":"u8;
 
@@ -219,6 +234,8 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         {
             using JsonDocument doc = JsonDocument.Parse(data);
             JsonElement root = doc.RootElement;
+            int epoch = Field(root, "epoch").GetInt32();
+            int from = Field(root, "from").GetInt32();
             int currentTerm = Field(root, "currentTerm").GetInt32();
             int votedFor = Field(root, "votedFor").GetInt32();
             var log = new List<LogEntry>();
@@ -228,24 +245,18 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
                 string typeName = Field(e, "type").GetString() ?? "";
                 JsonElement commandJson = Field(e, "command");
                 object command = commandJson.Deserialize(CommandTypes.TypeOf(typeName))
-                    ?? throw new InvalidDataException($"log entry {log.Count} has a null command");
+                    ?? throw new InvalidDataException($"log entry {from + log.Count} has a null command");
                 // The stored bytes are kept, so the next write of this entry need not encode it again.
                 var encoded = new EncodedCommand(typeName, JsonSerializer.SerializeToUtf8Bytes(commandJson));
                 log.Add(new LogEntry(command, term) { Encoded = encoded });
             }
 
-            if (currentTerm < 0 || votedFor < -1)
+            if (epoch < 1 || from < 0)
             {
-                throw new InvalidDataException($"currentTerm={currentTerm}, votedFor={votedFor} are out of range");
+                throw new InvalidDataException($"epoch={epoch}, from={from} are out of range");
             }
-            for (int i = 0; i < log.Count; i++)
-            {
-                if (log[i].Term < 0 || log[i].Term > currentTerm || (i > 0 && log[i].Term < log[i - 1].Term))
-                {
-                    throw new InvalidDataException($"log entry {i} has term {log[i].Term}, out of order or beyond currentTerm={currentTerm}");
-                }
-            }
-            return new PersistentState(currentTerm, votedFor, log);
+            Validate(currentTerm, votedFor, log, from);
+            return new PersistentState(currentTerm, votedFor, log) { Epoch = epoch, From = from };
         }
         catch (Exception e) when (e is not InvalidDataException)
         {
@@ -255,9 +266,147 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         }
     }
 
+    /// <summary>
+    /// Checks that the terms make sense: none negative, none beyond currentTerm, and never
+    /// falling along the log. <paramref name="from"/> is the log index of <paramref name="log"/>'s first entry.
+    /// </summary>
+    /// <exception cref="InvalidDataException">They do not; the message says where.</exception>
+    public static void Validate(int currentTerm, int votedFor, IReadOnlyList<LogEntry> log, int from = 0)
+    {
+        if (currentTerm < 0 || votedFor < -1)
+        {
+            throw new InvalidDataException($"currentTerm={currentTerm}, votedFor={votedFor} are out of range");
+        }
+        for (int i = 0; i < log.Count; i++)
+        {
+            if (log[i].Term < 0 || log[i].Term > currentTerm || (i > 0 && log[i].Term < log[i - 1].Term))
+            {
+                throw new InvalidDataException($"log entry {from + i} has term {log[i].Term}, out of order or beyond currentTerm={currentTerm}");
+            }
+        }
+    }
+
     /// <summary>A required property of a JSON object.</summary>
     private static JsonElement Field(JsonElement obj, string name) =>
         obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out JsonElement value)
             ? value
             : throw new InvalidDataException($"stored Raft state is corrupt: '{name}' is missing");
+}
+
+/// <summary>
+/// Saves a CM's persistent state to storage and loads it back, writing only what changed.
+/// Upstream encodes the whole log on every save, so each write costs more than the one before it
+/// and a busy server slows down as its log grows. Here a save writes a checkpoint (the whole state,
+/// under "raft") only once the records written since the last one add up to its size; otherwise it
+/// writes one small record (under "raft.1", "raft.2", ...) with currentTerm, votedFor and the log
+/// entries from the first one that changed. Either way a save is a single Set, so it is atomic:
+/// a crash leaves storage as it was before the save or after it, never in between.
+/// </summary>
+internal sealed class Persister(IStorage storage)
+{
+    /// <summary>The most records after one checkpoint, which bounds what a restart reads.</summary>
+    private const int MaxRecords = 1000;
+
+    /// <summary>Records may add up to this much before a checkpoint, however small the checkpoint.</summary>
+    private const long MinRecordBytes = 64 * 1024;
+
+    /// <summary>The log as storage holds it: the same entry objects as the CM's log, up to the first change.</summary>
+    private readonly List<LogEntry> _saved = [];
+
+    /// <summary>The epoch of the checkpoint in storage; 0 before the first save.</summary>
+    private int _epoch;
+
+    /// <summary>How many records follow that checkpoint.</summary>
+    private int _records;
+
+    /// <summary>The size of the checkpoint, and of the records after it.</summary>
+    private long _checkpointBytes, _recordBytes;
+
+    /// <summary>The storage key of record <paramref name="n"/> (from 1).</summary>
+    public static string RecordKey(int n) => $"{PersistentState.StorageKey}.{n}";
+
+    /// <summary>
+    /// Reads the checkpoint and the records of its epoch after it, in order, and returns the state
+    /// they add up to. Records of an older epoch may still sit under later keys; they are ignored.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The storage has no checkpoint, or holds something inconsistent.</exception>
+    public PersistentState Load()
+    {
+        var (data, found) = storage.Get(PersistentState.StorageKey);
+        if (!found || data is null)
+        {
+            throw new InvalidDataException($"storage has data but no '{PersistentState.StorageKey}' entry");
+        }
+        PersistentState checkpoint = PersistentState.Decode(data);
+        if (checkpoint.From != 0)
+        {
+            throw new InvalidDataException($"stored Raft state is corrupt: the checkpoint starts at log index {checkpoint.From}, not 0");
+        }
+        int currentTerm = checkpoint.CurrentTerm;
+        int votedFor = checkpoint.VotedFor;
+        List<LogEntry> log = [.. checkpoint.Log];
+        _epoch = checkpoint.Epoch;
+        _checkpointBytes = data.Length;
+        _records = 0;
+        _recordBytes = 0;
+
+        while (storage.Get(RecordKey(_records + 1)) is (byte[] recordData, true))
+        {
+            PersistentState record = PersistentState.Decode(recordData);
+            if (record.Epoch != _epoch)
+            {
+                break;
+            }
+            if (record.From > log.Count)
+            {
+                throw new InvalidDataException($"stored Raft state is corrupt: record {_records + 1} starts at log index {record.From}, past the log's end at {log.Count}");
+            }
+            log.RemoveRange(record.From, log.Count - record.From);
+            log.AddRange(record.Log);
+            currentTerm = record.CurrentTerm;
+            votedFor = record.VotedFor;
+            _records++;
+            _recordBytes += recordData.Length;
+        }
+
+        PersistentState.Validate(currentTerm, votedFor, log);
+        _saved.Clear();
+        _saved.AddRange(log);
+        return new PersistentState(currentTerm, votedFor, log) { Epoch = _epoch };
+    }
+
+    /// <summary>Saves <paramref name="currentTerm"/>, <paramref name="votedFor"/> and <paramref name="log"/> with one write.</summary>
+    /// <exception cref="ArgumentException">A command cannot be encoded.</exception>
+    /// <exception cref="Exception">Whatever the storage throws; nothing is remembered as saved then.</exception>
+    public void Save(int currentTerm, int votedFor, List<LogEntry> log)
+    {
+        // Everything before the first entry that is not the very object saved last time is in
+        // storage already. The CM only cuts tails and appends, so that is where its change begins.
+        int from = 0;
+        int common = Math.Min(_saved.Count, log.Count);
+        while (from < common && ReferenceEquals(_saved[from], log[from]))
+        {
+            from++;
+        }
+
+        if (_epoch == 0 || _records == MaxRecords || _recordBytes >= Math.Max(_checkpointBytes, MinRecordBytes))
+        {
+            // A new epoch makes every record of the old one stale at once, in the same single write.
+            byte[] checkpoint = new PersistentState(currentTerm, votedFor, log) { Epoch = _epoch + 1 }.Encode();
+            storage.Set(PersistentState.StorageKey, checkpoint);
+            _epoch++;
+            _records = 0;
+            _recordBytes = 0;
+            _checkpointBytes = checkpoint.Length;
+        }
+        else
+        {
+            byte[] record = new PersistentState(currentTerm, votedFor, log[from..]) { Epoch = _epoch, From = from }.Encode();
+            storage.Set(RecordKey(_records + 1), record);
+            _records++;
+            _recordBytes += record.Length;
+        }
+        _saved.RemoveRange(from, _saved.Count - from);
+        _saved.AddRange(log.Skip(from));
+    }
 }

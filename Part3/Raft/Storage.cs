@@ -2,8 +2,8 @@
 namespace Raft;
 
 /// <summary>
-/// Stable storage: what a server writes here survives its crash (upstream's Storage). A CM
-/// keeps its whole persistent state under one key, so each write is atomic.
+/// Stable storage: what a server writes here survives its crash (upstream's Storage). Each of a
+/// CM's writes is a single Set, so a crash cannot leave half of one behind.
 /// </summary>
 #pragma warning disable CA1716 // Set and Get keep upstream's names; VB's keywords do not matter here.
 public interface IStorage
