@@ -44,8 +44,10 @@ public sealed class PlaygroundException(int status, string message) : Exception(
 /// </summary>
 public sealed class Cluster
 {
+    /// <summary>How many servers.</summary>
     private readonly int _n;
 
+    /// <summary>Where every service logs, and where the actions write their own lines.</summary>
     private readonly LiveLog _log;
 
     /// <summary>Held for the whole of a fault action, awaits included.</summary>
@@ -60,6 +62,7 @@ public sealed class Cluster
     /// <summary>Each service's stable storage; it outlives a crash, so a restart replays it.</summary>
     private readonly MapStorage[] _storage;
 
+    /// <summary>Each server's status; only an action (under <see cref="_actions"/>) changes it.</summary>
     private readonly ServerStatus[] _status;
 
     /// <summary>Each service's KV port, fixed at the first start so a restarted service is found where it was.</summary>

@@ -99,6 +99,7 @@ public sealed partial class KvConsole(Cluster cluster, LiveLog log)
     /// </summary>
     private sealed partial class AnsweringService(ILogger inner) : ILogger
     {
+        /// <summary>"host:port" of the last request sent; written by the client's task, read after the call returns.</summary>
         private string? _lastAddr;
 
         public string? LastAddr => Volatile.Read(ref _lastAddr);

@@ -41,6 +41,7 @@ public sealed class LiveLog : ILogger
     /// <summary>Time zero of the timeline.</summary>
     private readonly long _start;
 
+    /// <summary>The timeline's clock (monotonic).</summary>
     private readonly TimeProvider _time;
 
     /// <summary>Once closed (the playground stopped), lines are dropped.</summary>

@@ -1,6 +1,7 @@
 // The playground's host: the cluster, and a web server beside it for the page, its live updates
 // (Server-Sent Events) and the JSON control API.
 using System.Globalization;
+using System.Net;
 using System.Net.ServerSentEvents;
 using System.Reflection;
 using System.Runtime.CompilerServices;
@@ -62,13 +63,19 @@ public sealed class Playground : IAsyncDisposable
     /// </summary>
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>The lines and state spans the page shows.</summary>
     private readonly LiveLog _log;
+
+    /// <summary>Runs the page's KV requests.</summary>
     private readonly KvConsole _console;
+
+    /// <summary>The web server of the page and the API.</summary>
     private readonly WebApplication _app;
 
     /// <summary>Cancelled when the playground stops: live updates and console requests end.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
+    /// <summary>1 once <see cref="StopAsync"/> has begun.</summary>
     private int _stopped;
 
     private Playground(Cluster cluster, LiveLog log, WebApplication app)
@@ -100,13 +107,15 @@ public sealed class Playground : IAsyncDisposable
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
             builder.Logging.ClearProviders();
             app = builder.Build();
-            app.Urls.Add($"http://{options.Bind}:{options.Port.ToString(CultureInfo.InvariantCulture)}");
+            app.Urls.Add($"http://{HostPart(options.Bind)}:{options.Port.ToString(CultureInfo.InvariantCulture)}");
             var playground = new Playground(cluster, log, app);
             playground.MapRoutes(app);
             await app.StartAsync();
             string url = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
             int port = new Uri(url).Port;
-            string host = options.Bind is "0.0.0.0" or "::" or "[::]" ? "127.0.0.1" : options.Bind;
+            // Listening on every address: the page is printed as this machine's own address.
+            IPAddress bind = IPAddress.Parse(options.Bind);
+            string host = bind.Equals(IPAddress.Any) || bind.Equals(IPAddress.IPv6Any) ? "127.0.0.1" : HostPart(options.Bind);
             playground.Address = new Uri($"http://{host}:{port.ToString(CultureInfo.InvariantCulture)}/");
             return playground;
         }
@@ -150,6 +159,10 @@ public sealed class Playground : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();
+
+    /// <summary>An address as a URL's host: an IPv6 one in brackets.</summary>
+    private static string HostPart(string address) =>
+        IPAddress.Parse(address).AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]" : address;
 
     /// <summary>Tasks of the cluster still running; empty once <see cref="StopAsync"/> has returned, unless something leaked.</summary>
     public IReadOnlyList<string> RunningTasks() => Cluster.RunningTasks();

@@ -17,9 +17,10 @@ if (args is ["--help"] or ["-h"])
     Console.WriteLine(Usage);
     return 0;
 }
-if (CommandLine.Parse(args) is not { Options: { } options })
+var (parsed, error) = CommandLine.Parse(args);
+if (parsed is not { } options)
 {
-    Console.Error.WriteLine($"RaftPlayground: {CommandLine.Parse(args).Error}");
+    Console.Error.WriteLine($"RaftPlayground: {error}");
     Console.Error.WriteLine(Usage);
     return 2;
 }
