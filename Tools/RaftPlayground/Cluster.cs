@@ -248,7 +248,7 @@ public sealed class Cluster
         {
             if (_status[i] != ServerStatus.Crashed)
             {
-                _services[i].RaftServer.Proxy().Conditions = Conditions();
+                _services[i].SetRaftNetwork(Conditions());
             }
         }
         return Task.FromResult($"the network is {(unreliable ? "unreliable" : "reliable")}");
@@ -305,7 +305,7 @@ public sealed class Cluster
     private KvService NewService(int id, Task ready)
     {
         var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log);
-        service.RaftServer.Proxy().Conditions = Conditions();
+        service.SetRaftNetwork(Conditions());
         lock (_mu)
         {
             _everCreated.Add(service);
