@@ -50,4 +50,13 @@ public sealed class DataStore
             return (prev ?? "", found);
         }
     }
+
+    /// <summary>A copy of all pairs, taken atomically; for tools that show what a service holds.</summary>
+    public Dictionary<string, string> Snapshot()
+    {
+        lock (_mu)
+        {
+            return new Dictionary<string, string>(_data);
+        }
+    }
 }

@@ -393,6 +393,14 @@ public sealed class KvService
     /// <summary>Beyond upstream: how the simulated network treats calls into this service's Raft server, e.g. lossy.</summary>
     public void SetRaftNetwork(NetworkConditions conditions) => _rs.Proxy().Conditions = conditions;
 
+    // For tools that show a running cluster (Tools/RaftPlayground): read-only views, changing nothing.
+
+    /// <summary>The Raft server under this service, so a tool can show its consensus module's state.</summary>
+    public Server RaftServer => _rs;
+
+    /// <summary>A copy of every key and value this service's data store holds now.</summary>
+    public IReadOnlyDictionary<string, string> DataSnapshot() => _ds.Snapshot();
+
     /// <summary>Names of this service's tasks, its Raft server's included, still running.</summary>
     public IReadOnlyList<string> RunningTasks()
     {

@@ -39,7 +39,7 @@ public static class PageWriter
         html.Append("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
             .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
             .Append("<title>").Append(E($"{pageName} -- {log.Status}")).Append("</title>\n")
-            .Append("<style>").Append(Css).Append(TableCss(servers.Count, haveTest)).Append("</style>\n")
+            .Append("<style>").Append(StateStyle.Css).Append(Css).Append(TableCss(servers.Count, haveTest)).Append("</style>\n")
             .Append("</head>\n<body>\n");
 
         WriteHeader(html, log, pageName, servers.Count);
@@ -119,12 +119,18 @@ public static class PageWriter
     /// A ribbon segment's text, as much as its width allows: "Leader, term 5", or "L5" when narrow
     /// (the tooltip always has it all).
     /// </summary>
-    private static string Label(StateSpan span, double share) => (share, span.Term) switch
+    private static string Label(StateSpan span, double share) => Label(span.State, span.Term, share);
+
+    /// <summary>
+    /// The same for a state of <paramref name="term"/> that takes <paramref name="share"/> of its
+    /// ribbon's width; public so that RaftPlayground's live ribbons read like these.
+    /// </summary>
+    public static string Label(ServerState state, int? term, double share) => (share, term) switch
     {
-        ( >= 0.09, int t) => $"{span.State}, term {t.ToString(CultureInfo.InvariantCulture)}",
-        ( >= 0.09, null) => span.State.ToString(),
-        ( >= 0.015, int t) => $"{span.State.ToString()[0]}{t.ToString(CultureInfo.InvariantCulture)}",
-        ( >= 0.015, null) => span.State.ToString()[..1],
+        ( >= 0.09, int t) => $"{state}, term {t.ToString(CultureInfo.InvariantCulture)}",
+        ( >= 0.09, null) => state.ToString(),
+        ( >= 0.015, int t) => $"{state.ToString()[0]}{t.ToString(CultureInfo.InvariantCulture)}",
+        ( >= 0.015, null) => state.ToString()[..1],
         _ => "",
     };
 
@@ -240,8 +246,7 @@ public static class PageWriter
     /// <summary>The page's look. Cell colours follow upstream's: white follower, yellow candidate, green leader, grey dead.</summary>
     private const string Css = """
 
-        :root { --follower: #ffffff; --candidate: #f7eeb0; --leader: #d3f3e1; --dead: #e2e2e2;
-                --candidate-ink: #d9b829; --leader-ink: #2f9e62; --dead-ink: #9b9b9b; --test: #2b4fa8; --bar: 2.8rem; }
+        :root { --test: #2b4fa8; --bar: 2.8rem; }
         * { box-sizing: border-box; }
         body { margin: 0 1.2rem 2rem; font: 14px/1.4 system-ui, sans-serif; color: #1f2328; background: #fafafa; }
         header h1 { margin: 1rem 0 0.2rem; font-size: 1.5rem; }
@@ -252,23 +257,10 @@ public static class PageWriter
         .failure { margin: 0 0 0.8rem; padding: 0.6rem 0.8rem; border-left: 4px solid #cf222e; background: #ffebe9;
                    white-space: pre-wrap; overflow-wrap: anywhere; font-size: 13px; }
         #ribbons { margin: 0 0 0.4rem; }
-        .lane { display: flex; align-items: center; gap: 0.5rem; margin: 3px 0; }
-        .lane .name { flex: 0 0 3.2rem; text-align: right; font: 600 12px ui-monospace, monospace; color: #59636e; }
-        .ribbon { position: relative; flex: 1; height: 20px; background: var(--follower); border: 1px solid #d0d7de; border-radius: 3px; overflow: hidden; }
-        .seg { position: absolute; top: 0; bottom: 0; min-width: 2px; padding: 0 3px; overflow: hidden; white-space: nowrap;
-               font-size: 11px; line-height: 18px; color: #fff; cursor: pointer; border-left: 1px solid #fff; text-overflow: ellipsis; }
-        .seg.Candidate { background: var(--candidate-ink); color: #3b3000; }
-        .seg.Leader { background: var(--leader-ink); }
-        .seg.Dead { background: var(--dead-ink); }
         .mark { position: absolute; top: 2px; bottom: 2px; width: 3px; margin-left: -1px; background: var(--test); cursor: pointer; }
         .seg:hover, .mark:hover { outline: 2px solid #1f2328; z-index: 1; }
         .axis > div { flex: 1; display: flex; justify-content: space-between; font: 11px ui-monospace, monospace; color: #59636e; }
         .legend { margin: 0.3rem 0 0 3.7rem; font-size: 12px; color: #59636e; }
-        .key { display: inline-block; width: 0.9rem; height: 0.9rem; margin: 0 0.25rem 0 0.6rem; vertical-align: -0.15rem; border: 1px solid #d0d7de; }
-        .key.Follower { background: var(--follower); margin-left: 0; }
-        .key.Candidate { background: var(--candidate-ink); }
-        .key.Leader { background: var(--leader-ink); }
-        .key.Dead { background: var(--dead-ink); }
         .key.mark { position: static; width: 3px; background: var(--test); border: 0; }
         #toolbar { position: sticky; top: 0; z-index: 3; height: var(--bar); display: flex; align-items: center; gap: 0.8rem;
                    background: #fafafa; border-bottom: 1px solid #d0d7de; }

@@ -1,0 +1,225 @@
+// The JSON control API on a live cluster: elections, faults, the KV console, refusals, shutdown.
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using FluentAssertions;
+using Xunit;
+
+namespace RaftPlayground;
+
+// Each test runs a whole cluster; two at once on a 2-core machine would starve each other's timers.
+[Collection("cluster")]
+public sealed class ApiTests
+{
+    /// <summary>Free ports everywhere, so runs never collide with each other or with a playground in use.</summary>
+    private static PlaygroundOptions FreePorts(int servers) => new() { Servers = servers, Port = 0, KvPortBase = 0 };
+
+    /// <summary>Generous for a first election on a loaded machine; polling ends as soon as there is one.</summary>
+    private static readonly TimeSpan ElectionLimit = TimeSpan.FromSeconds(5);
+
+    [Fact]
+    public async Task TestClusterElectsALeader()
+    {
+        await using var p = await Playground.StartAsync(FreePorts(3));
+        using var api = new ApiClient(p.Address);
+
+        ServerView leader = await api.WaitForLeaderAsync(ElectionLimit);
+        PlaygroundState state = await api.StateAsync();
+        state.Servers.Should().Be(3);
+        state.Network.Should().Be("reliable");
+        state.Cards.Should().HaveCount(3).And.OnlyContain(c => c.Status == "connected");
+        leader.VotedFor.Should().Be(leader.Id, "a leader voted for itself in its term");
+        state.Timeline.Lanes.Should().HaveCount(3);
+        state.Timeline.Lanes[leader.Id].Segments.Should().Contain(s => s.State == "Leader", "the leader's ribbon shows its term as leader");
+        state.Lines.Should().Contain(l => l.Id == leader.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) && l.Message.Contains("becomes Leader", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task TestCrashLeaderElectsNewLeaderWithin2s()
+    {
+        await using var p = await Playground.StartAsync(FreePorts(3));
+        using var api = new ApiClient(p.Address);
+        ServerView first = await api.WaitForLeaderAsync(ElectionLimit);
+
+        var (status, body) = await api.PostAsync($"servers/{first.Id}/crash");
+        status.Should().Be(200, body.ToString());
+        var crashed = Stopwatch.StartNew();
+        ServerView second = await api.WaitForLeaderAsync(TimeSpan.FromSeconds(2), not: first.Id);
+        crashed.Stop();
+
+        second.Term.Should().BeGreaterThan(first.Term);
+        PlaygroundState state = await api.StateAsync();
+        state.Cards[first.Id].Status.Should().Be("crashed");
+        state.Cards[first.Id].Role.Should().Be("Dead");
+        state.Cards[first.Id].Data.Should().BeNull("a crashed service's data store is gone");
+        crashed.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
+    public async Task TestPutLandsOnEveryRunningServer()
+    {
+        await using var p = await Playground.StartAsync(FreePorts(5));
+        using var api = new ApiClient(p.Address);
+        ServerView leader = await api.WaitForLeaderAsync(ElectionLimit);
+        int follower = (leader.Id + 1) % 5;
+        (await api.PostAsync($"servers/{follower}/crash")).Status.Should().Be(200);
+
+        KvAnswer put = await api.KvAsync("put", "color", "blue");
+        put.KeyFound.Should().BeFalse();
+        put.Server.Should().NotBeNull().And.NotBe(follower, "a crashed service cannot answer");
+        KvAnswer append = await api.KvAsync("append", "color", "-green");
+        append.Value.Should().Be("blue");
+        KvAnswer cas = await api.KvAsync("cas", "color", "teal", compare: "blue-green");
+        cas.Value.Should().Be("blue-green");
+        KvAnswer get = await api.KvAsync("get", "color");
+        get.Value.Should().Be("teal");
+        get.KeyFound.Should().BeTrue();
+        get.ElapsedMs.Should().BePositive();
+
+        await Poll.UntilAsync(async () =>
+        {
+            var running = (await api.StateAsync()).Cards.Where(c => c.Status != "crashed").ToList();
+            return running.Count == 4 && running.All(c => c.Data!.TryGetValue("color", out string? v) && v == "teal");
+        }, TimeSpan.FromSeconds(5), "color=teal on all 4 running servers");
+    }
+
+    [Fact]
+    public async Task TestRestartBringsCrashedServerUpToDate()
+    {
+        await using var p = await Playground.StartAsync(FreePorts(3));
+        using var api = new ApiClient(p.Address);
+        ServerView leader = await api.WaitForLeaderAsync(ElectionLimit);
+        int follower = (leader.Id + 1) % 3;
+
+        await api.KvAsync("put", "before", "1");
+        (await api.PostAsync($"servers/{follower}/crash")).Status.Should().Be(200);
+        await api.KvAsync("put", "during", "2");
+        var (status, body) = await api.PostAsync($"servers/{follower}/restart");
+        status.Should().Be(200, body.ToString());
+
+        await Poll.UntilAsync(async () =>
+        {
+            PlaygroundState s = await api.StateAsync();
+            ServerView back = s.Cards[follower];
+            int longest = s.Cards.Max(c => c.LogLength);
+            return back.Status == "connected" && back.LogLength == longest
+                && back.Data is { } data && data.GetValueOrDefault("before") == "1" && data.GetValueOrDefault("during") == "2";
+        }, TimeSpan.FromSeconds(5), $"restarted server {follower} to hold both keys and the whole log");
+        p.KvAddrs[follower].Should().Be((await api.StateAsync()).Cards[follower].KvAddr, "a restarted service comes back on its port");
+    }
+
+    [Fact]
+    public async Task TestDisconnectAndReconnectFollowerCatchesUp()
+    {
+        await using var p = await Playground.StartAsync(FreePorts(3));
+        using var api = new ApiClient(p.Address);
+        ServerView leader = await api.WaitForLeaderAsync(ElectionLimit);
+        int follower = (leader.Id + 2) % 3;
+
+        (await api.PostAsync($"servers/{follower}/disconnect")).Status.Should().Be(200);
+        await api.KvAsync("put", "k", "v");
+        (await api.StateAsync()).Cards[follower].Data.Should().NotContainKey("k", "a cut-off server hears nothing");
+        (await api.PostAsync($"servers/{follower}/reconnect")).Status.Should().Be(200);
+        await Poll.UntilAsync(async () => (await api.StateAsync()).Cards[follower].Data?.GetValueOrDefault("k") == "v",
+            TimeSpan.FromSeconds(5), $"reconnected server {follower} to get k=v");
+
+        // The switch for the unreliable network, and back; the cluster keeps answering through both.
+        (await api.PostAsync("network/unreliable")).Status.Should().Be(200);
+        (await api.StateAsync()).Network.Should().Be("unreliable");
+        (await api.PostAsync("network/reliable")).Status.Should().Be(200);
+        await api.KvAsync("get", "k");
+    }
+
+    [Theory]
+    [InlineData("servers/9/crash", null, 404, "no server 9")]
+    [InlineData("servers/-1/crash", null, 400, "not a server id")]
+    [InlineData("servers/x/restart", null, 400, "not a server id")]
+    [InlineData("servers/0/explode", null, 404, "no action 'explode'")]
+    [InlineData("servers/0/restart", null, 409, "only a crashed server can be restarted")]
+    [InlineData("servers/1/reconnect", null, 409, "only a disconnected server can be reconnected")]
+    [InlineData("network/sometimes", null, 400, "no network mode")]
+    [InlineData("kv/delete", "{\"key\":\"k\"}", 404, "no KV operation 'delete'")]
+    [InlineData("kv/put", "{\"value\":\"v\"}", 400, "needs a non-empty \"key\"")]
+    [InlineData("kv/put", "{\"key\":\"k\"}", 400, "needs a \"value\"")]
+    [InlineData("kv/cas", "{\"key\":\"k\",\"value\":\"v\"}", 400, "needs a \"compare\"")]
+    [InlineData("kv/get", "not json", 400, "not a JSON object")]
+    [InlineData("nowhere", null, 404, "404 Not Found")]
+    public async Task TestBadRequestsAreRefused(string path, string? body, int wantStatus, string wantReason)
+    {
+        await using var p = await Playground.StartAsync(FreePorts(3));
+        using var api = new ApiClient(p.Address);
+        await api.WaitForLeaderAsync(ElectionLimit);
+
+        var (status, answer) = await api.PostAsync(path, body);
+        status.Should().Be(wantStatus, answer.ToString());
+        string reason = answer.GetProperty("error").GetString()!;
+        reason.Should().Contain(wantReason).And.NotContain("\n", "a reason is one line");
+
+        // The cluster goes on as if nothing happened.
+        await api.WaitForLeaderAsync(ElectionLimit);
+        await api.KvAsync("put", "still", "here");
+    }
+
+    [Fact]
+    public async Task TestCrashTwiceIsRefusedAndConcurrentClicksAreSerialized()
+    {
+        await using var p = await Playground.StartAsync(FreePorts(3));
+        using var api = new ApiClient(p.Address);
+        await api.WaitForLeaderAsync(ElectionLimit);
+
+        // Five clicks on one crash button at once: one crashes the server, the others are told it is crashed.
+        var clicks = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => api.PostAsync("servers/2/crash")));
+        clicks.Count(c => c.Status == 200).Should().Be(1);
+        clicks.Where(c => c.Status != 200).Should().OnlyContain(c => c.Status == 409 && c.Body.GetProperty("error").GetString()!.Contains("only a running server can be crashed", StringComparison.Ordinal));
+
+        var restarts = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => api.PostAsync("servers/2/restart")));
+        restarts.Count(c => c.Status == 200).Should().Be(1);
+        await api.WaitForLeaderAsync(ElectionLimit);
+        p.RunningTasks().Should().NotBeEmpty("the cluster is running");
+    }
+
+    [Fact]
+    public async Task TestStopLeavesNothingRunningAndRestartsOnSamePorts()
+    {
+        Uri address;
+        IReadOnlyList<string> kvAddrs;
+        var p = await Playground.StartAsync(FreePorts(3));
+        using (var api = new ApiClient(p.Address))
+        {
+            await api.WaitForLeaderAsync(ElectionLimit);
+            await api.KvAsync("put", "k", "v");
+            address = p.Address;
+            kvAddrs = p.KvAddrs;
+
+            // A live-update stream is open while the playground stops: it must end, not hold shutdown up.
+            CancellationToken ct = TestContext.Current.CancellationToken;
+            using var events = await api.Http.GetAsync("api/events", HttpCompletionOption.ResponseHeadersRead, ct);
+            using var reader = new StreamReader(await events.Content.ReadAsStreamAsync(ct));
+            (await reader.ReadLineAsync(ct)).Should().Be("event: state");
+            (await reader.ReadLineAsync(ct)).Should().StartWith("data: {\"servers\":3,");
+
+            var stopping = Stopwatch.StartNew();
+            await p.StopAsync();
+            stopping.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(5));
+            p.RunningTasks().Should().BeEmpty("every task of every service ends at stop");
+            Func<Task> readToEnd = async () => await reader.ReadToEndAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct);
+            await readToEnd.Should().NotThrowAsync<TimeoutException>("the stream ends with the playground");
+        }
+
+        int[] ports = [address.Port, .. kvAddrs.Select(a => new Uri($"http://{a}").Port)];
+        foreach (int port in ports)
+        {
+            var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            listener.Stop();
+        }
+
+        // Every port is free again: a new playground takes exactly the same ones.
+        await using var again = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = address.Port, KvPorts = [.. ports[1..]] });
+        again.Address.Should().Be(address);
+        again.KvAddrs.Should().Equal(kvAddrs);
+        using var api2 = new ApiClient(again.Address);
+        await api2.WaitForLeaderAsync(ElectionLimit);
+        (await api2.StateAsync()).Cards.Should().OnlyContain(c => c.Data!.Count == 0, "a new playground starts from empty storage");
+    }
+}
