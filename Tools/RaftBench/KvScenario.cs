@@ -24,7 +24,7 @@ namespace RaftBench;
 /// <param name="PerSecond">Successful calls completed in each second of the run.</param>
 /// <param name="StorageWrites">Writes to the three services' storage during the run.</param>
 /// <param name="StorageBytes">Bytes written to the three services' storage during the run.</param>
-/// <param name="LastWriteBytes">The largest of the services' last writes: what each persist writes by the end of the run.</param>
+/// <param name="LargestWriteBytes">The largest single write during the run: a checkpoint, the whole state as it was then.</param>
 /// <param name="EstimatedPersistSeconds">
 /// CPU time the run's storage writes took, estimated: <see cref="StorageBytes"/> at the rate this
 /// machine encodes a state of KV commands and copies it into storage, measured right after the run.
@@ -43,7 +43,7 @@ public sealed record KvResult(
     long[] PerSecond,
     long StorageWrites,
     long StorageBytes,
-    long LastWriteBytes,
+    long LargestWriteBytes,
     double EstimatedPersistSeconds);
 
 internal static class KvScenario
@@ -105,21 +105,22 @@ internal static class KvScenario
             await Task.WhenAll(kvClients.Select((c, i) => CallAsync(c, op, i, 0)));
 
             var (writesBefore, bytesBefore) = cluster?.StorageWrites() ?? (0, 0);
+            cluster?.TakeLargestWriteBytes();
             int seconds = Math.Max(1, (int)Math.Ceiling(duration.TotalSeconds));
             var perSecond = new long[seconds];
             long start = Stopwatch.GetTimestamp();
             ClientRun[] runs = await Task.WhenAll(kvClients.Select((c, i) => Task.Run(() => RunClientAsync(c, op, i, start, duration, perSecond))));
             var (writes, bytes) = cluster?.StorageWrites() ?? (0, 0);
 
-            long lastWrite = cluster?.LastWriteBytes() ?? 0;
-            double persistSeconds = cluster is null ? 0 : (bytes - bytesBefore) / MeasurePersistRate(lastWrite);
+            long largestWrite = cluster?.TakeLargestWriteBytes() ?? 0;
+            double persistSeconds = cluster is null ? 0 : (bytes - bytesBefore) / MeasurePersistRate(largestWrite);
 
             var latencies = runs.SelectMany(r => r.Latencies).Order().ToList();
             long okOps = runs.Sum(r => r.Ops);
             long errors = runs.Sum(r => r.Errors);
             return new KvResult(op, clients, duration.TotalSeconds, okOps, okOps / duration.TotalSeconds, errors,
                 Percentile(latencies, 50), Percentile(latencies, 90), Percentile(latencies, 99), latencies.Count > 0 ? latencies[^1] : 0,
-                perSecond, writes - writesBefore, bytes - bytesBefore, lastWrite, persistSeconds);
+                perSecond, writes - writesBefore, bytes - bytesBefore, largestWrite, persistSeconds);
         }
         finally
         {
@@ -225,11 +226,11 @@ internal static class KvScenario
 internal sealed class KvBenchCluster : IAsyncDisposable
 {
     private readonly KvService[] _services;
-    private readonly IStorage[] _storage;
+    private readonly CountingStorage[] _storage;
 
     public string[] Addrs { get; }
 
-    private KvBenchCluster(KvService[] services, IStorage[] storage, string[] addrs)
+    private KvBenchCluster(KvService[] services, CountingStorage[] storage, string[] addrs)
     {
         _services = services;
         _storage = storage;
@@ -239,12 +240,12 @@ internal sealed class KvBenchCluster : IAsyncDisposable
     public static async Task<KvBenchCluster> StartAsync(NetworkConditions network, bool nullStorage, int n = 3)
     {
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var storage = new IStorage[n];
+        var storage = new CountingStorage[n];
         var services = new KvService[n];
         for (int i = 0; i < n; i++)
         {
             int id = i;
-            storage[i] = nullStorage ? new DiscardingStorage() : new CountingStorage();
+            storage[i] = new CountingStorage(discard: nullStorage);
             services[i] = new KvService(i, [.. Enumerable.Range(0, n).Where(p => p != id)], storage[i], ready.Task);
             services[i].SetRaftNetwork(network);
         }
@@ -272,27 +273,16 @@ internal sealed class KvBenchCluster : IAsyncDisposable
     {
         long writes = 0;
         long bytes = 0;
-        foreach (IStorage s in _storage)
+        foreach (CountingStorage s in _storage)
         {
-            var (w, b) = s switch
-            {
-                CountingStorage c => (c.Writes, c.Bytes),
-                DiscardingStorage d => (d.Writes, d.Bytes),
-                _ => (0L, 0L),
-            };
-            writes += w;
-            bytes += b;
+            writes += s.Writes;
+            bytes += s.Bytes;
         }
         return (writes, bytes);
     }
 
-    /// <summary>The largest of the services' last writes, in bytes: the whole state, as each persist writes it.</summary>
-    public long LastWriteBytes() => _storage.Max(s => s switch
-    {
-        CountingStorage c => c.LastBytes,
-        DiscardingStorage d => d.LastBytes,
-        _ => 0L,
-    });
+    /// <summary>The largest single write to any service's storage since the last call (a checkpoint: the whole state).</summary>
+    public long TakeLargestWriteBytes() => _storage.Max(s => s.TakeLargestBytes());
 
     public async ValueTask DisposeAsync()
     {
@@ -300,31 +290,6 @@ internal sealed class KvBenchCluster : IAsyncDisposable
         {
             await s.ShutdownAsync();
         }
-    }
-}
-
-/// <summary>Storage that only counts: for measuring a cluster without the cost of keeping its state. Never restarted from.</summary>
-internal sealed class DiscardingStorage : IStorage
-{
-    private long _writes;
-    private long _bytes;
-    private long _lastBytes;
-
-    public long Writes => Interlocked.Read(ref _writes);
-
-    public long Bytes => Interlocked.Read(ref _bytes);
-
-    public long LastBytes => Interlocked.Read(ref _lastBytes);
-
-    public bool HasData => false;
-
-    public (byte[]? Value, bool Found) Get(string key) => (null, false);
-
-    public void Set(string key, byte[] value)
-    {
-        Interlocked.Increment(ref _writes);
-        Interlocked.Add(ref _bytes, value.Length);
-        Interlocked.Exchange(ref _lastBytes, value.Length);
     }
 }
 

@@ -13,20 +13,18 @@ namespace RaftPlayground;
 [Collection("cluster")]
 public sealed class BrowserTests : IDisposable
 {
-    /// <summary>The browser's profile, thrown away after the test.</summary>
-    private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("raftplayground-browser-");
-
     /// <summary>The browser, once started; quit in Dispose whatever the test did.</summary>
-    private ChromeDriver? _driver;
+    private HeadlessBrowser? _browser;
 
     [Fact]
     public async Task PageShowsLeaderCrashAndReplication()
     {
         // Found before anything else, so a machine without a browser skips at once.
-        BrowserSetup browser = RequireBrowser();
+        BrowserSetup browser = HeadlessBrowser.FindOrSkip();
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = 0, KvPortBase = 0 });
 
-        ChromeDriver driver = StartBrowser(browser);
+        _browser = HeadlessBrowser.Start(browser);
+        ChromeDriver driver = _browser.Driver;
         driver.Navigate().GoToUrl(p.Address);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
 
@@ -75,62 +73,5 @@ public sealed class BrowserTests : IDisposable
     private static void ShouldBeDead(ChromeDriver driver, string cardId) =>
         driver.FindElement(By.Id(cardId)).GetCssValue("background-color").Should().Be("rgba(226, 226, 226, 1)", "a crashed server's card is TestLogViz's dead grey");
 
-    /// <summary>
-    /// The browser and driver, as TestLogViz's browser test finds them. Without them the test is
-    /// skipped with the reason, unless <see cref="BrowserLocator.RequireVariable"/> is 1 (CI sets it).
-    /// </summary>
-    private static BrowserSetup RequireBrowser()
-    {
-        var setup = BrowserLocator.FindOnThisMachine();
-        if (setup.Problem is null)
-        {
-            return setup;
-        }
-        string reason = $"this test needs Chromium or Chrome and a matching ChromeDriver: {setup.Problem}. " +
-                        $"Install them (Debian/Ubuntu: apt-get install -y chromium chromium-driver) or set " +
-                        $"{BrowserLocator.BrowserVariable} and {BrowserLocator.DriverVariable} to their paths.";
-        if (Environment.GetEnvironmentVariable(BrowserLocator.RequireVariable) == "1")
-        {
-            Assert.Fail($"{BrowserLocator.RequireVariable}=1 and {reason}");
-        }
-        Assert.Skip(reason);
-        return setup;
-    }
-
-    /// <summary>Starts the browser through the driver found, so Selenium Manager never downloads anything.</summary>
-    private ChromeDriver StartBrowser(BrowserSetup browser)
-    {
-        var service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(browser.Driver)!, Path.GetFileName(browser.Driver));
-        service.SuppressInitialDiagnosticInformation = true;
-        service.HideCommandPromptWindow = true;
-        var options = new ChromeOptions { BinaryLocation = browser.Browser };
-        options.AddArguments(
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1400,900",
-            $"--user-data-dir={Path.Combine(_work.FullName, "profile")}");
-
-        // A loaded 2-core machine can take a while to start a browser: allow it two minutes.
-        _driver = new ChromeDriver(service, options, TimeSpan.FromMinutes(2));
-        return _driver;
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            _driver?.Quit();
-        }
-        finally
-        {
-            _driver?.Dispose();
-            try
-            {
-                _work.Delete(recursive: true);
-            }
-            catch (IOException)
-            {
-                // Chromium may still be letting go of its profile; the temp folder is cleaned eventually.
-            }
-        }
-    }
+    public void Dispose() => _browser?.Dispose();
 }

@@ -11,17 +11,17 @@ namespace TestLogViz;
 
 public sealed class BrowserTests : IDisposable
 {
-    /// <summary>The page, the browser's profile: both thrown away after the test.</summary>
+    /// <summary>The page, thrown away after the test.</summary>
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("testlogviz-browser-");
 
     /// <summary>The browser, once started; quit in Dispose whatever the test did.</summary>
-    private ChromeDriver? _driver;
+    private HeadlessBrowser? _browser;
 
     [Fact]
     public void PageShowsTimelineAndFilters()
     {
         // Found before anything else, so a machine without a browser skips at once.
-        var browser = RequireBrowser();
+        var browser = HeadlessBrowser.FindOrSkip();
 
         // The real run of Part1's TestElectionFollowerComesBack, rendered by the tool.
         var (code, _, stderr) = PageWriterTests.RunTool(
@@ -29,7 +29,8 @@ public sealed class BrowserTests : IDisposable
         code.Should().Be(0, stderr);
         var test = LogParser.Parse(File.ReadAllText(LogParserTests.DataPath("TestElectionFollowerComesBack.trx")))[0];
 
-        var driver = StartBrowser(browser);
+        _browser = HeadlessBrowser.Start(browser);
+        var driver = _browser.Driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestElectionFollowerComesBack.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
         wait.Message = "the page did not finish loading its 157 rows";
@@ -85,66 +86,15 @@ public sealed class BrowserTests : IDisposable
         return Color.FromArgb(parts[0], parts[1], parts[2]);
     }
 
-    /// <summary>
-    /// The browser and driver to use. Without them the test is skipped, saying what was missing
-    /// and how to provide it, unless <see cref="BrowserLocator.RequireVariable"/> is 1 (CI sets it):
-    /// then it fails, so a CI machine that lost its browser cannot pass by skipping.
-    /// </summary>
-    private static BrowserSetup RequireBrowser()
-    {
-        var setup = BrowserLocator.FindOnThisMachine();
-        if (setup.Problem is null)
-        {
-            return setup;
-        }
-        string reason = $"this test needs Chromium or Chrome and a matching ChromeDriver: {setup.Problem}. " +
-                        $"Install them (Debian/Ubuntu: apt-get install -y chromium chromium-driver) or set " +
-                        $"{BrowserLocator.BrowserVariable} and {BrowserLocator.DriverVariable} to their paths.";
-        if (Environment.GetEnvironmentVariable(BrowserLocator.RequireVariable) == "1")
-        {
-            Assert.Fail($"{BrowserLocator.RequireVariable}=1 and {reason}");
-        }
-        Assert.Skip(reason);
-        return setup;
-    }
-
-    /// <summary>
-    /// Starts the browser through the driver found. Naming the driver's file keeps Selenium Manager
-    /// from looking for (and downloading) a driver or a browser: this test never uses the network.
-    /// </summary>
-    private ChromeDriver StartBrowser(BrowserSetup browser)
-    {
-        var service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(browser.Driver)!, Path.GetFileName(browser.Driver));
-        service.SuppressInitialDiagnosticInformation = true;
-        service.HideCommandPromptWindow = true;
-        var options = new ChromeOptions { BinaryLocation = browser.Browser };
-        options.AddArguments(
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1400,900",
-            $"--user-data-dir={Path.Combine(_work.FullName, "profile")}");
-
-        // A loaded 2-core machine can take a while to start a browser: allow it two minutes.
-        _driver = new ChromeDriver(service, options, TimeSpan.FromMinutes(2));
-        return _driver;
-    }
-
     public void Dispose()
     {
         try
         {
-            _driver?.Quit();
+            _browser?.Dispose();
         }
         finally
         {
-            _driver?.Dispose();
-            try
-            {
-                _work.Delete(recursive: true);
-            }
-            catch (IOException)
-            {
-                // Chromium may still be letting go of its profile; the temp folder is cleaned eventually.
-            }
+            _work.Delete(recursive: true);
         }
     }
 }

@@ -1,0 +1,88 @@
+// A headless Chromium for the browser tests, TestLogViz's and RaftPlayground's (linked into both):
+// found as BrowserLocator finds it, started through ChromeDriver in a profile of its own.
+using OpenQA.Selenium.Chrome;
+using Xunit;
+
+namespace TestLogViz;
+
+/// <summary>
+/// A browser a test drives. <see cref="FindOrSkip"/> first, so a machine without one skips at
+/// once; then <see cref="Start"/>. Disposing quits the browser and deletes its profile.
+/// </summary>
+public sealed class HeadlessBrowser : IDisposable
+{
+    /// <summary>The browser's profile, thrown away with it.</summary>
+    private readonly DirectoryInfo _profile;
+
+    private HeadlessBrowser(ChromeDriver driver, DirectoryInfo profile)
+    {
+        Driver = driver;
+        _profile = profile;
+    }
+
+    /// <summary>The driver of the running browser.</summary>
+    public ChromeDriver Driver { get; }
+
+    /// <summary>
+    /// The browser and driver to use. Without them the test is skipped, saying what was missing
+    /// and how to provide it, unless <see cref="BrowserLocator.RequireVariable"/> is 1 (CI sets it):
+    /// then it fails, so a CI machine that lost its browser cannot pass by skipping.
+    /// </summary>
+    public static BrowserSetup FindOrSkip()
+    {
+        var setup = BrowserLocator.FindOnThisMachine();
+        if (setup.Problem is null)
+        {
+            return setup;
+        }
+        string reason = $"this test needs Chromium or Chrome and a matching ChromeDriver: {setup.Problem}. " +
+                        $"Install them (Debian/Ubuntu: apt-get install -y chromium chromium-driver) or set " +
+                        $"{BrowserLocator.BrowserVariable} and {BrowserLocator.DriverVariable} to their paths.";
+        if (Environment.GetEnvironmentVariable(BrowserLocator.RequireVariable) == "1")
+        {
+            Assert.Fail($"{BrowserLocator.RequireVariable}=1 and {reason}");
+        }
+        Assert.Skip(reason);
+        return setup;
+    }
+
+    /// <summary>
+    /// Starts the browser through the driver found. Naming the driver's file keeps Selenium Manager
+    /// from looking for (and downloading) a driver or a browser: no browser test uses the network.
+    /// </summary>
+    public static HeadlessBrowser Start(BrowserSetup browser)
+    {
+        var service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(browser.Driver)!, Path.GetFileName(browser.Driver));
+        service.SuppressInitialDiagnosticInformation = true;
+        service.HideCommandPromptWindow = true;
+        DirectoryInfo profile = Directory.CreateTempSubdirectory("headless-browser-");
+        var options = new ChromeOptions { BinaryLocation = browser.Browser };
+        options.AddArguments(
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1400,900",
+            $"--user-data-dir={profile.FullName}");
+
+        // A loaded 2-core machine can take a while to start a browser: allow it two minutes.
+        return new HeadlessBrowser(new ChromeDriver(service, options, TimeSpan.FromMinutes(2)), profile);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Driver.Quit();
+        }
+        finally
+        {
+            Driver.Dispose();
+            try
+            {
+                _profile.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+                // Chromium may still be letting go of its profile; the temp folder is cleaned eventually.
+            }
+        }
+    }
+}
