@@ -30,7 +30,10 @@ public sealed record LogEntry(object Command, int Term)
     /// </summary>
     internal EncodedCommand? Encoded { get; init; }
 
-    /// <summary>Two entries are equal when command and term are; the cached encoding does not count.</summary>
+    /// <summary>The entry as the stored log holds it, made by the first write of it and reused by every later one.</summary>
+    internal byte[]? Stored { get; set; }
+
+    /// <summary>Two entries are equal when command and term are; the cached encodings do not count.</summary>
     public bool Equals(LogEntry? other) =>
         other is not null && Equals(Command, other.Command) && Term == other.Term;
 

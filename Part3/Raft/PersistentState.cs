@@ -131,26 +131,19 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
 
     /// <summary>Encodes the state: <c>{"epoch":1,"from":0,"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
     /// <remarks>
-    /// A checkpoint runs over every entry of the log, so this
-    /// works out the exact size first and copies each command's ready-made JSON into one array:
-    /// a JSON writer growing its buffer would allocate and copy the multi-megabyte state several
-    /// times over, which made this the cost of each write (the bytes are the same).
+    /// A checkpoint runs over every entry of the log, under the CM's lock, so this does as little
+    /// per entry as it can: each entry's part of the document is made once (see <see cref="StoredForm"/>)
+    /// and every later write only copies it, into one array of the exact size. A JSON writer would
+    /// format every entry anew and grow its buffer, copying a multi-megabyte state several times.
     /// </remarks>
     public byte[] Encode()
     {
-        var encoded = new EncodedCommand[Log.Count];
-        // Type names are few; each is escaped once, as Utf8JsonWriter escapes a string.
-        var typeNames = new Dictionary<string, byte[]>();
+        var parts = new byte[Log.Count][];
         long size = Header.Length + Digits(Epoch) + FromProperty.Length + Digits(From) + CurrentTermProperty.Length + Digits(CurrentTerm) + VotedForProperty.Length + Digits(VotedFor) + LogProperty.Length + Footer.Length;
         for (int i = 0; i < Log.Count; i++)
         {
-            LogEntry entry = Log[i];
-            encoded[i] = entry.Encoded ?? CommandTypes.Encode(entry.Command);
-            if (!typeNames.TryGetValue(encoded[i].TypeName, out byte[]? typeName))
-            {
-                typeNames[encoded[i].TypeName] = typeName = JsonEncodedText.Encode(encoded[i].TypeName).EncodedUtf8Bytes.ToArray();
-            }
-            size += (i > 0 ? 1 : 0) + TermProperty.Length + Digits(entry.Term) + TypeProperty.Length + typeName.Length + CommandProperty.Length + encoded[i].Json.Length + 1;
+            parts[i] = StoredForm(Log[i]);
+            size += (i > 0 ? 1 : 0) + parts[i].Length;
         }
 
         byte[] bytes = new byte[size];
@@ -164,23 +157,47 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         Put(ref rest, VotedForProperty);
         PutNumber(ref rest, VotedFor);
         Put(ref rest, LogProperty);
-        for (int i = 0; i < Log.Count; i++)
+        for (int i = 0; i < parts.Length; i++)
         {
             if (i > 0)
             {
                 Put(ref rest, ","u8);
             }
-            Put(ref rest, TermProperty);
-            PutNumber(ref rest, Log[i].Term);
-            Put(ref rest, TypeProperty);
-            Put(ref rest, typeNames[encoded[i].TypeName]);
-            Put(ref rest, CommandProperty);
-            Put(ref rest, encoded[i].Json);
-            Put(ref rest, "}"u8);
+            Put(ref rest, parts[i]);
         }
         Put(ref rest, Footer);
         Debug.Assert(rest.IsEmpty, "the size worked out above is the size written");
         return bytes;
+    }
+
+    /// <summary>Type names as JSON strings, escaped once each, as Utf8JsonWriter escapes them.</summary>
+    private static readonly ConcurrentDictionary<string, byte[]> EscapedTypeNames = new();
+
+    /// <summary>
+    /// <paramref name="entry"/>'s part of the document, <c>{"term":1,"type":"int","command":5}</c>,
+    /// made by the first write that needs it and kept on the entry. Entries never change and are
+    /// shared by the servers' logs, so all of them reuse it; two threads making it at once make
+    /// the same bytes, and either copy will do.
+    /// </summary>
+    private static byte[] StoredForm(LogEntry entry)
+    {
+        if (entry.Stored is { } stored)
+        {
+            return stored;
+        }
+        EncodedCommand encoded = entry.Encoded ?? CommandTypes.Encode(entry.Command);
+        byte[] typeName = EscapedTypeNames.GetOrAdd(encoded.TypeName, name => JsonEncodedText.Encode(name).EncodedUtf8Bytes.ToArray());
+        byte[] part = new byte[TermProperty.Length + Digits(entry.Term) + TypeProperty.Length + typeName.Length + CommandProperty.Length + encoded.Json.Length + 1];
+        var rest = part.AsSpan();
+        Put(ref rest, TermProperty);
+        PutNumber(ref rest, entry.Term);
+        Put(ref rest, TypeProperty);
+        Put(ref rest, typeName);
+        Put(ref rest, CommandProperty);
+        Put(ref rest, encoded.Json);
+        Put(ref rest, "}"u8);
+        entry.Stored = part;
+        return part;
     }
 
     // The fixed parts of the document, in the order Encode writes them.
@@ -304,8 +321,12 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
 /// </summary>
 internal sealed class Persister(IStorage storage)
 {
-    /// <summary>The most records after one checkpoint, which bounds what a restart reads.</summary>
-    private const int MaxRecords = 1000;
+    /// <summary>
+    /// The most records after one checkpoint. Their bytes are bounded by the checkpoint's size
+    /// already; this only bounds how many keys a restart reads. A busy leader writes a few thousand
+    /// small records a second, so a low cap would bring back a whole-log write every second or so.
+    /// </summary>
+    private const int MaxRecords = 100_000;
 
     /// <summary>Records may add up to this much before a checkpoint, however small the checkpoint.</summary>
     private const long MinRecordBytes = 64 * 1024;

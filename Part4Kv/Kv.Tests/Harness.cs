@@ -67,6 +67,9 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
+    /// <summary>The network set by <see cref="SetNetwork"/>, given to restarted services too; null until then.</summary>
+    private NetworkConditions? _network;
+
     private Harness(int n, TestLog log, TimeSpan? leakCheck)
     {
         _n = n;
@@ -227,11 +230,35 @@ public sealed class Harness : IAsyncDisposable
         _everCreated.Add((id, _kvCluster[id]));
         _kvServiceAddrs[id] = await _kvCluster[id].ServeHttpAsync();
 
+        if (_network is { } network)
+        {
+            _kvCluster[id].SetRaftNetwork(network);
+        }
         ReconnectServiceToPeers(id);
         ready.SetResult();
         _alive[id] = true;
         await SleepMs(20);
     }
+
+    /// <summary>
+    /// Beyond upstream: every service's Raft server, restarted ones included, now receives calls
+    /// through a network like <paramref name="conditions"/> (e.g. <see cref="NetworkConditions.Unreliable"/>).
+    /// </summary>
+    public void SetNetwork(NetworkConditions conditions)
+    {
+        Tlog($"Network: {conditions}");
+        _network = conditions;
+        for (int i = 0; i < _n; i++)
+        {
+            if (_alive[i])
+            {
+                _kvCluster[i].SetRaftNetwork(conditions);
+            }
+        }
+    }
+
+    /// <summary>Beyond upstream: whether service <paramref name="id"/> is alive and thinks it is the leader.</summary>
+    public bool IsLeader(int id) => _alive[id] && _kvCluster[id].IsLeader();
 
     /// <summary>Service <paramref name="id"/> goes on doing what it is asked but stops answering clients.</summary>
     public void DisableHTTPResponsesFromService(int id)
