@@ -51,7 +51,10 @@ public sealed class FaultHistoryTests(ITestOutputHelper output)
         var history = run.History();
         var stopwatch = Stopwatch.StartNew();
         CheckResult result = Linearizability.Check(history);
-        h.Tlog($"{run.Summary()}; checked in {stopwatch.ElapsedMilliseconds} ms");
+        // Straight to the output too: a run this long fills the test log, which then drops its lines.
+        string summary = $"{run.Summary()}; checked in {stopwatch.ElapsedMilliseconds} ms";
+        h.Tlog(summary);
+        output.WriteLine($"[TEST] {summary}");
         result.Ok.Should().BeTrue(result.Explain());
         history.Count(op => op.Output is not null).Should().BeGreaterThan(Clients * Keys.Length, "the cluster must have served some operations besides the final reads");
     }

@@ -21,6 +21,16 @@ public sealed class TestLog : ILogger
     /// <summary>The one task that writes to the test output.</summary>
     private readonly Task _writer;
 
+    /// <summary>
+    /// The most characters one test may log. The CMs print whole logs in some lines, so a long
+    /// test's output grows with the square of its log, and past about 166 million characters the
+    /// test runner cannot carry it and aborts the whole run; a test that big is cut off well before.
+    /// </summary>
+    private const long MaxChars = 20_000_000;
+
+    /// <summary>Characters logged so far, kept or not.</summary>
+    private long _chars;
+
     public TestLog(ITestOutputHelper output)
     {
         _writer = Task.Run(async () =>
@@ -42,11 +52,20 @@ public sealed class TestLog : ILogger
         });
     }
 
-    /// <summary>Queues one line, stamped with the wall-clock time; dropped once the log is closed.</summary>
+    /// <summary>Queues one line, stamped with the wall-clock time; dropped once the log is closed or full.</summary>
     public void Write(string message)
     {
+        long before = Interlocked.Add(ref _chars, message.Length) - message.Length;
+        if (before >= MaxChars)
+        {
+            return;
+        }
         string stamp = DateTime.Now.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
         _lines.Writer.TryWrite($"{stamp} {message}");
+        if (before + message.Length >= MaxChars)
+        {
+            _lines.Writer.TryWrite($"{stamp} [TEST] log cut off here: it reached {MaxChars:N0} characters, and the rest would be more than the test runner can carry");
+        }
     }
 
     /// <summary>Drops every line written from now on, and waits until the queued ones are out.</summary>
@@ -59,10 +78,15 @@ public sealed class TestLog : ILogger
     public IDisposable? BeginScope<TState>(TState state)
         where TState : notnull => null;
 
-    public bool IsEnabled(LogLevel logLevel) => true;
+    /// <summary>False once the log is full, so the services stop building lines nobody will see.</summary>
+    public bool IsEnabled(LogLevel logLevel) => Interlocked.Read(ref _chars) < MaxChars;
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
+        if (!IsEnabled(logLevel))
+        {
+            return;
+        }
         Write(exception is null ? formatter(state, exception) : $"{formatter(state, exception)}: {exception}");
     }
 }
