@@ -401,14 +401,16 @@ internal sealed class Persister(IStorage storage)
     /// <exception cref="Exception">Whatever the storage throws; nothing is remembered as saved then.</exception>
     public void Save(int currentTerm, int votedFor, List<LogEntry> log)
     {
-        // Everything before the first entry that is not the very object saved last time is in
-        // storage already. The CM only cuts tails and appends, so that is where its change begins.
-        int from = 0;
-        int common = Math.Min(_saved.Count, log.Count);
-        while (from < common && ReferenceEquals(_saved[from], log[from]))
+        // The CM changes its log only by cutting off a tail and appending, so the entries saved
+        // last time that are still the very same objects form a prefix, already in storage.
+        // Scanning back from its end costs what changed, not the whole log, on every save.
+        int from = Math.Min(_saved.Count, log.Count);
+        while (from > 0 && !ReferenceEquals(_saved[from - 1], log[from - 1]))
         {
-            from++;
+            from--;
         }
+        Debug.Assert(Enumerable.Range(0, from).All(i => ReferenceEquals(_saved[i], log[i])), "the log changed only at its tail");
+        List<LogEntry> changed = log.GetRange(from, log.Count - from);
 
         if (_epoch == 0 || _records == MaxRecords || _recordBytes >= Math.Max(_checkpointBytes, MinRecordBytes))
         {
@@ -422,12 +424,12 @@ internal sealed class Persister(IStorage storage)
         }
         else
         {
-            byte[] record = new PersistentState(currentTerm, votedFor, log[from..]) { Epoch = _epoch, From = from }.Encode();
+            byte[] record = new PersistentState(currentTerm, votedFor, changed) { Epoch = _epoch, From = from }.Encode();
             storage.Set(RecordKey(_records + 1), record);
             _records++;
             _recordBytes += record.Length;
         }
         _saved.RemoveRange(from, _saved.Count - from);
-        _saved.AddRange(log.Skip(from));
+        _saved.AddRange(changed);
     }
 }

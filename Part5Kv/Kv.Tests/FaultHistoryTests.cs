@@ -108,7 +108,7 @@ public sealed class FaultHistoryTests(ITestOutputHelper output)
                 double roll = rng.NextDouble();
                 if (roll < 0.15)
                 {
-                    await SwitchNetworkAsync(!_unreliable);
+                    SwitchNetwork(!_unreliable);
                 }
                 else if (down.Length >= 2 || (down.Length > 0 && roll < 0.45))
                 {
@@ -138,7 +138,7 @@ public sealed class FaultHistoryTests(ITestOutputHelper output)
         /// <summary>Ends every fault: a reliable network, every service running and connected.</summary>
         public async Task HealAsync()
         {
-            await SwitchNetworkAsync(false);
+            SwitchNetwork(false);
             for (int i = 0; i < Services; i++)
             {
                 if (_crashed[i] || _disconnected[i])
@@ -165,7 +165,7 @@ public sealed class FaultHistoryTests(ITestOutputHelper output)
             }
         }
 
-        private Task SwitchNetworkAsync(bool unreliable)
+        private void SwitchNetwork(bool unreliable)
         {
             if (unreliable != _unreliable)
             {
@@ -173,7 +173,6 @@ public sealed class FaultHistoryTests(ITestOutputHelper output)
                 _networkSwitches++;
                 h.SetNetwork(unreliable ? NetworkConditions.Unreliable : NetworkConditions.Reliable);
             }
-            return Task.CompletedTask;
         }
 
         /// <summary>
