@@ -56,6 +56,49 @@ public sealed class ApiTests
     }
 
     [Fact]
+    public async Task TestCrashedCardIsDeadFromItsFirstView()
+    {
+        await using var p = await Playground.StartAsync(FreePorts(3));
+        using var api = new ApiClient(p.Address);
+        ServerView leader = await api.WaitForLeaderAsync(ElectionLimit);
+
+        // A Put the leader cannot commit, its followers being cut off: the crash then has a
+        // waiting request to end, and yields while it does, with the server marked crashed
+        // but its module not yet stopped.
+        foreach (int follower in Enumerable.Range(0, 3).Where(i => i != leader.Id))
+        {
+            (await api.PostAsync($"servers/{follower}/disconnect")).Status.Should().Be(200);
+        }
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{p.KvAddrs[leader.Id]}/") };
+        Task<HttpResponseMessage> put = http.PostAsync("put/", new StringContent(
+            """{"Key":"k","Value":"v","ClientID":1,"RequestID":1}""", System.Text.Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
+        await Poll.UntilAsync(() => Task.FromResult(p.Cluster.Views()[leader.Id].LogLength > 0), TimeSpan.FromSeconds(5), "the Put in the leader's log");
+
+        // Read the cards as fast as possible while the crash shuts the leader's service down:
+        // every view that already calls it crashed must also call it Dead, as the page colours it.
+        Task<string> crash = p.Cluster.CrashAsync(leader.Id);
+        var seen = new List<ServerView>();
+        while (!crash.IsCompleted)
+        {
+            seen.Add(p.Cluster.Views()[leader.Id]);
+            await Task.Yield();
+        }
+        await crash;
+        seen.Add(p.Cluster.Views()[leader.Id]);
+        try
+        {
+            (await put).Dispose();
+        }
+        catch (HttpRequestException)
+        {
+            // The service may answer the waiting Put or drop its connection as it goes; either is fine here.
+        }
+
+        seen.Where(v => v.Status == "crashed").Should().NotBeEmpty()
+            .And.OnlyContain(v => v.Role == "Dead", "a card never says crashed and {0} at once", leader.Role);
+    }
+
+    [Fact]
     public async Task TestPutLandsOnEveryRunningServer()
     {
         await using var p = await Playground.StartAsync(FreePorts(5));

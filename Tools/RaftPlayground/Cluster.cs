@@ -171,6 +171,11 @@ public sealed class Cluster
             commitIndex = cm.CommitIndex;
             lastApplied = cm.LastApplied;
         }
+        // A crash marks the server before its module has finished stopping; the card must not say "crashed" and "Leader" at once.
+        if (status == ServerStatus.Crashed)
+        {
+            role = ServerState.Dead;
+        }
         IReadOnlyDictionary<string, string>? data = status == ServerStatus.Crashed
             ? null
             : new SortedDictionary<string, string>(service.DataSnapshot().ToDictionary(), StringComparer.Ordinal);
