@@ -17,7 +17,7 @@ public enum ServerStatus
 
 /// <summary>What a server's card shows.</summary>
 /// <param name="Id">The server's id (also its KV service's).</param>
-/// <param name="Role">Follower, Candidate, Leader or Dead: TestLogViz's state names, which pick the card's colour.</param>
+/// <param name="Role">Follower, Candidate, Leader or Dead (always Dead while crashed): TestLogViz's state names, which pick the card's colour.</param>
 /// <param name="Term">Its current term.</param>
 /// <param name="VotedFor">Whom it voted for in that term; -1 for nobody.</param>
 /// <param name="LogLength">How many entries its log holds.</param>
