@@ -31,7 +31,7 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly List<CommitEntry>[] _commits;
 
-    /// <summary>The collector tasks; they end when shutdown completes the commit channels.</summary>
+    /// <summary>The collector task of each server's commit channel; it ends when the channel is completed.</summary>
     private readonly Task[] _collectors;
 
     /// <summary>
@@ -143,7 +143,7 @@ public sealed class Harness : IAsyncDisposable
             // Safe now: a stopped server's commit sender has ended, so nothing writes to these any more.
             for (int i = 0; i < _n; i++)
             {
-                _commitChans[i].Writer.Complete();
+                _commitChans[i].Writer.TryComplete();
             }
             await Task.WhenAll(_collectors);
             IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
@@ -339,33 +339,6 @@ public sealed class Harness : IAsyncDisposable
     {
         var (nc, _) = CheckCommitted(cmd);
         nc.Should().Be(n, $"cmd={cmd} should be committed by {n} servers");
-    }
-
-    /// <summary>
-    /// Beyond upstream: waits until <paramref name="n"/> connected servers have committed
-    /// <paramref name="cmd"/>; fails after 5 s. For tests that need a commit to have happened
-    /// rather than to sleep for a guess of how long it takes.
-    /// </summary>
-    public async Task WaitCommittedAsync(int cmd, int n)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (CommittedBy(cmd) < n)
-        {
-            if (DateTime.UtcNow >= deadline)
-            {
-                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
-            }
-            await SleepMs(1);
-        }
-    }
-
-    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
-    public int CommittedBy(int cmd)
-    {
-        lock (_mu)
-        {
-            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
-        }
     }
 
     /// <summary>Checks that no connected server has committed <paramref name="cmd"/>.</summary>

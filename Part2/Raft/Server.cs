@@ -127,12 +127,13 @@ public sealed class Server
     }
 
     /// <summary>
-    /// Calls <paramref name="serviceMethod"/> on peer <paramref name="id"/>. Fails with
-    /// <see cref="RpcException"/> at once if the peer is not connected, and as soon as the
-    /// connection closes if that happens while the call is in flight.
+    /// Calls <paramref name="serviceMethod"/> on peer <paramref name="id"/> and returns the reply,
+    /// or null if the call failed, where Go's Call returns an error: the peer is not connected,
+    /// the connection closed while the call was in flight, or the network lost the call or its reply.
     /// </summary>
-    public async Task<TReply> CallAsync<TArgs, TReply>(int id, string serviceMethod, TArgs args)
+    public async Task<TReply?> CallAsync<TArgs, TReply>(int id, string serviceMethod, TArgs args)
         where TArgs : notnull
+        where TReply : class
     {
         RpcClient? peer;
         RpcProxy? proxy;
@@ -145,13 +146,20 @@ public sealed class Server
         // Also what a call made after shutdown gets: DisconnectAll closed every connection.
         if (peer is null)
         {
-            throw new RpcException($"call client {id} after it's closed");
+            return null;
         }
         if (proxy is null)
         {
             throw new InvalidOperationException($"server {_serverId}: Serve has not been called");
         }
-        return (TReply)await proxy.CallAsync(peer, serviceMethod, args);
+        try
+        {
+            return (TReply)await proxy.CallAsync(peer, serviceMethod, args);
+        }
+        catch (RpcException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The hosted CM's id, current term and whether it thinks it is the leader.</summary>

@@ -26,9 +26,9 @@ public sealed class Harness : IAsyncDisposable
     private readonly MapStorage[] _storage;
 
     /// <summary>
-    /// Each server's commit channel, a new one for each incarnation, so a crashed server's late
-    /// commits can never mix with its successor's. Unbounded where upstream's are unbuffered: a
-    /// collector that waits for the harness lock must never hold up a CM's commit sender, nor its shutdown.
+    /// Each server's commit channel. Unbounded where upstream's are unbuffered: a collector that
+    /// waits for the harness lock must never hold up a CM's commit sender, nor its shutdown. Each
+    /// incarnation gets a new one, so a crashed server's late commits never mix with its successor's.
     /// </summary>
     private readonly Channel<CommitEntry>[] _commitChans;
 
@@ -38,7 +38,7 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly List<CommitEntry>[] _commits;
 
-    /// <summary>The collector task of each server's current incarnation; it ends when its channel is completed.</summary>
+    /// <summary>The collector task of each server's commit channel; it ends when the channel is completed.</summary>
     private readonly Task[] _collectors;
 
     /// <summary>
@@ -329,6 +329,29 @@ public sealed class Harness : IAsyncDisposable
         }
     }
 
+    /// <summary>Beyond upstream: waits until <paramref name="n"/> connected servers have committed <paramref name="cmd"/>; fails after 5 s.</summary>
+    public async Task WaitCommittedAsync(int cmd, int n)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (CommittedBy(cmd) < n)
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
+            }
+            await SleepMs(1);
+        }
+    }
+
+    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
+    public int CommittedBy(int cmd)
+    {
+        lock (_mu)
+        {
+            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
+        }
+    }
+
     /// <summary>Server <paramref name="id"/>'s CM, for tests that look inside it as upstream's do.</summary>
     internal ConsensusModule Cm(int id) => _cluster[id].Cm;
 
@@ -476,33 +499,6 @@ public sealed class Harness : IAsyncDisposable
     {
         var (nc, _) = CheckCommitted(cmd);
         nc.Should().Be(n, $"cmd={cmd} should be committed by {n} servers");
-    }
-
-    /// <summary>
-    /// Beyond upstream: waits until <paramref name="n"/> connected servers have committed
-    /// <paramref name="cmd"/>; fails after 5 s. For tests that need a commit to have happened
-    /// rather than to sleep for a guess of how long it takes.
-    /// </summary>
-    public async Task WaitCommittedAsync(int cmd, int n)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (CommittedBy(cmd) < n)
-        {
-            if (DateTime.UtcNow >= deadline)
-            {
-                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
-            }
-            await SleepMs(1);
-        }
-    }
-
-    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
-    public int CommittedBy(int cmd)
-    {
-        lock (_mu)
-        {
-            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
-        }
     }
 
     /// <summary>Checks that no connected server has committed <paramref name="cmd"/>.</summary>

@@ -8,16 +8,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Raft;
 
-/// <summary>
-/// What a CM reports on its commit channel: a command the cluster has agreed on, ready to be
-/// handed to the service that owns this server.
-/// </summary>
-/// <param name="Command">The client's command.</param>
+/// <summary>A command the cluster has agreed on, as a CM reports it on its commit channel.</summary>
 /// <param name="Index">The log index the command was committed at.</param>
-/// <param name="Term">
-/// The term of the entry itself. Upstream reports the server's current term here, which can be
-/// later than the entry's; the entry's own term is what the paper calls the entry's term.
-/// </param>
+/// <param name="Term">The entry's own term; upstream reports the server's current term, which can be later.</param>
 public sealed record CommitEntry(object Command, int Index, int Term);
 
 /// <summary>One entry of the replicated log: a client's command and the term it arrived in.</summary>
@@ -71,7 +64,7 @@ public sealed record RequestVoteReply
     public bool VoteGranted { get; init; }
 }
 
-/// <summary>Arguments of AppendEntries: a heartbeat, or new entries for the follower's log.</summary>
+/// <summary>Arguments of AppendEntries; a heartbeat carries no entries.</summary>
 public sealed record AppendEntriesArgs
 {
     public int Term { get; init; }
@@ -104,7 +97,7 @@ public sealed record AppendEntriesReply
 }
 
 /// <summary>A consensus module (CM): the part of one server that runs the Raft protocol.</summary>
-public sealed class ConsensusModule
+public sealed partial class ConsensusModule
 {
     /// <summary>Guards the mutable state below. Never held across an await.</summary>
     private readonly Lock _mu = new();
@@ -146,18 +139,11 @@ public sealed class ConsensusModule
     /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
     private readonly ILogger _logger;
 
-    /// <summary>Cancelled by <see cref="Stop"/>; every loop of this CM ends on it.</summary>
+    /// <summary>Cancelled when this CM stops; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>The tasks this CM has started (Go's goroutines).</summary>
     private readonly TaskTracker _tasks;
-
-    /// <summary>
-    /// A test seam, null in normal runs: when set, each per-peer AppendEntries task awaits it with
-    /// the peer's id and "send" (before it reads the leader's state) or "reply" (once a reply is
-    /// in), so a test can hold the task at that point and change the world meanwhile.
-    /// </summary>
-    private volatile Func<int, string, Task>? _peerTaskHook;
 
     // Figure 2's persistent state, which every server keeps.
 
@@ -278,10 +264,9 @@ public sealed class ConsensusModule
     }
 
     /// <summary>
-    /// Stops this CM for good and waits for its commit sender to finish, so that the caller may
-    /// complete the commit channel afterwards. Never hangs, even if nobody reads the commit
-    /// channel any more: the sender's pending write is cancelled. The other tasks see the
-    /// cancellation and end within moments (the tests check they do).
+    /// Stops this CM for good and waits for its commit sender, so the caller may complete the
+    /// commit channel afterwards; never hangs, even if nobody reads that channel any more. The
+    /// other tasks end within moments (the tests check they do).
     /// </summary>
     public async Task StopAsync()
     {
@@ -397,7 +382,7 @@ public sealed class ConsensusModule
         }
     }
 
-    /// <summary>The AppendEntries RPC handler: a heartbeat, or entries to add to this follower's log.</summary>
+    /// <summary>The AppendEntries RPC handler.</summary>
     public AppendEntriesReply AppendEntries(AppendEntriesArgs args)
     {
         lock (_mu)
@@ -602,42 +587,35 @@ public sealed class ConsensusModule
                 };
 
                 Dlog($"sending RequestVote to {peerId}: {args}");
-                RequestVoteReply reply;
-                try
+                if (await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args) is { } reply)
                 {
-                    reply = await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args);
-                }
-                catch (RpcException)
-                {
-                    return;
-                }
-
-                lock (_mu)
-                {
-                    Dlog($"received RequestVoteReply {reply}");
-
-                    if (_state != CMState.Candidate)
+                    lock (_mu)
                     {
-                        Dlog($"while waiting for reply, state = {_state}");
-                        return;
-                    }
+                        Dlog($"received RequestVoteReply {reply}");
 
-                    // Compared with the current term, not savedCurrentTerm: a late reply from an
-                    // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
-                    if (reply.Term > _currentTerm)
-                    {
-                        Dlog($"term out of date in RequestVoteReply");
-                        BecomeFollower(reply.Term);
-                        return;
-                    }
-                    else if (reply.Term == _currentTerm && reply.VoteGranted)
-                    {
-                        votesReceived += 1;
-                        if (votesReceived * 2 > _peerIds.Length + 1)
+                        if (_state != CMState.Candidate)
                         {
-                            Dlog($"wins election with {votesReceived} votes");
-                            StartLeader();
+                            Dlog($"while waiting for reply, state = {_state}");
                             return;
+                        }
+
+                        // Compared with the current term, not savedCurrentTerm: a late reply from an
+                        // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
+                        if (reply.Term > _currentTerm)
+                        {
+                            Dlog($"term out of date in RequestVoteReply");
+                            BecomeFollower(reply.Term);
+                            return;
+                        }
+                        else if (reply.Term == _currentTerm && reply.VoteGranted)
+                        {
+                            votesReceived += 1;
+                            if (votesReceived * 2 > _peerIds.Length + 1)
+                            {
+                                Dlog($"wins election with {votesReceived} votes");
+                                StartLeader();
+                                return;
+                            }
                         }
                     }
                 }
@@ -728,11 +706,7 @@ public sealed class ConsensusModule
         });
     }
 
-    /// <summary>
-    /// Sends one round of AppendEntries to all peers, each carrying the entries that peer still
-    /// lacks, and handles the replies: step down on a newer term, advance the commit index when a
-    /// majority holds an entry, back off nextIndex when a follower's log does not match.
-    /// </summary>
+    /// <summary>Sends every peer one round of AppendEntries and handles their replies.</summary>
     private void LeaderSendAEs()
     {
         int savedCurrentTerm;
@@ -785,101 +759,94 @@ public sealed class ConsensusModule
                     };
                 }
                 Dlog($"sending AppendEntries to {peerId}: ni={ni}, args={args}");
-                AppendEntriesReply reply;
-                try
+                if (await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args) is { } reply)
                 {
-                    reply = await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args);
-                }
-                catch (RpcException)
-                {
-                    return;
-                }
-
-                await PeerTaskHookAsync(peerId, "reply");
-                lock (_mu)
-                {
-                    // A stopped CM acts on nothing: stepping down would bring it back to life
-                    // (a new election timer, and in Part3 writes to storage a new server now owns).
-                    if (_state == CMState.Dead)
+                    await PeerTaskHookAsync(peerId, "reply");
+                    lock (_mu)
                     {
-                        return;
-                    }
-
-                    // Against the current term, as upstream does from this part on: a reply older
-                    // than a step-down that already happened must not trigger another.
-                    if (reply.Term > _currentTerm)
-                    {
-                        Dlog($"term out of date in heartbeat reply");
-                        BecomeFollower(reply.Term);
-                        return;
-                    }
-
-                    // Only a reply from this leadership counts: same term as when the message
-                    // was sent, and still leading it.
-                    if (_state == CMState.Leader && _currentTerm == savedCurrentTerm && reply.Term == savedCurrentTerm)
-                    {
-                        if (reply.Success)
+                        // A stopped CM acts on nothing: stepping down would bring it back to life
+                        // (a new election timer, and writes to storage a new server now owns).
+                        if (_state == CMState.Dead)
                         {
-                            // Neither moves back: a late reply to an older, shorter message must
-                            // not undo what a newer reply already confirmed (upstream's nextIndex
-                            // does move back, and the next round resends what the peer has).
-                            _nextIndex[peerId] = Math.Max(_nextIndex[peerId], ni + args.Entries.Length);
-                            _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
+                            return;
+                        }
 
-                            // Commit the highest entry of this term held by a majority. Entries of
-                            // earlier terms are committed only along with it (section 5.4.2).
-                            int savedCommitIndex = _commitIndex;
-                            for (int i = _commitIndex + 1; i < _log.Count; i++)
+                        // Against the current term (upstream's Part1 uses savedCurrentTerm): a reply
+                        // older than a step-down that already happened must not trigger another.
+                        if (reply.Term > _currentTerm)
+                        {
+                            Dlog($"term out of date in heartbeat reply");
+                            BecomeFollower(reply.Term);
+                            return;
+                        }
+
+                        // Only a reply from this leadership counts: same term as when the message
+                        // was sent, and still leading it.
+                        if (_state == CMState.Leader && _currentTerm == savedCurrentTerm && reply.Term == savedCurrentTerm)
+                        {
+                            if (reply.Success)
                             {
-                                if (_log[i].Term == _currentTerm)
+                                // Neither moves back: a late reply to an older, shorter message must
+                                // not undo what a newer reply already confirmed (upstream's nextIndex
+                                // does move back, and the next round resends what the peer has).
+                                _nextIndex[peerId] = Math.Max(_nextIndex[peerId], ni + args.Entries.Length);
+                                _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
+
+                                // Commit the highest entry of this term held by a majority. Entries of
+                                // earlier terms are committed only along with it (section 5.4.2).
+                                int savedCommitIndex = _commitIndex;
+                                for (int i = _commitIndex + 1; i < _log.Count; i++)
                                 {
-                                    int matchCount = 1;
-                                    foreach (int p in _peerIds)
+                                    if (_log[i].Term == _currentTerm)
                                     {
-                                        if (_matchIndex[p] >= i)
+                                        int matchCount = 1;
+                                        foreach (int p in _peerIds)
                                         {
-                                            matchCount++;
+                                            if (_matchIndex[p] >= i)
+                                            {
+                                                matchCount++;
+                                            }
+                                        }
+                                        if (matchCount * 2 > _peerIds.Length + 1)
+                                        {
+                                            _commitIndex = i;
                                         }
                                     }
-                                    if (matchCount * 2 > _peerIds.Length + 1)
-                                    {
-                                        _commitIndex = i;
-                                    }
                                 }
-                            }
-                            Dlog($"AppendEntries reply from {peerId} success: nextIndex := {_nextIndex}, matchIndex := {_matchIndex}; commitIndex := {_commitIndex}");
-                            if (_commitIndex != savedCommitIndex)
-                            {
-                                Dlog($"leader sets commitIndex := {_commitIndex}");
-                                // New entries are committed: deliver them to this leader's client,
-                                // and tell the followers now rather than at the next heartbeat.
-                                // TryWrite: never blocks under the lock (upstream's sends here can).
-                                _newCommitReadyChan.Writer.TryWrite(true);
-                                _triggerAEChan.Writer.TryWrite(true);
-                            }
-                        }
-                        else
-                        {
-                            if (reply.ConflictTerm >= 0)
-                            {
-                                // If we hold entries of the conflicting term, resume after our
-                                // last one; otherwise skip the follower's whole run of that term.
-                                int lastIndexOfTerm = -1;
-                                for (int i = _log.Count - 1; i >= 0; i--)
+                                Dlog($"AppendEntries reply from {peerId} success: nextIndex := {_nextIndex}, matchIndex := {_matchIndex}; commitIndex := {_commitIndex}");
+                                if (_commitIndex != savedCommitIndex)
                                 {
-                                    if (_log[i].Term == reply.ConflictTerm)
-                                    {
-                                        lastIndexOfTerm = i;
-                                        break;
-                                    }
+                                    Dlog($"leader sets commitIndex := {_commitIndex}");
+                                    // New entries are committed: deliver them to this leader's client,
+                                    // and tell the followers now rather than at the next heartbeat.
+                                    // TryWrite: never blocks under the lock (upstream's sends here can).
+                                    _newCommitReadyChan.Writer.TryWrite(true);
+                                    _triggerAEChan.Writer.TryWrite(true);
                                 }
-                                _nextIndex[peerId] = lastIndexOfTerm >= 0 ? lastIndexOfTerm + 1 : reply.ConflictIndex;
                             }
                             else
                             {
-                                _nextIndex[peerId] = reply.ConflictIndex;
+                                if (reply.ConflictTerm >= 0)
+                                {
+                                    // If we hold entries of the conflicting term, resume after our
+                                    // last one; otherwise skip the follower's whole run of that term.
+                                    int lastIndexOfTerm = -1;
+                                    for (int i = _log.Count - 1; i >= 0; i--)
+                                    {
+                                        if (_log[i].Term == reply.ConflictTerm)
+                                        {
+                                            lastIndexOfTerm = i;
+                                            break;
+                                        }
+                                    }
+                                    _nextIndex[peerId] = lastIndexOfTerm >= 0 ? lastIndexOfTerm + 1 : reply.ConflictIndex;
+                                }
+                                else
+                                {
+                                    _nextIndex[peerId] = reply.ConflictIndex;
+                                }
+                                Dlog($"AppendEntries reply from {peerId} !success: nextIndex := {_nextIndex[peerId]}");
                             }
-                            Dlog($"AppendEntries reply from {peerId} !success: nextIndex := {_nextIndex[peerId]}");
                         }
                     }
                 }
@@ -931,6 +898,9 @@ public sealed class ConsensusModule
             {
                 Dlog($"send on commitchan i={i}, entry={entries[i]}");
                 var entry = new CommitEntry(entries[i].Command, savedLastApplied + i + 1, entries[i].Term);
+                // TryWrite first: after Stop, WriteAsync fails at once even with room in the
+                // channel, and the entries committed before Stop must still go out. Only a full
+                // channel makes the sender wait, and that wait Stop can cancel.
                 if (_commitChan.TryWrite(entry))
                 {
                     continue;
@@ -950,39 +920,4 @@ public sealed class ConsensusModule
         }
         Dlog($"commitChanSender done");
     }
-
-    // For the tests, which look inside a CM as upstream's do (cm.mu, cm.state, cm.votedFor), and
-    // for Tools/RaftBench's report on a stalled server.
-
-    /// <summary>The CM's lock; a test holds it while it reads or calls what follows.</summary>
-    internal Lock Mu => _mu;
-
-    internal CMState State => _state;
-
-    internal int CurrentTerm => _currentTerm;
-
-    internal int VotedFor => _votedFor;
-
-    internal int CommitIndex => _commitIndex;
-
-    internal int LastApplied => _lastApplied;
-
-    /// <summary>The log itself, not a copy: read it only while holding <see cref="Mu"/>.</summary>
-    internal IReadOnlyList<LogEntry> Log => _log;
-
-    /// <summary>The next log index the leader will send to <paramref name="peerId"/>; read it holding <see cref="Mu"/>.</summary>
-    internal int NextIndexOf(int peerId) => _nextIndex[peerId];
-
-    /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
-    private Task PeerTaskHookAsync(int peerId, string point) =>
-        _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;
-
-    /// <summary>Sets the test seam <see cref="_peerTaskHook"/>; null removes it.</summary>
-    internal void SetPeerTaskHook(Func<int, string, Task>? hook) => _peerTaskHook = hook;
-
-    /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
-    internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
-
-    /// <summary>Unexpected exceptions in this CM's tasks; for the tests.</summary>
-    internal IReadOnlyList<Exception> Faults() => _tasks.Faults();
 }
