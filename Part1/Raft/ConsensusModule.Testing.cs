@@ -31,6 +31,9 @@ public sealed partial class ConsensusModule
 
     internal int VotedFor => _votedFor;
 
+    /// <summary>The log itself, not a copy.</summary>
+    internal IReadOnlyList<LogEntry> Log => _log;
+
     /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
     internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
 
