@@ -256,7 +256,7 @@ public sealed class KvService
     private async Task<(ResponseStatus Status, Command? Done)> SubmitAndWaitAsync(HttpContext ctx, Command cmd)
     {
         Interlocked.Increment(ref _handlersInFlight);
-        // Subscribed before Submit, by request: upstream subscribes after Submit returns and misses a commit that lands in between.
+        // Subscribed before Submit, by handler id: upstream subscribes after Submit returns and misses a commit that lands in between.
         CommitSubscriptions.Subscription sub = _commitSubs.Create(cmd.HandlerId);
         try
         {
