@@ -150,10 +150,10 @@ public sealed partial class ConsensusModule
     }
 
     /// <summary>
-    /// Stops this CM for good. It returns at once; the CM's tasks see the cancellation and end
-    /// within moments (the tests check they do).
+    /// Stops this CM for good. There is nothing to wait for: the CM's tasks see the cancellation
+    /// and end within moments (the tests check they do).
     /// </summary>
-    public void Stop()
+    public Task StopAsync()
     {
         lock (_mu)
         {
@@ -162,6 +162,7 @@ public sealed partial class ConsensusModule
         }
         // Outside the lock: cancelling may run a loop's continuation right here, and it takes the lock.
         _stopping.Cancel();
+        return Task.CompletedTask;
     }
 
     /// <summary>Whether Dlog writes anything; checked before a message is even built.</summary>
@@ -448,7 +449,7 @@ public sealed partial class ConsensusModule
                             return;
                         }
 
-                        // Against the current term (upstream's Part1 uses savedCurrentTerm): a reply
+                        // Against the current term (upstream's part1 uses savedCurrentTerm): a reply
                         // older than a step-down that already happened must not trigger another.
                         if (reply.Term > _currentTerm)
                         {

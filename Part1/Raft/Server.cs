@@ -87,7 +87,7 @@ public sealed class Server
     /// <summary>Stops the CM and the RPC endpoint, then waits for the serving tasks to end.</summary>
     public async Task ShutdownAsync()
     {
-        Cm.Stop();
+        await Cm.StopAsync();
         // Closed before the serving tasks are cancelled: every call still queued, or arriving
         // meanwhile, fails at once instead of leaving its caller waiting for good.
         Endpoint.Close();

@@ -25,10 +25,7 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly Channel<CommitEntry>[] _commitChans;
 
-    /// <summary>
-    /// The commits each server has reported so far, in order; filled by one collector task per
-    /// server reading its commit channel.
-    /// </summary>
+    /// <summary>The commits each server has reported so far, in order, as its collector task read them.</summary>
     private readonly List<CommitEntry>[] _commits;
 
     /// <summary>The collector task of each server's commit channel; it ends when the channel is completed.</summary>
@@ -258,9 +255,8 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>
-    /// Checks that every connected server has committed <paramref name="cmd"/> at the same index,
-    /// and that they agree on every command committed before it; commands must be unique ints.
-    /// Returns how many servers committed it, and its log index.
+    /// Checks that every connected server committed <paramref name="cmd"/> (a unique int) at the same
+    /// index, agreeing on every command before it. Returns how many servers did, and the index.
     /// </summary>
     public (int Count, int Index) CheckCommitted(int cmd)
     {

@@ -590,7 +590,7 @@ public sealed partial class ConsensusModule
                             return;
                         }
 
-                        // Against the current term (upstream's Part1 uses savedCurrentTerm): a reply
+                        // Against the current term (upstream's part1 uses savedCurrentTerm): a reply
                         // older than a step-down that already happened must not trigger another.
                         if (reply.Term > _currentTerm)
                         {
@@ -665,10 +665,8 @@ public sealed partial class ConsensusModule
     }
 
     /// <summary>
-    /// Sends newly committed entries on the commit channel, in log order. Each wake-up it sends
-    /// whatever lies between lastApplied and commitIndex, so coalesced wake-ups lose nothing. The
-    /// sends happen outside the lock: a slow reader of the commit channel delays only this task.
-    /// Ends when the CM stops.
+    /// Sends newly committed entries on the commit channel, in log order and outside the lock, so a
+    /// slow reader delays only this task. Each wake-up sends all from lastApplied to commitIndex.
     /// </summary>
     private async Task CommitChanSenderAsync()
     {

@@ -32,10 +32,7 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly Channel<CommitEntry>[] _commitChans;
 
-    /// <summary>
-    /// The commits each server has reported so far, in order; filled by one collector task per
-    /// server reading its commit channel.
-    /// </summary>
+    /// <summary>The commits each server has reported so far, in order, as its collector task read them.</summary>
     private readonly List<CommitEntry>[] _commits;
 
     /// <summary>The collector task of each server's commit channel; it ends when the channel is completed.</summary>
@@ -47,9 +44,7 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly bool[] _connected;
 
-    /// <summary>
-    /// Whether each server is alive: false from its crash until its restart. Connected implies alive.
-    /// </summary>
+    /// <summary>Whether each server is alive: false from its crash until its restart. Connected implies alive.</summary>
     private readonly bool[] _alive;
 
     /// <summary>The number of servers.</summary>
@@ -243,10 +238,7 @@ public sealed class Harness : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// "Restarts" server <paramref name="id"/>: a new server, built from the crashed one's storage
-    /// alone, connected to the live peers.
-    /// </summary>
+    /// <summary>"Restarts" server <paramref name="id"/>: a new server, built from its storage alone, connected to the live peers.</summary>
     public async Task RestartPeerAsync(int id)
     {
         _alive[id].Should().BeFalse($"id={id} is alive in RestartPeer");
@@ -283,10 +275,7 @@ public sealed class Harness : IAsyncDisposable
         _cluster[id].Proxy().DontDropCalls();
     }
 
-    /// <summary>
-    /// Beyond upstream: server <paramref name="id"/>'s calls still reach its peers, but their
-    /// replies are lost, so it never learns what its messages achieved.
-    /// </summary>
+    /// <summary>Beyond upstream: server <paramref name="id"/>'s calls reach its peers, but it never gets their replies.</summary>
     public void PeerDropReplies(int id)
     {
         Tlog($"peer {id} drop replies");
@@ -311,11 +300,7 @@ public sealed class Harness : IAsyncDisposable
         _cluster[from].DisconnectPeer(to);
     }
 
-    /// <summary>
-    /// Waits until <paramref name="cmd"/> is in the logs of all the given servers (not
-    /// necessarily committed); fails after 5 s. Lets a test act right after a message has landed
-    /// instead of guessing how long delivery takes.
-    /// </summary>
+    /// <summary>Beyond upstream: waits until <paramref name="cmd"/> is in the given servers' logs, committed or not; fails after 5 s.</summary>
     public async Task WaitUntilInLogsAsync(int cmd, params int[] ids)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
@@ -418,9 +403,8 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>
-    /// Checks that every connected server has committed <paramref name="cmd"/> at the same index,
-    /// and that they agree on every command committed before it; commands must be unique ints.
-    /// Returns how many servers committed it, and its log index.
+    /// Checks that every connected server committed <paramref name="cmd"/> (a unique int) at the same
+    /// index, agreeing on every command before it. Returns how many servers did, and the index.
     /// </summary>
     public (int Count, int Index) CheckCommitted(int cmd)
     {

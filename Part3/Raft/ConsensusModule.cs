@@ -15,23 +15,8 @@ public sealed record CommitEntry(object Command, int Index, int Term);
 
 /// <summary>One entry of the replicated log: a client's command and the term it arrived in.</summary>
 /// <param name="Command">Should be immutable (an int, a string, a record): entries are shared, never copied.</param>
-public sealed record LogEntry(object Command, int Term)
+public sealed partial record LogEntry(object Command, int Term)
 {
-    /// <summary>
-    /// The command as storage holds it, made once by Submit and carried along to the followers,
-    /// so writing the log never serializes a command twice. Null only for entries built by hand.
-    /// </summary>
-    internal EncodedCommand? Encoded { get; init; }
-
-    /// <summary>The entry as the stored log holds it, made by the first write of it and reused by every later one.</summary>
-    internal byte[]? Stored { get; set; }
-
-    /// <summary>Two entries are equal when command and term are; the cached encodings do not count.</summary>
-    public bool Equals(LogEntry? other) =>
-        other is not null && Equals(Command, other.Command) && Term == other.Term;
-
-    public override int GetHashCode() => HashCode.Combine(Command, Term);
-
     /// <summary>Prints as Go's %v does, {command term}, so logs read alike in both ports.</summary>
     public override string ToString() => $"{{{Command} {Term}}}";
 }
@@ -673,6 +658,8 @@ public sealed partial class ConsensusModule
             // Send at once, so followers hear of the new leader without delay.
             LeaderSendAEs();
 
+            // One wait for a trigger lives across rounds and is renewed only once it fires: a new
+            // one per heartbeat would leave another waiter queued on the channel every 50 ms.
             Task<bool> triggered = _triggerAEChan.Reader.WaitToReadAsync(_stopping.Token).AsTask();
             while (true)
             {
@@ -765,13 +752,13 @@ public sealed partial class ConsensusModule
                     lock (_mu)
                     {
                         // A stopped CM acts on nothing: stepping down would bring it back to life
-                        // (a new election timer, and writes to storage a new server now owns).
+                        // (a new election timer).
                         if (_state == CMState.Dead)
                         {
                             return;
                         }
 
-                        // Against the current term (upstream's Part1 uses savedCurrentTerm): a reply
+                        // Against the current term (upstream's part1 uses savedCurrentTerm): a reply
                         // older than a step-down that already happened must not trigger another.
                         if (reply.Term > _currentTerm)
                         {
@@ -867,10 +854,8 @@ public sealed partial class ConsensusModule
     }
 
     /// <summary>
-    /// Sends newly committed entries on the commit channel, in log order. Each wake-up it sends
-    /// whatever lies between lastApplied and commitIndex, so coalesced wake-ups lose nothing. The
-    /// sends happen outside the lock: a slow reader of the commit channel delays only this task.
-    /// Ends when the CM stops.
+    /// Sends newly committed entries on the commit channel, in log order and outside the lock, so a
+    /// slow reader delays only this task. Each wake-up sends all from lastApplied to commitIndex.
     /// </summary>
     private async Task CommitChanSenderAsync()
     {

@@ -217,6 +217,28 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
 }
 
 /// <summary>
+/// What a log entry keeps of its stored form (the rest of it is in ConsensusModule.cs), so that
+/// no command or entry is encoded twice however often the log is written.
+/// </summary>
+public sealed partial record LogEntry
+{
+    /// <summary>
+    /// The command as storage holds it, made once by Submit and carried along to the followers,
+    /// so writing the log never serializes a command twice. Null only for entries built by hand.
+    /// </summary>
+    internal EncodedCommand? Encoded { get; init; }
+
+    /// <summary>The entry as the stored log holds it, made by the first write of it and reused by every later one.</summary>
+    internal byte[]? Stored { get; set; }
+
+    /// <summary>Two entries are equal when command and term are; the cached encodings do not count.</summary>
+    public bool Equals(LogEntry? other) =>
+        other is not null && Equals(Command, other.Command) && Term == other.Term;
+
+    public override int GetHashCode() => HashCode.Combine(Command, Term);
+}
+
+/// <summary>
 /// The command types a log may hold, each under a short name written next to the command in
 /// storage. Like Go's gob.Register: a service registers its own command type once, at startup,
 /// e.g. <c>CommandTypes.Register&lt;KvCommand&gt;("kv")</c>. Common simple types are registered already.
