@@ -174,7 +174,7 @@ public sealed class KvService
         await SendHttpResponseAsync(ctx, resp);
     }
 
-    // The Get and CAS handlers follow the Put handler step for step.
+    // The other handlers follow the Put handler step for step.
 
     private async Task HandleGetAsync(HttpContext ctx)
     {

@@ -64,10 +64,7 @@ public sealed class KvService
     /// </summary>
     private readonly Dictionary<long, long> _lastRequestIDPerClient = [];
 
-    /// <summary>
-    /// 1 when the next HTTP answer is to be held back (see <see cref="DelayNextHTTPResponse"/>);
-    /// the answer that takes it sets it back to 0.
-    /// </summary>
+    /// <summary>1 while the next HTTP answer is to be held back (<see cref="DelayNextHTTPResponse"/>); the answer sets it to 0.</summary>
     private int _delayNextHTTPResponse;
 
     /// <summary>Where this service's "[kv N]" lines (and its Raft server's lines) go.</summary>
@@ -156,9 +153,8 @@ public sealed class KvService
     }
 
     /// <summary>
-    /// Holds back the next HTTP answer by 300 ms; the request itself is carried out as usual.
-    /// Only one answer is delayed. For tests: the client gives up on the service meanwhile and
-    /// sends the request again.
+    /// Holds back the next HTTP answer, one only, by 300 ms; the request itself is carried out as
+    /// usual. For tests: the client gives up on the service meanwhile and sends the request again.
     /// </summary>
     public void DelayNextHTTPResponse() => Volatile.Write(ref _delayNextHTTPResponse, 1);
 
@@ -183,7 +179,7 @@ public sealed class KvService
         await SendHttpResponseAsync(ctx, resp);
     }
 
-    // The Append, Get and CAS handlers follow the Put handler step for step.
+    // The other handlers follow the Put handler step for step.
 
     private async Task HandleAppendAsync(HttpContext ctx)
     {
@@ -299,10 +295,7 @@ public sealed class KvService
         }
     }
 
-    /// <summary>
-    /// Sends <paramref name="resp"/> as JSON, unless there is nothing to send; first waits 300 ms
-    /// if a test asked for the next answer to be delayed.
-    /// </summary>
+    /// <summary>Sends <paramref name="resp"/> as JSON, unless there is nothing to send; 300 ms late if a test asked for that.</summary>
     private async Task SendHttpResponseAsync<T>(HttpContext ctx, T? resp)
         where T : class
     {
