@@ -88,6 +88,9 @@ public sealed class ConsensusModule
     /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
     private readonly ILogger _logger;
 
+    /// <summary>The clock of the election timer and the heartbeats: the system's, or a test's or a tool's own.</summary>
+    private readonly TimeProvider _timeProvider;
+
     /// <summary>Cancelled by <see cref="Stop"/>; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
@@ -117,20 +120,24 @@ public sealed class ConsensusModule
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
 
-    /// <summary>When the election countdown last restarted (a Stopwatch timestamp).</summary>
+    /// <summary>When the election countdown last restarted (a timestamp of <see cref="_timeProvider"/>).</summary>
     private long _electionResetEvent;
+
+    /// <summary>The timeout of the election countdown started last, for tools that draw the countdown.</summary>
+    private TimeSpan _electionTimeout;
 
     /// <summary>
     /// Creates a CM with the given id and peer ids, hosted by <paramref name="server"/>. The CM
     /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
     /// peer is connected.
     /// </summary>
-    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ILogger logger)
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ILogger logger, TimeProvider timeProvider)
     {
         _id = id;
         _peerIds = [.. peerIds];
         _server = server;
         _logger = logger;
+        _timeProvider = timeProvider;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
@@ -141,7 +148,7 @@ public sealed class ConsensusModule
             await ready.WaitAsync(_stopping.Token);
             lock (_mu)
             {
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             await RunElectionTimerAsync();
         });
@@ -206,7 +213,7 @@ public sealed class ConsensusModule
             {
                 voteGranted = true;
                 _votedFor = args.CandidateId;
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             var reply = new RequestVoteReply { Term = _currentTerm, VoteGranted = voteGranted };
             Dlog($"... RequestVote reply: {reply}");
@@ -238,7 +245,7 @@ public sealed class ConsensusModule
                 {
                     BecomeFollower(args.Term);
                 }
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
                 success = true;
             }
 
@@ -273,10 +280,11 @@ public sealed class ConsensusModule
         lock (_mu)
         {
             termStarted = _currentTerm;
+            _electionTimeout = timeoutDuration;
         }
         Dlog($"election timer started ({timeoutDuration.TotalMilliseconds}ms), term={termStarted}");
 
-        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10), _timeProvider);
         while (await ticker.WaitForNextTickAsync(_stopping.Token))
         {
             lock (_mu)
@@ -294,7 +302,7 @@ public sealed class ConsensusModule
                 }
 
                 // No leader heard from and no vote granted for a whole timeout: time to run.
-                if (Stopwatch.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
+                if (_timeProvider.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
                 {
                     StartElection();
                     return;
@@ -310,7 +318,7 @@ public sealed class ConsensusModule
         _state = CMState.Candidate;
         _currentTerm += 1;
         int savedCurrentTerm = _currentTerm;
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
         _votedFor = _id;
         Dlog($"becomes Candidate (currentTerm={savedCurrentTerm}); log={_log}");
 
@@ -387,7 +395,7 @@ public sealed class ConsensusModule
             _currentTerm = term;
             _votedFor = -1;
         }
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
 
         _tasks.Run("election timer", RunElectionTimerAsync);
     }
@@ -401,7 +409,7 @@ public sealed class ConsensusModule
 
         _tasks.Run("leader heartbeats", async () =>
         {
-            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(50), _timeProvider);
 
             // Heartbeats go out for as long as this CM remains the leader.
             while (true)
@@ -492,6 +500,12 @@ public sealed class ConsensusModule
     internal CMState State => _state;
 
     internal int CurrentTerm => _currentTerm;
+
+    /// <summary>The timeout of the election countdown started last; read it holding <see cref="Mu"/>.</summary>
+    internal TimeSpan ElectionTimeoutDuration => _electionTimeout;
+
+    /// <summary>When the election countdown last restarted, a timestamp of the CM's clock; read it holding <see cref="Mu"/>.</summary>
+    internal long ElectionResetEvent => _electionResetEvent;
 
     /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
     private Task PeerTaskHookAsync(int peerId, string point) =>

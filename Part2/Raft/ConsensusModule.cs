@@ -113,6 +113,9 @@ public sealed class ConsensusModule
     /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
     private readonly ILogger _logger;
 
+    /// <summary>The clock of the election timer and the heartbeats: the system's, or a test's or a tool's own.</summary>
+    private readonly TimeProvider _timeProvider;
+
     /// <summary>Cancelled by <see cref="Stop"/>; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
@@ -148,8 +151,11 @@ public sealed class ConsensusModule
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
 
-    /// <summary>When the election countdown last restarted (a Stopwatch timestamp).</summary>
+    /// <summary>When the election countdown last restarted (a timestamp of <see cref="_timeProvider"/>).</summary>
     private long _electionResetEvent;
+
+    /// <summary>The timeout of the election countdown started last, for tools that draw the countdown.</summary>
+    private TimeSpan _electionTimeout;
 
     // Volatile Raft state on leaders.
 
@@ -164,13 +170,14 @@ public sealed class ConsensusModule
     /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
     /// peer is connected. Committed entries are written to <paramref name="commitChan"/>.
     /// </summary>
-    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger)
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger, TimeProvider timeProvider)
     {
         _id = id;
         _peerIds = [.. peerIds];
         _server = server;
         _commitChan = commitChan;
         _logger = logger;
+        _timeProvider = timeProvider;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
@@ -183,7 +190,7 @@ public sealed class ConsensusModule
             await ready.WaitAsync(_stopping.Token);
             lock (_mu)
             {
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             await RunElectionTimerAsync();
         });
@@ -279,7 +286,7 @@ public sealed class ConsensusModule
             {
                 voteGranted = true;
                 _votedFor = args.CandidateId;
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             var reply = new RequestVoteReply { Term = _currentTerm, VoteGranted = voteGranted };
             Dlog($"... RequestVote reply: {reply}");
@@ -311,7 +318,7 @@ public sealed class ConsensusModule
                 {
                     BecomeFollower(args.Term);
                 }
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
 
                 // Does our log hold an entry at PrevLogIndex with term PrevLogTerm? Trivially so
                 // when PrevLogIndex is -1: the new entries start the log.
@@ -388,10 +395,11 @@ public sealed class ConsensusModule
         lock (_mu)
         {
             termStarted = _currentTerm;
+            _electionTimeout = timeoutDuration;
         }
         Dlog($"election timer started ({timeoutDuration.TotalMilliseconds}ms), term={termStarted}");
 
-        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10), _timeProvider);
         while (await ticker.WaitForNextTickAsync(_stopping.Token))
         {
             lock (_mu)
@@ -409,7 +417,7 @@ public sealed class ConsensusModule
                 }
 
                 // No leader heard from and no vote granted for a whole timeout: time to run.
-                if (Stopwatch.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
+                if (_timeProvider.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
                 {
                     StartElection();
                     return;
@@ -425,7 +433,7 @@ public sealed class ConsensusModule
         _state = CMState.Candidate;
         _currentTerm += 1;
         int savedCurrentTerm = _currentTerm;
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
         _votedFor = _id;
         Dlog($"becomes Candidate (currentTerm={savedCurrentTerm}); log={_log}");
 
@@ -514,7 +522,7 @@ public sealed class ConsensusModule
             _currentTerm = term;
             _votedFor = -1;
         }
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
 
         _tasks.Run("election timer", RunElectionTimerAsync);
     }
@@ -534,7 +542,7 @@ public sealed class ConsensusModule
 
         _tasks.Run("leader heartbeats", async () =>
         {
-            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(50), _timeProvider);
 
             // Heartbeats go out for as long as this CM remains the leader.
             while (true)
@@ -763,6 +771,12 @@ public sealed class ConsensusModule
 
     /// <summary>The next log index the leader will send to <paramref name="peerId"/>; read it holding <see cref="Mu"/>.</summary>
     internal int NextIndexOf(int peerId) => _nextIndex[peerId];
+
+    /// <summary>The timeout of the election countdown started last; read it holding <see cref="Mu"/>.</summary>
+    internal TimeSpan ElectionTimeoutDuration => _electionTimeout;
+
+    /// <summary>When the election countdown last restarted, a timestamp of the CM's clock; read it holding <see cref="Mu"/>.</summary>
+    internal long ElectionResetEvent => _electionResetEvent;
 
     /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
     private Task PeerTaskHookAsync(int peerId, string point) =>

@@ -146,6 +146,9 @@ public sealed class ConsensusModule
     /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
     private readonly ILogger _logger;
 
+    /// <summary>The clock of the election timer and the heartbeats: the system's, or a test's or a tool's own.</summary>
+    private readonly TimeProvider _timeProvider;
+
     /// <summary>Cancelled by <see cref="Stop"/>; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
@@ -184,8 +187,11 @@ public sealed class ConsensusModule
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
 
-    /// <summary>When the election countdown last restarted (a Stopwatch timestamp).</summary>
+    /// <summary>When the election countdown last restarted (a timestamp of <see cref="_timeProvider"/>).</summary>
     private long _electionResetEvent;
+
+    /// <summary>The timeout of the election countdown started last, for tools that draw the countdown.</summary>
+    private TimeSpan _electionTimeout;
 
     // Volatile Raft state on leaders.
 
@@ -200,7 +206,7 @@ public sealed class ConsensusModule
     /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
     /// peer is connected. Committed entries are written to <paramref name="commitChan"/>.
     /// </summary>
-    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger)
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger, TimeProvider timeProvider)
     {
         _id = id;
         _peerIds = [.. peerIds];
@@ -209,6 +215,7 @@ public sealed class ConsensusModule
         _persister = new Persister(storage);
         _commitChan = commitChan;
         _logger = logger;
+        _timeProvider = timeProvider;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
@@ -226,7 +233,7 @@ public sealed class ConsensusModule
             await ready.WaitAsync(_stopping.Token);
             lock (_mu)
             {
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             await RunElectionTimerAsync();
         });
@@ -388,7 +395,7 @@ public sealed class ConsensusModule
             {
                 voteGranted = true;
                 _votedFor = args.CandidateId;
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             var reply = new RequestVoteReply { Term = _currentTerm, VoteGranted = voteGranted };
             PersistToStorage();
@@ -423,7 +430,7 @@ public sealed class ConsensusModule
                 {
                     BecomeFollower(args.Term);
                 }
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
 
                 // Does our log hold an entry at PrevLogIndex with term PrevLogTerm? Trivially so
                 // when PrevLogIndex is -1: the new entries start the log.
@@ -539,10 +546,11 @@ public sealed class ConsensusModule
         lock (_mu)
         {
             termStarted = _currentTerm;
+            _electionTimeout = timeoutDuration;
         }
         Dlog($"election timer started ({timeoutDuration.TotalMilliseconds}ms), term={termStarted}");
 
-        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10), _timeProvider);
         while (await ticker.WaitForNextTickAsync(_stopping.Token))
         {
             lock (_mu)
@@ -560,7 +568,7 @@ public sealed class ConsensusModule
                 }
 
                 // No leader heard from and no vote granted for a whole timeout: time to run.
-                if (Stopwatch.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
+                if (_timeProvider.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
                 {
                     StartElection();
                     return;
@@ -576,7 +584,7 @@ public sealed class ConsensusModule
         _state = CMState.Candidate;
         _currentTerm += 1;
         int savedCurrentTerm = _currentTerm;
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
         _votedFor = _id;
         PersistToStorage();
         Dlog($"becomes Candidate (currentTerm={savedCurrentTerm}); log={_log}");
@@ -667,7 +675,7 @@ public sealed class ConsensusModule
             _votedFor = -1;
             PersistToStorage();
         }
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
 
         _tasks.Run("election timer", RunElectionTimerAsync);
     }
@@ -702,7 +710,7 @@ public sealed class ConsensusModule
                 // way the next heartbeat is due a full timeout later.
                 using (var timer = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
                 {
-                    Task expired = Task.Delay(heartbeatTimeout, timer.Token);
+                    Task expired = Task.Delay(heartbeatTimeout, _timeProvider, timer.Token);
                     if (await Task.WhenAny(triggered, expired) == triggered)
                     {
                         if (!await triggered)
@@ -972,6 +980,12 @@ public sealed class ConsensusModule
 
     /// <summary>The next log index the leader will send to <paramref name="peerId"/>; read it holding <see cref="Mu"/>.</summary>
     internal int NextIndexOf(int peerId) => _nextIndex[peerId];
+
+    /// <summary>The timeout of the election countdown started last; read it holding <see cref="Mu"/>.</summary>
+    internal TimeSpan ElectionTimeoutDuration => _electionTimeout;
+
+    /// <summary>When the election countdown last restarted, a timestamp of the CM's clock; read it holding <see cref="Mu"/>.</summary>
+    internal long ElectionResetEvent => _electionResetEvent;
 
     /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
     private Task PeerTaskHookAsync(int peerId, string point) =>
