@@ -34,6 +34,12 @@ public sealed partial class ConsensusModule
     /// <summary>The log itself, not a copy.</summary>
     internal IReadOnlyList<LogEntry> Log => _log;
 
+    /// <summary>The timeout of the election countdown started last.</summary>
+    internal TimeSpan ElectionTimeoutDuration => _electionTimeout;
+
+    /// <summary>When the election countdown last restarted, a timestamp of the CM's clock.</summary>
+    internal long ElectionResetEvent => _electionResetEvent;
+
     /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
     internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
 

@@ -52,6 +52,9 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly TimeSpan? _leakCheck;
 
+    /// <summary>Every server's clock: the system's, unless the test brings a clock of its own (ClockTests).</summary>
+    private readonly TimeProvider _clock;
+
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
@@ -64,12 +67,13 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
     private volatile Exception? _testFailure;
 
-    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
-    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
+    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other, on <paramref name="clock"/> if given.</summary>
+    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null, TimeProvider? clock = null)
     {
         _log = new TestLog(output);
         _monitor = new SafetyMonitor(_log);
         _leakCheck = leakCheck;
+        _clock = clock ?? TimeProvider.System;
         CurrentTest.Value = this;
         AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
         var ns = new Server[n];
@@ -84,7 +88,7 @@ public sealed class Harness : IAsyncDisposable
             int[] peerIds = [.. Enumerable.Range(0, n).Where(p => p != i)];
             commitChans[i] = Channel.CreateUnbounded<CommitEntry>();
             commits[i] = [];
-            ns[i] = new Server(i, peerIds, ready.Task, commitChans[i].Writer, _monitor);
+            ns[i] = new Server(i, peerIds, ready.Task, commitChans[i].Writer, _monitor, _clock);
             ns[i].Serve();
         }
 

@@ -49,13 +49,17 @@ public sealed class Server
     /// <summary>Handed to the CM, for its debug log.</summary>
     private readonly ILogger _logger;
 
-    public Server(int serverId, IReadOnlyList<int> peerIds, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger? logger = null)
+    /// <summary>The clock of the CM's timers and of the network's delays; the system's unless a test or a tool brings its own.</summary>
+    private readonly TimeProvider _timeProvider;
+
+    public Server(int serverId, IReadOnlyList<int> peerIds, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
         _serverId = serverId;
         _peerIds = [.. peerIds];
         _ready = ready;
         _commitChan = commitChan;
         _logger = logger ?? NullLogger.Instance;
+        _timeProvider = timeProvider ?? TimeProvider.System;
         _tasks = new TaskTracker(serverId, _logger, _quit.Token);
     }
 
@@ -64,10 +68,10 @@ public sealed class Server
     {
         lock (_mu)
         {
-            _cm = new ConsensusModule(_serverId, _peerIds, this, _ready, _commitChan, _logger);
+            _cm = new ConsensusModule(_serverId, _peerIds, this, _ready, _commitChan, _logger, _timeProvider);
 
             // Every incoming call goes through the proxy, which delays or drops it before the CM sees it.
-            _rpcProxy = new RpcProxy(_cm);
+            _rpcProxy = new RpcProxy(_serverId, _cm, _timeProvider);
             _rpcServer = new RpcEndpoint($"inproc://server-{_serverId}", _rpcProxy.DispatchAsync, _tasks, _quit.Token);
         }
         _logger.LogInformation("[{Id}] listening at {Address}", _serverId, _rpcServer);
@@ -154,7 +158,7 @@ public sealed class Server
         }
         try
         {
-            return (TReply)await proxy.CallAsync(peer, serviceMethod, args);
+            return (TReply)await proxy.CallAsync(id, peer, serviceMethod, args);
         }
         catch (RpcException)
         {

@@ -62,6 +62,9 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly TimeSpan? _leakCheck;
 
+    /// <summary>Every server's clock: the system's, unless the test brings a clock of its own (ClockTests).</summary>
+    private readonly TimeProvider _clock;
+
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
@@ -77,12 +80,13 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
     private volatile Exception? _testFailure;
 
-    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
-    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
+    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other, on <paramref name="clock"/> if given.</summary>
+    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null, TimeProvider? clock = null)
     {
         _log = new TestLog(output);
         _monitor = new SafetyMonitor(_log);
         _leakCheck = leakCheck;
+        _clock = clock ?? TimeProvider.System;
         CurrentTest.Value = this;
         AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
         var ns = new Server[n];
@@ -100,7 +104,7 @@ public sealed class Harness : IAsyncDisposable
             commitChans[i] = Channel.CreateUnbounded<CommitEntry>();
             commits[i] = [];
             storage[i] = new MapStorage();
-            ns[i] = new Server(i, peerIds, storage[i], ready.Task, commitChans[i].Writer, _monitor);
+            ns[i] = new Server(i, peerIds, storage[i], ready.Task, commitChans[i].Writer, _monitor, _clock);
             ns[i].Serve();
             alive[i] = true;
             _everCreated.Add((i, ns[i]));
@@ -248,7 +252,7 @@ public sealed class Harness : IAsyncDisposable
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _commitChans[id] = Channel.CreateUnbounded<CommitEntry>();
         _collectors[id] = CollectCommitsAsync(id, _commitChans[id].Reader);
-        _cluster[id] = new Server(id, peerIds, _storage[id], ready.Task, _commitChans[id].Writer, _monitor);
+        _cluster[id] = new Server(id, peerIds, _storage[id], ready.Task, _commitChans[id].Writer, _monitor, _clock);
         _cluster[id].Serve();
         if (_network is { } network)
         {

@@ -124,6 +124,9 @@ public sealed partial class ConsensusModule
     /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
     private readonly ILogger _logger;
 
+    /// <summary>The clock of the election timer and the heartbeats: the system's, or a test's or a tool's own.</summary>
+    private readonly TimeProvider _timeProvider;
+
     /// <summary>Cancelled when this CM stops; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
@@ -155,8 +158,11 @@ public sealed partial class ConsensusModule
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
 
-    /// <summary>When the election countdown last restarted (a Stopwatch timestamp).</summary>
+    /// <summary>When the election countdown last restarted (a timestamp of <see cref="_timeProvider"/>).</summary>
     private long _electionResetEvent;
+
+    /// <summary>The timeout of the election countdown started last, for tools that draw the countdown.</summary>
+    private TimeSpan _electionTimeout;
 
     // Volatile Raft state on leaders.
 
@@ -171,7 +177,7 @@ public sealed partial class ConsensusModule
     /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
     /// peer is connected. Committed entries are written to <paramref name="commitChan"/>.
     /// </summary>
-    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger)
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger, TimeProvider timeProvider)
     {
         _id = id;
         _peerIds = [.. peerIds];
@@ -180,6 +186,7 @@ public sealed partial class ConsensusModule
         _persister = new Persister(storage);
         _commitChan = commitChan;
         _logger = logger;
+        _timeProvider = timeProvider;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
@@ -197,7 +204,7 @@ public sealed partial class ConsensusModule
             await ready.WaitAsync(_stopping.Token);
             lock (_mu)
             {
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             await RunElectionTimerAsync();
         });
@@ -358,7 +365,7 @@ public sealed partial class ConsensusModule
             {
                 voteGranted = true;
                 _votedFor = args.CandidateId;
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             var reply = new RequestVoteReply { Term = _currentTerm, VoteGranted = voteGranted };
             PersistToStorage();
@@ -393,7 +400,7 @@ public sealed partial class ConsensusModule
                 {
                     BecomeFollower(args.Term);
                 }
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
 
                 // Does our log hold an entry at PrevLogIndex with term PrevLogTerm? Trivially so
                 // when PrevLogIndex is -1: the new entries start the log.
@@ -509,10 +516,11 @@ public sealed partial class ConsensusModule
         lock (_mu)
         {
             termStarted = _currentTerm;
+            _electionTimeout = timeoutDuration;
         }
         Dlog($"election timer started ({timeoutDuration.TotalMilliseconds}ms), term={termStarted}");
 
-        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10), _timeProvider);
         while (await ticker.WaitForNextTickAsync(_stopping.Token))
         {
             lock (_mu)
@@ -530,7 +538,7 @@ public sealed partial class ConsensusModule
                 }
 
                 // No leader heard from and no vote granted for a whole timeout: time to run.
-                if (Stopwatch.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
+                if (_timeProvider.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
                 {
                     StartElection();
                     return;
@@ -546,7 +554,7 @@ public sealed partial class ConsensusModule
         _state = CMState.Candidate;
         _currentTerm += 1;
         int savedCurrentTerm = _currentTerm;
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
         _votedFor = _id;
         PersistToStorage();
         Dlog($"becomes Candidate (currentTerm={savedCurrentTerm}); log={_log}");
@@ -630,7 +638,7 @@ public sealed partial class ConsensusModule
             _votedFor = -1;
             PersistToStorage();
         }
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
 
         _tasks.Run("election timer", RunElectionTimerAsync);
     }
@@ -667,7 +675,7 @@ public sealed partial class ConsensusModule
                 // way the next heartbeat is due a full timeout later.
                 using (var timer = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
                 {
-                    Task expired = Task.Delay(heartbeatTimeout, timer.Token);
+                    Task expired = Task.Delay(heartbeatTimeout, _timeProvider, timer.Token);
                     if (await Task.WhenAny(triggered, expired) == triggered)
                     {
                         if (!await triggered)

@@ -69,15 +69,17 @@ public sealed class KvService
     /// <summary>
     /// Creates the service and its Raft server, which starts serving RPCs at once; the cluster
     /// runs once <paramref name="ready"/> completes (all peers connected). A service restarted
-    /// after a crash gets the crashed one's <paramref name="storage"/> and replays its log.
+    /// after a crash gets the crashed one's <paramref name="storage"/> and replays its log. The
+    /// Raft server's timers and network run on <paramref name="timeProvider"/>, by default the
+    /// system's clock (a tool can slow a cluster down with a clock of its own).
     /// </summary>
-    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null)
+    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
         // Go's gob.Register: the Raft log stores commands by a registered type name.
         CommandTypes.Register<Command>("kv.command");
         _id = id;
         _logger = logger ?? NullLogger.Instance;
-        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger);
+        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger, timeProvider);
         _rs.Serve();
         _updater = Task.Run(RunUpdaterAsync);
     }
