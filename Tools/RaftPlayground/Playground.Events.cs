@@ -17,14 +17,14 @@ public sealed partial class Playground
     /// The live updates: the whole state every <see cref="Tick"/>, with the log lines written
     /// since the previous one. Ends when the page goes away or the playground stops.
     /// </summary>
-    private async IAsyncEnumerable<SseItem<string>> EventsAsync([EnumeratorCancellation] CancellationToken aborted)
+    private async IAsyncEnumerable<SseItem<string>> EventsAsync(bool canControl, [EnumeratorCancellation] CancellationToken aborted)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stopping.Token);
         using var ticker = new PeriodicTimer(Tick);
         long lastSeq = 0;
         while (true)
         {
-            PlaygroundState state = State(lastSeq, MaxLinesPerUpdate);
+            PlaygroundState state = State(lastSeq, MaxLinesPerUpdate, canControl);
             if (state.Lines.Count > 0)
             {
                 lastSeq = state.Lines[^1].Seq;
@@ -44,9 +44,10 @@ public sealed partial class Playground
         }
     }
 
-    /// <summary>Everything the page shows, with the log lines after <paramref name="afterSeq"/>.</summary>
-    internal PlaygroundState State(long afterSeq, int maxLines) => new(
+    /// <summary>Everything the page shows, with the log lines after <paramref name="afterSeq"/>; <paramref name="canControl"/> says whether its controls work for this client.</summary>
+    internal PlaygroundState State(long afterSeq, int maxLines, bool canControl) => new(
         Cluster.Size,
+        canControl,
         Cluster.Unreliable ? "unreliable" : "reliable",
         Cluster.Views(),
         Timeline.Of(_log),

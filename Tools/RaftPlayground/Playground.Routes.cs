@@ -12,8 +12,19 @@ namespace RaftPlayground;
 
 public sealed partial class Playground
 {
-    private void MapRoutes(WebApplication app)
+    private void MapRoutes(WebApplication app, RequestGuard guard)
     {
+        // Before any route: a request the page would not send is refused with its reason.
+        app.Use(async (HttpContext ctx, RequestDelegate next) =>
+        {
+            if (guard.Check(ctx) is var (status, reason))
+            {
+                await Results.Json(new { error = reason }, JsonOptions, statusCode: status).ExecuteAsync(ctx);
+                return;
+            }
+            await next(ctx);
+        });
+
         // An unknown route or method gets its status with a one-line reason, like every error here.
         app.UseStatusCodePages(context =>
         {
@@ -27,8 +38,8 @@ public sealed partial class Playground
         app.MapGet("/playground.css", () => Page("playground.css", "text/css; charset=utf-8"));
         app.MapGet("/states.css", () => Results.Text(StateStyle.Css, "text/css; charset=utf-8"));
 
-        app.MapGet("/api/state", () => Results.Json(State(0, 100), JsonOptions));
-        app.MapGet("/api/events", (HttpContext ctx) => TypedResults.ServerSentEvents(EventsAsync(ctx.RequestAborted)));
+        app.MapGet("/api/state", (HttpContext ctx) => Results.Json(State(0, 100, guard.CanControl(ctx)), JsonOptions));
+        app.MapGet("/api/events", (HttpContext ctx) => TypedResults.ServerSentEvents(EventsAsync(guard.CanControl(ctx), ctx.RequestAborted)));
         app.MapPost("/api/servers/{id}/{action}", (string id, string action) => Act(() => ServerActionAsync(id, action)));
         app.MapPost("/api/network/{mode}", (string mode) => Act(() => mode switch
         {

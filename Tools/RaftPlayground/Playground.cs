@@ -72,7 +72,9 @@ public sealed partial class Playground : IAsyncDisposable
             app = builder.Build();
             app.Urls.Add($"http://{HostPart(options.Bind)}:{options.Port.ToString(CultureInfo.InvariantCulture)}");
             var playground = new Playground(cluster, log, app);
-            playground.MapRoutes(app);
+            var guard = new RequestGuard(options.WatchOnly, ctx => !options.EveryClientIsRemote
+                && ctx.Connection.RemoteIpAddress is { } ip && IPAddress.IsLoopback(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip));
+            playground.MapRoutes(app, guard);
             await app.StartAsync();
             string url = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
             int port = new Uri(url).Port;

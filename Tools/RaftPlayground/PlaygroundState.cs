@@ -2,4 +2,4 @@
 namespace RaftPlayground;
 
 /// <summary>What GET /api/state answers, and each live update carries.</summary>
-internal sealed record PlaygroundState(int Servers, string Network, IReadOnlyList<ServerView> Cards, TimelineView Timeline, IReadOnlyList<LiveLine> Lines);
+internal sealed record PlaygroundState(int Servers, bool CanControl, string Network, IReadOnlyList<ServerView> Cards, TimelineView Timeline, IReadOnlyList<LiveLine> Lines);

@@ -201,6 +201,8 @@
   events.addEventListener("state", e => {
     const s = JSON.parse(e.data);
     $("size").textContent = s.servers + " servers";
+    // A client who may only watch (--watch-only, from another machine) is not shown controls that would be refused.
+    document.body.classList.toggle("watch-only", !s.canControl);
     if (document.activeElement !== $("unreliable")) $("unreliable").checked = s.network === "unreliable";
     for (const view of s.cards) showCard(view);
     showTimeline(s.timeline);
