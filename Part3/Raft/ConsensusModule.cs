@@ -973,6 +973,9 @@ public sealed class ConsensusModule
     /// <summary>The next log index the leader will send to <paramref name="peerId"/>; read it holding <see cref="Mu"/>.</summary>
     internal int NextIndexOf(int peerId) => _nextIndex[peerId];
 
+    /// <summary>The highest log index the leader knows <paramref name="peerId"/> holds; read it holding <see cref="Mu"/>.</summary>
+    internal int MatchIndexOf(int peerId) => _matchIndex[peerId];
+
     /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
     private Task PeerTaskHookAsync(int peerId, string point) =>
         _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;

@@ -2,6 +2,7 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace RaftPlayground;
 
@@ -10,26 +11,22 @@ public sealed partial class Playground
     /// <summary>How often the page gets a new state.</summary>
     public static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>The most log lines one update carries; a busy cluster writes far more than anyone reads.</summary>
-    private const int MaxLinesPerUpdate = 300;
+    /// <summary>The live updates' JSON: the API's, with null fields left out.</summary>
+    private static readonly JsonSerializerOptions UpdateJsonOptions = new(JsonOptions) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     /// <summary>
-    /// The live updates: the whole state every <see cref="Tick"/>, with the log lines written
-    /// since the previous one. Ends when the page goes away or the playground stops.
+    /// The live updates: every <see cref="Tick"/>, the state with what changed since the
+    /// previous update (see <see cref="LiveUpdate"/>). Ends when the page goes away or the
+    /// playground stops.
     /// </summary>
     private async IAsyncEnumerable<SseItem<string>> EventsAsync(bool canControl, [EnumeratorCancellation] CancellationToken aborted)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stopping.Token);
         using var ticker = new PeriodicTimer(Tick);
-        long lastSeq = 0;
+        var writer = new LiveUpdateWriter(Cluster.Size);
         while (true)
         {
-            PlaygroundState state = State(lastSeq, MaxLinesPerUpdate, canControl);
-            if (state.Lines.Count > 0)
-            {
-                lastSeq = state.Lines[^1].Seq;
-            }
-            yield return new SseItem<string>(JsonSerializer.Serialize(state, JsonOptions), "state");
+            yield return new SseItem<string>(JsonSerializer.Serialize(Update(writer, canControl), UpdateJsonOptions), "state");
             try
             {
                 if (!await ticker.WaitForNextTickAsync(cts.Token))
@@ -44,12 +41,22 @@ public sealed partial class Playground
         }
     }
 
-    /// <summary>Everything the page shows, with the log lines after <paramref name="afterSeq"/>; <paramref name="canControl"/> says whether its controls work for this client.</summary>
-    internal PlaygroundState State(long afterSeq, int maxLines, bool canControl) => new(
-        Cluster.Size,
-        canControl,
-        Cluster.Unreliable ? "unreliable" : "reliable",
-        Cluster.Views(),
-        Timeline.Of(_log),
-        _log.LinesAfter(afterSeq, maxLines));
+    /// <summary>The next live update of <paramref name="writer"/>'s stream.</summary>
+    internal LiveUpdate Update(LiveUpdateWriter writer, bool canControl)
+    {
+        var (cards, logs, data) = writer.Changes(Cluster.Read(writer.LogFrom()));
+        var (lines, skipped) = writer.Lines(_log);
+        return new LiveUpdate(Cluster.Size, canControl, Network(), Cluster.Groups(), Cluster.Links(), cards, logs, data, Timeline.Of(_log), lines, skipped);
+    }
+
+    /// <summary>Everything the page shows, with the last <paramref name="lines"/> log lines; <paramref name="canControl"/> says whether its controls work for this client.</summary>
+    internal PlaygroundState State(int lines, bool canControl)
+    {
+        IReadOnlyList<ServerReading> readings = Cluster.Read(new int[Cluster.Size]);
+        return new PlaygroundState(Cluster.Size, canControl, Network(), Cluster.Groups(), Cluster.Links(),
+            [.. readings.Select(r => r.Card)], [.. readings.Select(r => new LogView(r.Card.Id, 0, LogView.RunsOf(r.Terms)))],
+            Timeline.Of(_log), _log.LinesAfter(0, lines));
+    }
+
+    private string Network() => Cluster.Unreliable ? "unreliable" : "reliable";
 }

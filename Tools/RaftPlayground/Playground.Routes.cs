@@ -38,15 +38,10 @@ public sealed partial class Playground
         app.MapGet("/playground.css", () => Page("playground.css", "text/css; charset=utf-8"));
         app.MapGet("/states.css", () => Results.Text(StateStyle.Css, "text/css; charset=utf-8"));
 
-        app.MapGet("/api/state", (HttpContext ctx) => Results.Json(State(0, 100, guard.CanControl(ctx)), JsonOptions));
+        app.MapGet("/api/state", (HttpContext ctx) => Results.Json(State(100, guard.CanControl(ctx)), JsonOptions));
         app.MapGet("/api/events", (HttpContext ctx) => TypedResults.ServerSentEvents(EventsAsync(guard.CanControl(ctx), ctx.RequestAborted)));
         app.MapPost("/api/servers/{id}/{action}", (string id, string action) => Act(() => ServerActionAsync(id, action)));
-        app.MapPost("/api/network/{mode}", (string mode) => Act(() => mode switch
-        {
-            "reliable" => Cluster.SetNetworkAsync(false),
-            "unreliable" => Cluster.SetNetworkAsync(true),
-            _ => throw new PlaygroundException(StatusCodes.Status400BadRequest, $"no network mode '{mode}': use reliable or unreliable"),
-        }));
+        app.MapPost("/api/network/{mode}", (string mode, HttpContext ctx) => Act(() => NetworkActionAsync(mode, ctx)));
         app.MapPost("/api/kv/{op}", (string op, HttpContext ctx) => KvAsync(op, ctx));
     }
 
@@ -67,6 +62,42 @@ public sealed partial class Playground
         };
     }
 
+    /// <summary>The network's actions: reliable or unreliable delivery, a partition into the body's groups, and its end.</summary>
+    private async Task<string> NetworkActionAsync(string mode, HttpContext ctx)
+    {
+        switch (mode)
+        {
+            case "reliable":
+                return await Cluster.SetNetworkAsync(false);
+            case "unreliable":
+                return await Cluster.SetNetworkAsync(true);
+            case "partition":
+                PartitionRequest? req = await ReadBodyAsync<PartitionRequest>(ctx, "a partition's groups, such as {\"groups\": [[0, 1], [2, 3, 4]]}");
+                if (req?.Groups is not { Count: > 0 } groups)
+                {
+                    throw new PlaygroundException(StatusCodes.Status400BadRequest, "a partition needs \"groups\": lists of server ids, such as {\"groups\": [[0, 1], [2, 3, 4]]}");
+                }
+                return await Cluster.PartitionAsync(groups);
+            case "heal":
+                return await Cluster.HealAsync();
+            default:
+                throw new PlaygroundException(StatusCodes.Status400BadRequest, $"no network mode '{mode}': use reliable, unreliable, partition or heal");
+        }
+    }
+
+    /// <summary>The request's JSON body as a <typeparamref name="T"/>, or a 400 saying it should be <paramref name="what"/>.</summary>
+    private static async Task<T?> ReadBodyAsync<T>(HttpContext ctx, string what)
+    {
+        try
+        {
+            return await JsonSerializer.DeserializeAsync<T>(ctx.Request.Body, JsonOptions, ctx.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw new PlaygroundException(StatusCodes.Status400BadRequest, $"the body is not {what}: {e.Message}");
+        }
+    }
+
     /// <summary>Runs an action and answers {"message"}, or its refusal as {"error"} with the refusal's status.</summary>
     private static async Task<IResult> Act(Func<Task<string>> action)
     {
@@ -82,18 +113,10 @@ public sealed partial class Playground
 
     private async Task<IResult> KvAsync(string op, HttpContext ctx)
     {
-        KvRequest? req;
-        try
-        {
-            req = await JsonSerializer.DeserializeAsync<KvRequest>(ctx.Request.Body, JsonOptions, ctx.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            return Error(new PlaygroundException(StatusCodes.Status400BadRequest, $"the body is not a JSON object of key, value and compare: {e.Message}"));
-        }
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _stopping.Token);
         try
         {
+            KvRequest? req = await ReadBodyAsync<KvRequest>(ctx, "a JSON object of key, value and compare");
             return Results.Json(await _console.RunAsync(op, req, cts.Token), JsonOptions);
         }
         catch (PlaygroundException e)
@@ -104,7 +127,6 @@ public sealed partial class Playground
 
     private static IResult Error(PlaygroundException e) => Results.Json(new { error = e.Message }, JsonOptions, statusCode: e.Status);
 
-
     /// <summary>A file of the page, from the program's resources.</summary>
     private static IResult Page(string name, string contentType)
     {
@@ -113,3 +135,6 @@ public sealed partial class Playground
         return Results.Stream(stream, contentType);
     }
 }
+
+/// <summary>The body of POST /api/network/partition: the groups, each a list of server ids.</summary>
+internal sealed record PartitionRequest(IReadOnlyList<IReadOnlyList<int>>? Groups);
