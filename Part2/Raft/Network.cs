@@ -89,37 +89,25 @@ public sealed class RpcProxy
         }
         return serviceMethod switch
         {
-            "ConsensusModule.RequestVote" => await RequestVoteAsync((RequestVoteArgs)args, m, ct),
-            "ConsensusModule.AppendEntries" => await AppendEntriesAsync((AppendEntriesArgs)args, m, ct),
+            "ConsensusModule.RequestVote" => await ServeAsync("RequestVote", (RequestVoteArgs)args, _cm.RequestVote, m, ct),
+            "ConsensusModule.AppendEntries" => await ServeAsync("AppendEntries", (AppendEntriesArgs)args, _cm.AppendEntries, m, ct),
             _ => throw UnknownMethod(serviceMethod, m),
         };
     }
 
-    internal async Task<RequestVoteReply> RequestVoteAsync(RequestVoteArgs args, InFlightMessage? m, CancellationToken ct)
+    /// <summary>
+    /// One call's way through the network to <paramref name="handler"/> and its reply's way back;
+    /// the same for both RPCs, so only the handler differs.
+    /// </summary>
+    private async Task<TReply> ServeAsync<TArgs, TReply>(string method, TArgs args, Func<TArgs, TReply> handler, InFlightMessage? m, CancellationToken ct)
+        where TReply : notnull
     {
         NetworkConditions net = _conditions;
         try
         {
-            TimeSpan replyDelay = await SimulateNetworkAsync(net, "RequestVote", m, ct);
-            RequestVoteReply reply = _cm.RequestVote(args);
-            await SimulateReplyAsync(net, "RequestVote", reply, replyDelay, m, ct);
-            return reply;
-        }
-        catch (Exception e) when (m is not null)
-        {
-            m.Lose(e);
-            throw;
-        }
-    }
-
-    internal async Task<AppendEntriesReply> AppendEntriesAsync(AppendEntriesArgs args, InFlightMessage? m, CancellationToken ct)
-    {
-        NetworkConditions net = _conditions;
-        try
-        {
-            TimeSpan replyDelay = await SimulateNetworkAsync(net, "AppendEntries", m, ct);
-            AppendEntriesReply reply = _cm.AppendEntries(args);
-            await SimulateReplyAsync(net, "AppendEntries", reply, replyDelay, m, ct);
+            TimeSpan replyDelay = await SimulateNetworkAsync(net, method, m, ct);
+            TReply reply = handler(args);
+            await SimulateReplyAsync(net, method, reply, replyDelay, m, ct);
             return reply;
         }
         catch (Exception e) when (m is not null)
