@@ -27,6 +27,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         int otherId = (leaderId + 1) % 3;
 
         ConsensusModule cm = h.Cm(leaderId);
+        MuteFollowers(h, leaderId);
         using var gate = new HookGate(cm);
         await gate.HoldSendsAsync();
 
@@ -55,6 +56,9 @@ public sealed class HazardTests(ITestOutputHelper output)
         var (leaderId, term) = await h.CheckSingleLeaderAsync();
         int otherId = (leaderId + 1) % 3;
         ConsensusModule cm = h.Cm(leaderId);
+        // Only the held replies may reach the leader: nobody else can depose it before it stops.
+        h.DisconnectPeer((leaderId + 2) % 3);
+        MuteFollowers(h, leaderId);
         using var gate = new HookGate(cm);
         await gate.HoldSendsAsync();
 
@@ -195,6 +199,22 @@ public sealed class HazardTests(ITestOutputHelper output)
     /// <summary>A heartbeat by hand from leader <paramref name="leaderId"/> of <paramref name="term"/>, so <paramref name="cm"/> stays a follower.</summary>
     private static void KeepFollowing(ConsensusModule cm, int leaderId, int term) =>
         cm.AppendEntries(new AppendEntriesArgs { Term = term, LeaderId = leaderId, PrevLogIndex = -1, PrevLogTerm = -1, LeaderCommit = -1 });
+
+    /// <summary>
+    /// Cuts the link from each other server to <paramref name="leaderId"/>, in that direction only.
+    /// While a test holds the leader's sends its heartbeats stop, and a follower whose timer runs
+    /// out could depose it with a RequestVote; now no call reaches it, yet it still reaches them.
+    /// </summary>
+    private static void MuteFollowers(Harness h, int leaderId)
+    {
+        for (int j = 0; j < 3; j++)
+        {
+            if (j != leaderId)
+            {
+                h.ServerOf(j).DisconnectPeer(leaderId);
+            }
+        }
+    }
 
     /// <summary>
     /// Holds a CM's per-peer AppendEntries tasks at its test seam, and lets them go. While a task

@@ -31,6 +31,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         await WaitForAsync(() => NextIndex(h, leaderId, otherId) == 2, "both entries to reach the peer");
 
         ConsensusModule cm = h.Cm(leaderId);
+        MuteFollowers(h, leaderId);
         using var gate = new HookGate(cm);
         await gate.HoldSendsAsync();
 
@@ -68,6 +69,9 @@ public sealed class HazardTests(ITestOutputHelper output)
         var (leaderId, term) = await h.CheckSingleLeaderAsync();
         int otherId = (leaderId + 1) % 3;
         ConsensusModule cm = h.Cm(leaderId);
+        // Only the held replies may reach the leader: nobody else can depose it before it stops.
+        h.DisconnectPeer((leaderId + 2) % 3);
+        MuteFollowers(h, leaderId);
         using var gate = new HookGate(cm);
         await gate.HoldSendsAsync();
 
@@ -98,9 +102,13 @@ public sealed class HazardTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 3, LeakCheck);
 
-        var (leaderId, _) = await h.CheckSingleLeaderAsync();
+        var (leaderId, term) = await h.CheckSingleLeaderAsync();
         int otherId = (leaderId + 1) % 3;
         ConsensusModule cm = h.Cm(leaderId);
+        // One peer is enough to watch nextIndex; it hears heartbeats by hand while sends are held.
+        h.DisconnectPeer((leaderId + 2) % 3);
+        MuteFollowers(h, leaderId);
+        await using var beats = new Heartbeats(() => KeepFollowing(h.Cm(otherId), leaderId, term));
         using var gate = new HookGate(cm);
         await gate.HoldSendsAsync();
         h.SubmitToServer(leaderId, 5);
@@ -319,6 +327,45 @@ public sealed class HazardTests(ITestOutputHelper output)
         {
             Interlocked.Increment(ref _writes);
             throw new IOException("disk full");
+        }
+    }
+
+    /// <summary>
+    /// Cuts the link from each other server to <paramref name="leaderId"/>, in that direction only.
+    /// While a test holds the leader's sends its heartbeats stop, and a follower whose timer runs
+    /// out could depose it with a RequestVote; now no call reaches it, yet it still reaches them.
+    /// </summary>
+    private static void MuteFollowers(Harness h, int leaderId)
+    {
+        for (int j = 0; j < 3; j++)
+        {
+            if (j != leaderId)
+            {
+                h.ServerOf(j).DisconnectPeer(leaderId);
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="beat"/> every 2 ms until disposed: heartbeats by hand, for a leader whose own are held.</summary>
+    private sealed class Heartbeats : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        public Heartbeats(Action beat) => _loop = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                beat();
+                await SleepMs(2);
+            }
+        });
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _loop;
+            _stop.Dispose();
         }
     }
 
