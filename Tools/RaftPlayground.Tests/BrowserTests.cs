@@ -86,7 +86,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
 
         _browser = HeadlessBrowser.Start(browser);
         ChromeDriver driver = _browser.Driver;
-        driver.Manage().Window.Size = new Size(1280, 1000);
+        driver.Manage().Window.Size = new Size(1180, 1100);
         driver.Navigate().GoToUrl(p.Address);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
 
@@ -119,18 +119,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
 
         // A click on the leader shows its state, with what it knows of each follower.
         wait.Message = "a click on the leader did not show its state";
-        wait.Until(d =>
-        {
-            try
-            {
-                d.FindElement(By.CssSelector($"#ring .server[data-id='{leader.Id}']")).Click();
-                return true;
-            }
-            catch (StaleElementReferenceException)
-            {
-                return false; // redrawn under the click: click again
-            }
-        });
+        ClickServer(wait, leader.Id);
         // Its state, with what it knows of each follower (if it is still the leader: a loaded machine can make a follower time out).
         wait.Until(d =>
         {
@@ -163,7 +152,8 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
 
         // The majority elects a leader of a higher term, and commits a Put; the minority commits nothing new.
         wait.Message = "no new leader in the majority on the ring";
-        wait.Until(d => Shown.Read(d).Servers.Any(v => majority.Contains(v.Id) && v.Role == "Leader" && v.Term > leader.Term));
+        ShownServer fresh = wait.Until(d => Shown.Read(d).Servers.FirstOrDefault(v => majority.Contains(v.Id) && v.Role == "Leader" && v.Term > leader.Term))!;
+        ClickServer(wait, fresh.Id);
         Put(driver, "planet", "jupiter");
         wait.Message = "the majority's commit markers never moved past the partition's";
         Shown split = wait.Until(d =>
@@ -181,6 +171,91 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"{updates} updates, {Convert.ToDouble(stats["bytes"], CultureInfo.InvariantCulture) / updates / 1000:0.0} KB each on average; drawing took {drawMs:0.0} ms on average, {Convert.ToDouble(stats["maxDrawMs"], CultureInfo.InvariantCulture):0.0} ms at most");
         drawMs.Should().BeLessThan(100, "the page keeps up with four updates a second");
     }
+
+    [Fact]
+    public async Task PageShowsFigure7Scenario()
+    {
+        BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        // The scenario is held at the end of step 6 (the old leader crashed with its three
+        // entries, the new leader's two committed over them) until the page has been looked at.
+        var atStep6 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var looked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var p = await Playground.StartAsync(new PlaygroundOptions
+        {
+            Servers = 5,
+            Port = 0,
+            KvPortBase = 0,
+            ScenarioPause = TimeSpan.FromMilliseconds(300),
+            ScenarioStepHook = async view =>
+            {
+                if (view.Step == 6)
+                {
+                    atStep6.TrySetResult();
+                    await looked.Task.WaitAsync(TimeSpan.FromSeconds(60));
+                }
+            },
+        });
+        try
+        {
+            _browser = HeadlessBrowser.Start(browser);
+            ChromeDriver driver = _browser.Driver;
+            driver.Manage().Window.Size = new Size(1180, 1100);
+            driver.Navigate().GoToUrl(p.Address);
+            var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
+
+            wait.Message = "the page never offered the Figure 7 scenario";
+            wait.Until(d => d.FindElements(By.CssSelector("#scenario-buttons button[data-scenario='figure-7']")).Any(b => b.Enabled));
+            driver.FindElement(By.CssSelector("#scenario-buttons button[data-scenario='figure-7']")).Click();
+            await atStep6.Task.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+
+            // On the page: the crashed old leader's row ends in three dashed cells of its term,
+            // where the new leader's row has committed cells of a higher term.
+            int old = p.Cluster.Views().Single(c => c.Status == "crashed").Id;
+            wait.Message = "the page never showed the old leader's three uncommitted entries beside the new leader's committed ones";
+            wait.Until(d =>
+            {
+                Shown s = Shown.Read(d);
+                if (d.FindElement(By.Id("scenario-text")).GetDomAttribute("data-step") != "6" || s.Rows.Count != 5 || s.Rows[old].Cells.Count < 4)
+                {
+                    return false;
+                }
+                ShownServer? leads = s.Servers.Where(v => v.Role == "Leader").MaxBy(v => v.Term);
+                var stale = s.Rows[old].Cells.TakeLast(3).ToList();
+                return leads is not null && stale.All(c => !c.Committed && c.Term == stale[0].Term)
+                    && stale.Take(2).All(c => s.Rows[leads.Id].Cells.Any(l => l.Index == c.Index && l.Committed && l.Term > c.Term));
+            });
+            driver.FindElement(By.Id("scenario-text")).Text.Should().StartWith("Uncommitted entries overwritten (Figure 7), step 6 of 8: ");
+            Screenshot(driver, "playground-figure7.png");
+            looked.TrySetResult();
+
+            // At the end the old leader's row is the new leader's, every cell committed.
+            wait.Message = "the scenario never ended with every log the same on the page";
+            wait.Until(d =>
+            {
+                Shown s = Shown.Read(d);
+                return d.FindElement(By.Id("scenario-text")).Text.StartsWith("Uncommitted entries overwritten (Figure 7): Done", StringComparison.Ordinal)
+                    && s.Rows.All(r => r.Cells.All(c => c.Committed) && r.Cells.Select(c => c.Term).SequenceEqual(s.Rows[0].Cells.Select(c => c.Term)));
+            });
+        }
+        finally
+        {
+            looked.TrySetResult();
+        }
+    }
+
+    /// <summary>Clicks server <paramref name="id"/> on the ring, again if it was redrawn under the click.</summary>
+    private static void ClickServer(WebDriverWait wait, int id) => wait.Until(d =>
+    {
+        try
+        {
+            d.FindElement(By.CssSelector($"#ring .server[data-id='{id}']")).Click();
+            return true;
+        }
+        catch (StaleElementReferenceException)
+        {
+            return false;
+        }
+    });
 
     /// <summary>A Put through the page's console, waiting for its answer, which must be a success.</summary>
     private static void Put(ChromeDriver driver, string key, string value)

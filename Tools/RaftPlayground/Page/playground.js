@@ -164,7 +164,11 @@
     const longest = Math.max(0, ...s.cards.map(c => (logs[c.id] || []).length));
     // The last entries, with one free slot at the end where the next entry (and a nextIndex past the end) goes.
     const start = Math.max(0, longest + 1 - slots);
-    const leader = s.cards.find(c => c.nextIndex);
+    // Whose nextIndex and matchIndex the rows show: the selected server's if it leads, else the leader of the highest
+    // term (a leader cut off in a minority still thinks it leads, in an older term).
+    const leaders = s.cards.filter(c => c.nextIndex);
+    const leader = leaders.find(c => c.id === selected) || leaders.sort((a, b) => b.term - a.term)[0];
+    $("progress-of").textContent = leader ? `as S${leader.id} (leader in term ${leader.term}) sees them` + (leaders.length > 1 ? "; click another leader for its view" : "") : "(no leader now)";
     const shows = JSON.stringify([start, slots, logVersions, leader ? [leader.id, leader.nextIndex, leader.matchIndex] : null,
       s.cards.map(c => [c.status, c.role, c.commitIndex])]);
     if (shows === logsDrawn) return;
