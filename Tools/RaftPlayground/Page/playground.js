@@ -204,8 +204,11 @@
         }
         cells.append(slot);
       }
-      if (start > 0 && c.commitIndex < start && c.commitIndex >= 0) who.append(el("span", { className: "behind", textContent: ` commit ${c.commitIndex}` }));
-      if (start > 0 && terms.length < start) who.append(el("span", { className: "behind", textContent: ` ${terms.length} entries ←` }));
+      // A log that ends before the first index shown (a server far behind) says where it ends.
+      if (terms.length < start) {
+        cells.prepend(el("span", { className: "behind", textContent: `← its ${terms.length} entries end before index ${start}` +
+          (c.commitIndex >= 0 ? `; commit index ${c.commitIndex}` : "") }));
+      }
       row.append(who, cells);
       rows.push(row);
     }
@@ -269,7 +272,7 @@
     } else if (Object.keys(data).length === 0) {
       c.kv.append(el("tr", {}, el("td", { className: "empty", colSpan: 2, textContent: "no keys yet" })));
     } else {
-      for (const k of Object.keys(data).sort()) {
+      for (const k of Object.keys(data).sort((a, b) => a.localeCompare(b, "en", { numeric: true }))) {
         const row = el("tr", {}, el("td", { textContent: k }), el("td", { textContent: data[k] }));
         row.dataset.key = k;
         c.kv.append(row);
@@ -325,7 +328,7 @@
     stop.addEventListener("click", () => run("/api/scenarios/stop"));
     scenarioButtons.stop = stop;
     $("scenario-buttons").append(stop);
-    if (last) showScenario(last.scenario);
+    showScenario(last ? last.scenario : null);
   }).catch(e => notice("could not load the scenarios: " + e.message, true));
 
   function showScenario(sc) {
