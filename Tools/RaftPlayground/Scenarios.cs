@@ -230,11 +230,15 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
             {
                 await Cluster.SetNetworkAsync(false);
             }
-            ServerView leader = await LeaderAsync(Enumerable.Range(0, Cluster.Size), -1, "one leader of the whole cluster");
-            // Every follower has heard from it: same term everywhere.
-            await UntilAsync(v => v.All(c => c.Term == leader.Term), "every server to follow the leader");
+            // One leader that every server has heard from: the same term everywhere.
+            ServerView? leader = null;
+            await UntilAsync(v =>
+            {
+                leader = v.Where(c => c.Role == "Leader").MaxBy(c => c.Term);
+                return leader is not null && v.All(c => c.Term == leader.Term);
+            }, "one leader followed by every server");
             await PauseAsync();
-            return leader;
+            return leader!;
         }
 
         private async Task MinorityLeaderAsync(ServerView leader)
