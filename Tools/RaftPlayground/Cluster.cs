@@ -75,10 +75,12 @@ public sealed class Cluster
     /// <summary>Set once shutdown begins; actions after it are refused.</summary>
     private bool _stopped;
 
-    public Cluster(int n, IReadOnlyList<int> kvPorts, LiveLog log)
+    /// <summary>A cluster of <paramref name="n"/>; on <paramref name="clock"/> if given (the log's timeline may share it), else on a clock of its own. Shutdown disposes it.</summary>
+    public Cluster(int n, IReadOnlyList<int> kvPorts, LiveLog log, ClusterClock? clock = null)
     {
         _n = n;
         _log = log;
+        Clock = clock ?? new ClusterClock();
         _services = new KvService[n];
         _storage = new MapStorage[n];
         _status = new ServerStatus[n];
@@ -87,6 +89,9 @@ public sealed class Cluster
     }
 
     public int Size => _n;
+
+    /// <summary>The cluster's time: every Raft server's timers and network run on it (slow motion, pause, step).</summary>
+    public ClusterClock Clock { get; }
 
     /// <summary>Creates the services, connects their Raft servers, lets them start, and serves each KV API.</summary>
     public async Task StartAsync()
@@ -379,6 +384,7 @@ public sealed class Cluster
                     await service.ShutdownAsync();
                 }
             }
+            Clock.Dispose();
         }
         finally
         {
@@ -406,7 +412,7 @@ public sealed class Cluster
 
     private KvService NewService(int id, Task ready)
     {
-        var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log);
+        var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log, Clock);
         service.SetRaftNetwork(Conditions());
         lock (_mu)
         {
