@@ -14,6 +14,9 @@ public sealed class ScenarioTests
 
     private Playground? _playground;
 
+    /// <summary>What a test does at the end of each step besides recording it.</summary>
+    private Func<ScenarioView, Task>? _stepHook;
+
     /// <summary>A 5-server playground with short pauses (or <paramref name="pause"/>), whose scenarios record the cluster at the end of each step.</summary>
     private async Task<Playground> StartAsync(TimeSpan? pause = null)
     {
@@ -26,7 +29,7 @@ public sealed class ScenarioTests
             ScenarioStepHook = view =>
             {
                 _atStep[view.Step] = _playground!.Cluster.Read(new int[5]);
-                return Task.CompletedTask;
+                return _stepHook?.Invoke(view) ?? Task.CompletedTask;
             },
         });
         return _playground;
@@ -107,6 +110,37 @@ public sealed class ScenarioTests
         // At the end the old leader's log is the new leader's: its three entries were replaced.
         end.Logs.Should().OnlyContain(l => l.Runs.SequenceEqual(end.Logs[0].Runs));
         end.Cards.Should().OnlyContain(c => !c.Data!.ContainsKey("lost1") && c.Data["d"] == "2");
+    }
+
+    [Fact]
+    public async Task TestScenarioStandsStillWhileTheClusterClockIsPaused()
+    {
+        await using var p = await StartAsync(TimeSpan.FromMilliseconds(200));
+        using var api = new ApiClient(p.Address);
+
+        // The cluster's clock paused at the end of step 1: the scenario's pause is in cluster time, so step 2 waits.
+        var paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _stepHook = view =>
+        {
+            if (view.Step == 1)
+            {
+                p.Cluster.Clock.Pause();
+                paused.TrySetResult();
+            }
+            return Task.CompletedTask;
+        };
+        (await api.PostAsync("scenarios/follower-behind")).Status.Should().Be(200);
+        await paused.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        // Two seconds of real time, ten times the pause: nothing may move.
+        await Task.Delay(TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken);
+        PlaygroundState still = await api.StateAsync();
+        still.Scenario!.Should().Match<ScenarioView>(v => v.Running && v.Step == 1);
+        still.Cards.Should().OnlyContain(c => c.Status == "connected", "step 2's crash has not happened");
+
+        p.Cluster.Clock.Resume();
+        await Poll.UntilAsync(async () => (await api.StateAsync()).Scenario is { Running: false }, TimeSpan.FromSeconds(60), "the scenario to end");
+        (await api.StateAsync()).Scenario!.Failed.Should().BeFalse();
     }
 
     [Fact]

@@ -23,7 +23,9 @@ public sealed record ScenarioView(string Name, string Title, bool Running, int S
 /// stops. A scenario first makes the cluster whole (servers restarted and reconnected, the
 /// partition healed, the network reliable), then goes step by step, pausing between steps so
 /// that each one can be seen; where a step needs Raft to have done something (a new leader, a
-/// log caught up) it waits for exactly that, and fails, saying so, if it does not come.
+/// log caught up) it waits for exactly that, and fails, saying so, if it does not come. Its
+/// pauses and its limits are in the cluster's time: in slow motion a scenario is as slow as the
+/// cluster, and while the cluster's clock is paused, so is the scenario.
 /// </summary>
 internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Func<ScenarioView, Task>? stepHook = null)
 {
@@ -406,13 +408,13 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
             }, "every log to agree");
         }
 
-        /// <summary>Polls the cards until <paramref name="done"/> holds; a scenario failure after <see cref="WaitLimit"/>.</summary>
+        /// <summary>Polls the cards until <paramref name="done"/> holds; a scenario failure after <see cref="WaitLimit"/> of cluster time.</summary>
         private async Task UntilAsync(Func<IReadOnlyList<ServerView>, bool> done, string what)
         {
-            DateTime deadline = DateTime.UtcNow + WaitLimit;
+            long started = Cluster.Clock.GetTimestamp();
             while (!done(Cluster.Views()))
             {
-                if (DateTime.UtcNow > deadline)
+                if (Cluster.Clock.GetElapsedTime(started) > WaitLimit)
                 {
                     throw new ScenarioFailedException($"waited {WaitLimit.TotalSeconds:0} s for {what}, in vain");
                 }
@@ -429,9 +431,11 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
         /// </summary>
         private async Task PutAsync(IEnumerable<int> ids, string key, string value)
         {
-            using var client = new KvClient([.. ids.Order().Select(i => Cluster.KvAddrs[i])], owner._log, TimeSpan.FromSeconds(3));
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            deadline.CancelAfter(WaitLimit);
+            // The client's attempts are timed in real time: stretched as the cluster is slowed.
+            TimeSpan attempt = TimeSpan.FromSeconds(3) / Cluster.Clock.Speed;
+            using var client = new KvClient([.. ids.Order().Select(i => Cluster.KvAddrs[i])], owner._log, attempt);
+            using var limit = new CancellationTokenSource(WaitLimit, Cluster.Clock);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, limit.Token);
             string? failure = null;
             try
             {
@@ -485,7 +489,7 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
             {
                 await hook(owner.Current!);
             }
-            await Task.Delay(owner._pause, ct);
+            await Task.Delay(owner._pause, Cluster.Clock, ct);
         }
 
         /// <summary>Shows the next step, on the page and in the log.</summary>
