@@ -1,5 +1,7 @@
 // The page in a real browser: headless Chromium driven through ChromeDriver, clicking what a
 // learner would click and reading what the page shows, not the API's answers.
+using System.Drawing;
+using System.Globalization;
 using FluentAssertions;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
@@ -11,8 +13,14 @@ namespace RaftPlayground;
 
 // Each test runs a whole cluster; two at once on a 2-core machine would starve each other's timers.
 [Collection("cluster")]
-public sealed class BrowserTests : IDisposable
+public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
 {
+    /// <summary>
+    /// Set to a folder, the ring-and-logs test saves the README's screenshots there as it goes
+    /// (Tools/RaftPlayground/screenshots.sh sets it to Tools/RaftPlayground/screenshots).
+    /// </summary>
+    public const string ScreenshotsVariable = "RAFTPLAYGROUND_SCREENSHOTS";
+
     /// <summary>The browser, once started; quit in Dispose whatever the test did.</summary>
     private HeadlessBrowser? _browser;
 
@@ -70,8 +78,244 @@ public sealed class BrowserTests : IDisposable
         driver.FindElement(By.Id(leaderId)).FindElements(By.CssSelector("tr[data-key]")).Should().BeEmpty("a crashed server shows no contents");
     }
 
+    [Fact]
+    public async Task PageShowsRingLogsAndPartition()
+    {
+        BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 5, Port = 0, KvPortBase = 0 });
+
+        _browser = HeadlessBrowser.Start(browser);
+        ChromeDriver driver = _browser.Driver;
+        driver.Manage().Window.Size = new Size(1180, 1100);
+        driver.Navigate().GoToUrl(p.Address);
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
+
+        // The ring: five servers, every pair linked, one leader drawn as such.
+        wait.Message = "the ring never showed 5 servers, 10 links up and one leader";
+        Shown start = wait.Until(d =>
+        {
+            Shown s = Shown.Read(d);
+            return s.Servers.Count == 5 && s.Links.Count == 10 && s.Links.All(l => l == "up") && s.Servers.Count(v => v.Role == "Leader") == 1 ? s : null;
+        })!;
+        ShownServer leader = start.Servers.Single(v => v.Role == "Leader");
+
+        // A Put: a cell of the leader's term on every server's row, with every commit marker on it.
+        // (Its term, not the first leader's: on a loaded machine a follower may have timed out since.)
+        Put(driver, "planet", "mars");
+        wait.Message = $"the logs never showed the Put as a committed cell of the leader's term on every server";
+        Shown put = wait.Until(d =>
+        {
+            Shown s = Shown.Read(d);
+            if (s.Rows.Count != 5 || s.Rows.Any(r => r.Cells.Count == 0))
+            {
+                return null;
+            }
+            ShownCell last = s.Rows[0].Cells[^1];
+            return last.Term >= leader.Term
+                && s.Rows.All(r => r.Cells[^1] == last && r.Commit == last.Index && r.Cells.Single(c => c.Commit).Index == last.Index) ? s : null;
+        })!;
+        leader = put.Servers.FirstOrDefault(v => v.Role == "Leader" && v.Term == put.Rows[0].Cells[^1].Term) ?? leader;
+        put.Rows.SelectMany(r => r.Cells).Should().OnlyContain(c => c.Committed, "everything is committed once every marker is on the Put");
+
+        // A click on the leader shows its state, with what it knows of each follower.
+        wait.Message = "a click on the leader did not show its state";
+        ClickServer(wait, leader.Id);
+        // Its state, with what it knows of each follower (if it is still the leader: a loaded machine can make a follower time out).
+        wait.Until(d =>
+        {
+            Shown s = Shown.Read(d);
+            bool leads = s.Servers.Single(v => v.Id == leader.Id).Role == "Leader";
+            return d.FindElement(By.Id("details-title")).Text == $"Server {leader.Id}"
+                && d.FindElement(By.Id("details-fields")).Text.Contains(leads ? "Leader" : "", StringComparison.Ordinal)
+                && d.FindElement(By.Id("progress")).Displayed == leads
+                && (!leads || d.FindElements(By.CssSelector("#progress tbody tr")).Count == 4);
+        });
+        Screenshot(driver, "playground-put.png");
+
+        // A partition from the page: {leader, one follower} | the other three.
+        int follower = (leader.Id + 1) % 5;
+        int[] minority = [leader.Id, follower];
+        int[] majority = [.. Enumerable.Range(0, 5).Except(minority)];
+        foreach (int id in Enumerable.Range(0, 5))
+        {
+            driver.FindElement(By.CssSelector($"#groups select[data-server='{id}'] option[value='{(minority.Contains(id) ? "B" : "A")}']")).Click();
+        }
+        driver.FindElement(By.Id("partition-run")).Click();
+        wait.Message = "the ring never drew the six links between the groups cut";
+        wait.Until(d =>
+        {
+            Shown s = Shown.Read(d);
+            return s.Links.Count(l => l == "cut") == 6 && s.Links.Count(l => l == "up") == 4 && s.CutMarks == 6;
+        });
+        // Cut off, the two can commit nothing more, nor learn of anything committed: the most either knows now is the most they will.
+        int commitBefore = minority.Max(id => p.Cluster.Views()[id].CommitIndex);
+
+        // The majority elects a leader of a higher term, and commits a Put; the minority commits nothing new.
+        wait.Message = "no new leader in the majority on the ring";
+        ShownServer fresh = wait.Until(d => Shown.Read(d).Servers.FirstOrDefault(v => majority.Contains(v.Id) && v.Role == "Leader" && v.Term > leader.Term))!;
+        ClickServer(wait, fresh.Id);
+        Put(driver, "planet", "jupiter");
+        wait.Message = "the majority's commit markers never moved past the partition's";
+        Shown split = wait.Until(d =>
+        {
+            Shown s = Shown.Read(d);
+            return majority.All(id => s.Rows[id].Commit > commitBefore) ? s : null;
+        })!;
+        minority.Should().OnlyContain(id => split.Rows[id].Commit <= commitBefore, "a leader with one follower of five commits nothing");
+        Screenshot(driver, "playground-partition.png");
+
+        // What the page costs: the stream's bytes and the time to draw each update.
+        var stats = (Dictionary<string, object>)driver.ExecuteScript("return window.playgroundStats")!;
+        double updates = Convert.ToDouble(stats["updates"], CultureInfo.InvariantCulture);
+        double drawMs = Convert.ToDouble(stats["drawMs"], CultureInfo.InvariantCulture) / updates;
+        output.WriteLine($"{updates} updates, {Convert.ToDouble(stats["bytes"], CultureInfo.InvariantCulture) / updates / 1000:0.0} KB each on average; drawing took {drawMs:0.0} ms on average, {Convert.ToDouble(stats["maxDrawMs"], CultureInfo.InvariantCulture):0.0} ms at most");
+        drawMs.Should().BeLessThan(100, "the page keeps up with four updates a second");
+    }
+
+    [Fact]
+    public async Task PageShowsFigure7Scenario()
+    {
+        BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        // The scenario is held at the end of step 6 (the old leader crashed with its three
+        // entries, the new leader's two committed over them) until the page has been looked at.
+        var atStep6 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var looked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var p = await Playground.StartAsync(new PlaygroundOptions
+        {
+            Servers = 5,
+            Port = 0,
+            KvPortBase = 0,
+            ScenarioPause = TimeSpan.FromMilliseconds(300),
+            ScenarioStepHook = async view =>
+            {
+                if (view.Step == 6)
+                {
+                    atStep6.TrySetResult();
+                    await looked.Task.WaitAsync(TimeSpan.FromSeconds(60));
+                }
+            },
+        });
+        try
+        {
+            _browser = HeadlessBrowser.Start(browser);
+            ChromeDriver driver = _browser.Driver;
+            driver.Manage().Window.Size = new Size(1180, 1100);
+            driver.Navigate().GoToUrl(p.Address);
+            var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
+
+            wait.Message = "the page never offered the Figure 7 scenario";
+            wait.Until(d => d.FindElements(By.CssSelector("#scenario-buttons button[data-scenario='figure-7']")).Any(b => b.Enabled));
+            driver.FindElement(By.CssSelector("#scenario-buttons button[data-scenario='figure-7']")).Click();
+            await atStep6.Task.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+
+            // On the page: the crashed old leader's row ends in three dashed cells of its term,
+            // where the new leader's row has committed cells of a higher term.
+            int old = p.Cluster.Views().Single(c => c.Status == "crashed").Id;
+            wait.Message = "the page never showed the old leader's three uncommitted entries beside the new leader's committed ones";
+            wait.Until(d =>
+            {
+                Shown s = Shown.Read(d);
+                if (d.FindElement(By.Id("scenario-text")).GetDomAttribute("data-step") != "6" || s.Rows.Count != 5 || s.Rows[old].Cells.Count < 4)
+                {
+                    return false;
+                }
+                ShownServer? leads = s.Servers.Where(v => v.Role == "Leader").MaxBy(v => v.Term);
+                var stale = s.Rows[old].Cells.TakeLast(3).ToList();
+                return leads is not null && stale.All(c => !c.Committed && c.Term == stale[0].Term)
+                    && stale.Take(2).All(c => s.Rows[leads.Id].Cells.Any(l => l.Index == c.Index && l.Committed && l.Term > c.Term));
+            });
+            driver.FindElement(By.Id("scenario-text")).Text.Should().StartWith("Uncommitted entries overwritten (Figure 7), step 6 of 8: ");
+            Screenshot(driver, "playground-figure7.png");
+            looked.TrySetResult();
+
+            // At the end the old leader's row is the new leader's, every cell committed.
+            wait.Message = "the scenario never ended with every log the same on the page";
+            wait.Until(d =>
+            {
+                Shown s = Shown.Read(d);
+                return d.FindElement(By.Id("scenario-text")).Text.StartsWith("Uncommitted entries overwritten (Figure 7): Done", StringComparison.Ordinal)
+                    && s.Rows.All(r => r.Cells.All(c => c.Committed) && r.Cells.Select(c => c.Term).SequenceEqual(s.Rows[0].Cells.Select(c => c.Term)));
+            });
+        }
+        finally
+        {
+            looked.TrySetResult();
+        }
+    }
+
+    /// <summary>Clicks server <paramref name="id"/> on the ring, again if it was redrawn under the click.</summary>
+    private static void ClickServer(WebDriverWait wait, int id) => wait.Until(d =>
+    {
+        try
+        {
+            d.FindElement(By.CssSelector($"#ring .server[data-id='{id}']")).Click();
+            return true;
+        }
+        catch (StaleElementReferenceException)
+        {
+            return false;
+        }
+    });
+
+    /// <summary>A Put through the page's console, waiting for its answer, which must be a success.</summary>
+    private static void Put(ChromeDriver driver, string key, string value)
+    {
+        int before = driver.FindElements(By.CssSelector("#kv-results li")).Count;
+        driver.FindElement(By.CssSelector("#kv-op option[value=put]")).Click();
+        driver.FindElement(By.Id("kv-key")).Clear();
+        driver.FindElement(By.Id("kv-key")).SendKeys(key);
+        driver.FindElement(By.Id("kv-value")).Clear();
+        driver.FindElement(By.Id("kv-value")).SendKeys(value);
+        driver.FindElement(By.Id("kv-run")).Click();
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50), Message = $"the console never answered Put({key}, {value})" };
+        IWebElement answer = wait.Until(d =>
+        {
+            var items = d.FindElements(By.CssSelector("#kv-results li"));
+            return items.Count > before && items[0].GetDomAttribute("data-ok") is not null ? items[0] : null;
+        })!;
+        answer.GetDomAttribute("data-ok").Should().Be("true", answer.Text);
+    }
+
+    /// <summary>Saves the window as <paramref name="name"/> in the folder <see cref="ScreenshotsVariable"/> names, if it names one.</summary>
+    private static void Screenshot(ChromeDriver driver, string name)
+    {
+        if (Environment.GetEnvironmentVariable(ScreenshotsVariable) is { Length: > 0 } folder)
+        {
+            Directory.CreateDirectory(folder);
+            driver.GetScreenshot().SaveAsFile(Path.Combine(folder, name));
+        }
+    }
+
     private static void ShouldBeDead(ChromeDriver driver, string cardId) =>
         driver.FindElement(By.Id(cardId)).GetCssValue("background-color").Should().Be("rgba(226, 226, 226, 1)", "a crashed server's card is TestLogViz's dead grey");
 
     public void Dispose() => _browser?.Dispose();
+
+    /// <summary>What the page shows of the ring and the logs, read in one script so that no redraw falls between two reads.</summary>
+    private sealed record Shown(IReadOnlyList<ShownServer> Servers, IReadOnlyList<string> Links, int CutMarks, IReadOnlyList<ShownRow> Rows)
+    {
+        private const string Script = """
+            const q = (root, s) => [...root.querySelectorAll(s)];
+            return JSON.stringify({
+              servers: q(document, "#ring .server").map(g => ({ id: +g.dataset.id, term: +g.querySelector("circle").dataset.term,
+                role: [...g.classList].find(c => ["Leader", "Candidate", "Follower", "Dead"].includes(c)) })),
+              links: q(document, "#ring line.link").map(l => l.dataset.state),
+              cutMarks: q(document, "#ring .cut-mark").length,
+              rows: q(document, "#log-rows .row[data-server]").map(r => ({ server: +r.dataset.server, commit: +r.dataset.commit,
+                cells: q(r, ".cell").map(c => ({ index: +c.dataset.index, term: +c.dataset.term,
+                  committed: c.classList.contains("committed"), commit: c.classList.contains("commit") })) })),
+            });
+            """;
+
+        private static readonly System.Text.Json.JsonSerializerOptions Json = new(System.Text.Json.JsonSerializerDefaults.Web);
+
+        public static Shown Read(IWebDriver d) =>
+            System.Text.Json.JsonSerializer.Deserialize<Shown>((string)((IJavaScriptExecutor)d).ExecuteScript(Script)!, Json)!;
+    }
+
+    private sealed record ShownServer(int Id, int Term, string Role);
+
+    private sealed record ShownRow(int Server, int Commit, IReadOnlyList<ShownCell> Cells);
+
+    private sealed record ShownCell(int Index, int Term, bool Committed, bool Commit);
 }

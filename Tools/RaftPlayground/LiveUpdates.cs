@@ -15,7 +15,7 @@ namespace RaftPlayground;
 internal sealed record LiveUpdate(
     int Servers, bool CanControl, string Network, IReadOnlyList<IReadOnlyList<int>>? Groups, IReadOnlyList<LinkView> Links,
     IReadOnlyList<ServerView> Cards, IReadOnlyList<LogView> Logs, IReadOnlyList<DataChange> Data,
-    TimelineView Timeline, IReadOnlyList<LiveLine> Lines, long LinesSkipped);
+    TimelineView Timeline, IReadOnlyList<LiveLine> Lines, long LinesSkipped, ScenarioView? Scenario);
 
 /// <summary>
 /// A change to server <paramref name="Id"/>'s data store: with <paramref name="Reset"/>, it is
@@ -34,6 +34,12 @@ internal sealed class LiveUpdateWriter(int servers)
 {
     /// <summary>The most log lines one update carries; a busy cluster writes far more than anyone reads.</summary>
     public const int MaxLines = 150;
+
+    /// <summary>The most characters of lines one update carries: 150 lines of a leader sending its log would be half a megabyte.</summary>
+    public const int MaxLineChars = 16_000;
+
+    /// <summary>The longest message a line keeps in an update; the rest is cut, saying how much.</summary>
+    public const int MaxMessageChars = 400;
 
     /// <summary>The module each server's sent log was read from; null until sent, or when it must be sent whole again.</summary>
     private readonly object?[] _module = new object?[servers];
@@ -138,16 +144,38 @@ internal sealed class LiveUpdateWriter(int servers)
         return set.Count == 0 ? null : new DataChange(id, false, set);
     }
 
-    /// <summary>The lines after the last sent, at most <see cref="MaxLines"/>, and how many were left out before them.</summary>
+    /// <summary>
+    /// The latest lines after the last sent, within <see cref="MaxLines"/> and
+    /// <see cref="MaxLineChars"/>, each message cut at <see cref="MaxMessageChars"/>; and how
+    /// many lines were left out before them.
+    /// </summary>
     public (IReadOnlyList<LiveLine> Lines, long Skipped) Lines(LiveLog log)
     {
-        IReadOnlyList<LiveLine> lines = log.LinesAfter(_lastSeq, MaxLines);
-        if (lines.Count == 0)
+        IReadOnlyList<LiveLine> newer = log.LinesAfter(_lastSeq, MaxLines);
+        if (newer.Count == 0)
         {
-            return (lines, 0);
+            return (newer, 0);
         }
-        long skipped = _lastSeq == 0 ? 0 : lines[0].Seq - _lastSeq - 1;
-        _lastSeq = lines[^1].Seq;
-        return (lines, skipped);
+        // The newest lines that fit, counted from the end.
+        var kept = new List<LiveLine>();
+        int chars = 0;
+        for (int k = newer.Count - 1; k >= 0; k--)
+        {
+            LiveLine line = newer[k];
+            if (line.Message.Length > MaxMessageChars)
+            {
+                line = line with { Message = $"{line.Message[..MaxMessageChars]}… ({line.Message.Length - MaxMessageChars} more characters)" };
+            }
+            chars += line.Message.Length + line.Time.Length + line.Id.Length;
+            if (chars > MaxLineChars && kept.Count > 0)
+            {
+                break;
+            }
+            kept.Add(line);
+        }
+        kept.Reverse();
+        long skipped = _lastSeq == 0 ? 0 : kept[0].Seq - _lastSeq - 1;
+        _lastSeq = kept[^1].Seq;
+        return (kept, skipped);
     }
 }

@@ -43,6 +43,8 @@ public sealed partial class Playground
         app.MapPost("/api/servers/{id}/{action}", (string id, string action) => Act(() => ServerActionAsync(id, action)));
         app.MapPost("/api/network/{mode}", (string mode, HttpContext ctx) => Act(() => NetworkActionAsync(mode, ctx)));
         app.MapPost("/api/kv/{op}", (string op, HttpContext ctx) => KvAsync(op, ctx));
+        app.MapGet("/api/scenarios", () => Results.Json(Scenarios.All, JsonOptions));
+        app.MapPost("/api/scenarios/{name}", (string name) => Act(() => name == "stop" ? _scenarios.StopRunningAsync() : Task.FromResult(_scenarios.Start(name))));
     }
 
     /// <summary>The four fault actions by name, on a server id given as text so a bad one gets a reason, not a bare 404.</summary>

@@ -38,14 +38,18 @@ public sealed partial class Playground : IAsyncDisposable
     /// <summary>Cancelled when the playground stops: live updates and console requests end.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
+    /// <summary>Runs the ready-made scenarios.</summary>
+    private readonly Scenarios _scenarios;
+
     /// <summary>1 once <see cref="StopAsync"/> has begun.</summary>
     private int _stopped;
 
-    private Playground(Cluster cluster, LiveLog log, WebApplication app)
+    private Playground(Cluster cluster, LiveLog log, WebApplication app, PlaygroundOptions options)
     {
         Cluster = cluster;
         _log = log;
         _console = new KvConsole(cluster, log);
+        _scenarios = new Scenarios(cluster, log, options.ScenarioPause, options.ScenarioStepHook);
         _app = app;
     }
 
@@ -71,7 +75,7 @@ public sealed partial class Playground : IAsyncDisposable
             builder.Logging.ClearProviders();
             app = builder.Build();
             app.Urls.Add($"http://{HostPart(options.Bind)}:{options.Port.ToString(CultureInfo.InvariantCulture)}");
-            var playground = new Playground(cluster, log, app);
+            var playground = new Playground(cluster, log, app, options);
             var guard = new RequestGuard(options.WatchOnly, ctx => !options.EveryClientIsRemote
                 && ctx.Connection.RemoteIpAddress is { } ip && IPAddress.IsLoopback(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip));
             playground.MapRoutes(app, guard);
@@ -97,8 +101,8 @@ public sealed partial class Playground : IAsyncDisposable
     }
 
     /// <summary>
-    /// Stops the page first (live updates end, console requests give up), then the cluster, then
-    /// waits a little for the services' tasks to end. Safe to call twice.
+    /// Stops a running scenario and the page first (live updates end, console requests give up),
+    /// then the cluster, then waits a little for the services' tasks to end. Safe to call twice.
     /// </summary>
     public async Task StopAsync()
     {
@@ -107,6 +111,7 @@ public sealed partial class Playground : IAsyncDisposable
             return;
         }
         await _stopping.CancelAsync();
+        await _scenarios.StopAsync();
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
         {
             await _app.StopAsync(timeout.Token);

@@ -24,6 +24,12 @@ public sealed record PlaygroundOptions
     /// <summary>Whether clients on other machines may only watch: the controls and the KV console answer only this machine's.</summary>
     public bool WatchOnly { get; init; }
 
+    /// <summary>How long a scenario pauses after each step, for the learner to see it; tests make it short.</summary>
+    internal TimeSpan ScenarioPause { get; init; } = TimeSpan.FromSeconds(2.5);
+
+    /// <summary>For tests: called at the end of each scenario step, before its pause, so a test can look at the cluster exactly there.</summary>
+    internal Func<ScenarioView, Task>? ScenarioStepHook { get; init; }
+
     /// <summary>For tests: every client counts as another machine's, so watch-only can be tried from loopback.</summary>
     internal bool EveryClientIsRemote { get; init; }
 

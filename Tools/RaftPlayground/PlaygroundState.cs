@@ -6,6 +6,7 @@ namespace RaftPlayground;
 /// <param name="Groups">The partition's groups, each a sorted list of server ids; null while the network is whole.</param>
 /// <param name="Links">Every pair of servers' link: up, cut or down.</param>
 /// <param name="Logs">Every server's whole log (each from 0).</param>
+/// <param name="Scenario">The scenario running or last run; null before the first.</param>
 internal sealed record PlaygroundState(
     int Servers, bool CanControl, string Network, IReadOnlyList<IReadOnlyList<int>>? Groups, IReadOnlyList<LinkView> Links,
-    IReadOnlyList<ServerView> Cards, IReadOnlyList<LogView> Logs, TimelineView Timeline, IReadOnlyList<LiveLine> Lines);
+    IReadOnlyList<ServerView> Cards, IReadOnlyList<LogView> Logs, TimelineView Timeline, IReadOnlyList<LiveLine> Lines, ScenarioView? Scenario);

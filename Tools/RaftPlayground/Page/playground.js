@@ -3,10 +3,22 @@
 "use strict";
 (() => {
   const $ = id => document.getElementById(id);
+  const SVG = "http://www.w3.org/2000/svg";
   const KEEP_LINES = 500;           // log lines kept on the page; older ones are dropped
+  const CELL = 28;                  // a log cell's width in pixels, gap included
   const cards = [];                 // per server: the elements updated in place on every state
   const stores = [];                // per server: its data store's pairs as the updates built them
+  const logs = [];                  // per server: its log's terms, index by index, as the updates built them
+  const logVersions = [];           // per server: how many changes its log has had, so an unchanged view is not redrawn
+  let ringDrawn = "", logsDrawn = "";  // what the ring and the logs show now, to skip redrawing the same
+  let last = null;                  // the latest update
+  let selected = null;              // the server whose state the details panel shows
   let filterText = "";
+
+  // --- one colour per term, for every view: the ring, the log cells, the cards, the details ---
+
+  const TERM_COLOURS = ["#9ecae1", "#fdae6b", "#c6a5e0", "#f4a6b7", "#7fd1c8", "#d9b38c", "#a1a9f0", "#f59f86"];
+  const termColour = t => t <= 0 ? "#eeeeee" : TERM_COLOURS[(t - 1) % TERM_COLOURS.length];
 
   // --- the JSON API ---
 
@@ -14,7 +26,7 @@
     const resp = await fetch(path, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: JSON.stringify(body === undefined ? {} : body),
     });
     const answer = await resp.json().catch(() => ({ error: resp.status + " " + resp.statusText }));
     if (!resp.ok) throw new Error(answer.error || resp.statusText);
@@ -27,13 +39,183 @@
     n.className = isError ? "error" : "";
   }
 
-  // --- server cards: built once, then updated in place so a button is never replaced under a click ---
+  async function run(path, body) {
+    try {
+      notice((await post(path, body)).message, false);
+    } catch (e) {
+      notice(e.message, true);
+    }
+  }
 
   function el(tag, props, ...children) {
     const e = Object.assign(document.createElement(tag), props);
     e.append(...children);
     return e;
   }
+
+  function svg(tag, attrs, ...children) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    e.append(...children);
+    return e;
+  }
+
+  // --- the ring: servers on a circle, a line for every pair ---
+
+  function ringPoint(id, n) {
+    const angle = -Math.PI / 2 + 2 * Math.PI * id / n;
+    return { x: 180 + 118 * Math.cos(angle), y: 182 + 118 * Math.sin(angle) };
+  }
+
+  function showRing(s) {
+    const ring = $("ring");
+    const n = s.servers;
+    const shows = JSON.stringify([selected, s.links, s.cards.map(c => [c.role, c.term, c.status, c.logLength, c.commitIndex])]);
+    if (shows === ringDrawn) return;
+    ringDrawn = shows;
+    const links = svg("g", { class: "links" });
+    for (const link of s.links) {
+      const a = ringPoint(link.a, n), b = ringPoint(link.b, n);
+      const line = svg("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "link " + link.state, "data-a": link.a, "data-b": link.b, "data-state": link.state },
+        svg("title", {}, `${link.a} ↔ ${link.b}: ${link.state === "up" ? "connected" : link.state === "cut" ? "cut by the partition" : "down (a server is disconnected or crashed)"}`));
+      links.append(line);
+      if (link.state === "cut") {
+        // A cut link is drawn broken in the middle, with a cross where it is broken.
+        const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
+        links.append(svg("text", { x: mx, y: my + 4, class: "cut-mark" }, "✕"));
+      }
+    }
+    const servers = svg("g", { class: "servers" });
+    for (const c of s.cards) {
+      const p = ringPoint(c.id, n);
+      const g = svg("g", { class: "server " + c.role + (c.id === selected ? " selected" : ""), "data-id": c.id, tabindex: 0, role: "button",
+        "aria-label": `server ${c.id}: ${c.role}, term ${c.term}` });
+      g.append(svg("circle", { cx: p.x, cy: p.y, r: 31, class: "body", fill: c.status === "crashed" ? "#d0d0d0" : termColour(c.term), "data-term": c.term }));
+      g.append(svg("text", { x: p.x, y: p.y - 5, class: "name" }, "S" + c.id));
+      g.append(svg("text", { x: p.x, y: p.y + 12, class: "term" }, "term " + c.term));
+      const below = p.y > 182 ? p.y + 47 : p.y - 39;
+      g.append(svg("text", { x: p.x, y: below, class: "role" }, c.status === "crashed" ? "crashed" : c.status === "disconnected" ? c.role + " · cut off" : c.role));
+      g.append(svg("title", {}, `Server ${c.id}: ${c.role}, term ${c.term}, log ${c.logLength}, commit index ${c.commitIndex}. Click for its state.`));
+      servers.append(g);
+    }
+    ring.replaceChildren(links, servers);
+  }
+
+  function select(id) {
+    selected = selected === id ? null : id;
+    if (last) { showRing(last); showDetails(last); }
+  }
+  $("ring").addEventListener("click", e => {
+    const g = e.target.closest(".server");
+    if (g) select(Number(g.dataset.id));
+  });
+  $("ring").addEventListener("keydown", e => {
+    const g = e.target.closest(".server");
+    if (g && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); select(Number(g.dataset.id)); }
+  });
+
+  // --- the details of the selected server ---
+
+  function showDetails(s) {
+    const c = selected === null ? null : s.cards[selected];
+    $("details-hint").hidden = c !== null;
+    $("details-title").textContent = c ? `Server ${c.id}` : "Server";
+    const dl = $("details-fields");
+    dl.replaceChildren();
+    $("progress").hidden = true;
+    if (!c) return;
+    const group = s.groups ? s.groups.findIndex(g => g.includes(c.id)) : -1;
+    const swatch = el("span", { className: "swatch" });
+    swatch.style.background = termColour(c.term);
+    const rows = [
+      ["role", c.role], ["status", c.status + (group >= 0 ? ` · group ${"ABCDE"[group]} of the partition` : "")],
+      ["currentTerm", [swatch, String(c.term)]], ["votedFor", c.votedFor < 0 ? "nobody" : String(c.votedFor)],
+      ["log length", String(c.logLength)], ["commitIndex", String(c.commitIndex)], ["lastApplied", String(c.lastApplied)],
+      ["last entry's term", logs[c.id] && logs[c.id].length ? String(logs[c.id][logs[c.id].length - 1]) : "(empty log)"],
+      ["KV API", c.kvAddr],
+    ];
+    for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", {}, ...(Array.isArray(v) ? v : [v])));
+    if (c.nextIndex) {
+      const body = $("progress").querySelector("tbody");
+      body.replaceChildren();
+      c.nextIndex.forEach((ni, peer) => {
+        if (ni === null || ni === undefined) return;
+        body.append(el("tr", {}, el("td", { textContent: "S" + peer }), el("td", { textContent: ni }), el("td", { textContent: c.matchIndex[peer] })));
+      });
+      $("progress").hidden = false;
+    }
+  }
+
+  // --- the logs: a row of cells per server ---
+
+  function applyLog(change) {
+    const terms = logs[change.id] || (logs[change.id] = []);
+    logVersions[change.id] = (logVersions[change.id] || 0) + 1;
+    terms.length = change.from;
+    for (let k = 0; k < change.runs.length; k += 2) {
+      for (let m = 0; m < change.runs[k + 1]; m++) terms.push(change.runs[k]);
+    }
+  }
+
+  function showLogs(s) {
+    const box = $("log-rows");
+    const width = Math.max(box.clientWidth - 110, CELL * 8);
+    const slots = Math.floor(width / CELL);
+    const longest = Math.max(0, ...s.cards.map(c => (logs[c.id] || []).length));
+    // The last entries, with one free slot at the end where the next entry (and a nextIndex past the end) goes.
+    const start = Math.max(0, longest + 1 - slots);
+    // Whose nextIndex and matchIndex the rows show: the selected server's if it leads, else the leader of the highest
+    // term (a leader cut off in a minority still thinks it leads, in an older term).
+    const leaders = s.cards.filter(c => c.nextIndex);
+    const leader = leaders.find(c => c.id === selected) || leaders.sort((a, b) => b.term - a.term)[0];
+    $("progress-of").textContent = leader ? `as S${leader.id} (leader in term ${leader.term}) sees them` + (leaders.length > 1 ? "; click another leader for its view" : "") : "(no leader now)";
+    const shows = JSON.stringify([start, slots, logVersions, leader ? [leader.id, leader.nextIndex, leader.matchIndex] : null,
+      s.cards.map(c => [c.status, c.role, c.commitIndex])]);
+    if (shows === logsDrawn) return;
+    logsDrawn = shows;
+    const rows = [];
+    const header = el("div", { className: "row header" }, el("span", { className: "who", textContent: start > 0 ? `… ${start} earlier` : "index" }));
+    const headCells = el("div", { className: "cells" });
+    for (let i = start; i < start + slots; i++) headCells.append(el("span", { className: "index", textContent: i }));
+    header.append(headCells);
+    rows.push(header);
+    for (const c of s.cards) {
+      const terms = logs[c.id] || [];
+      const row = el("div", { className: "row " + c.status });
+      row.dataset.server = c.id;
+      row.dataset.commit = c.commitIndex;
+      row.dataset.length = terms.length;
+      const who = el("span", { className: "who" }, el("b", { textContent: "S" + c.id }), " " + (c.status === "crashed" ? "crashed" : c.role.toLowerCase()));
+      const cells = el("div", { className: "cells" });
+      for (let i = start; i < start + slots; i++) {
+        const slot = el("span", { className: "slot" });
+        if (i < terms.length) {
+          const cell = el("span", { className: "cell" + (i <= c.commitIndex ? " committed" : " uncommitted"), textContent: terms[i],
+            title: `S${c.id}, index ${i}: term ${terms[i]}, ${i <= c.commitIndex ? "committed" : "not committed on S" + c.id}` });
+          cell.style.background = termColour(terms[i]);
+          cell.dataset.index = i;
+          cell.dataset.term = terms[i];
+          if (i === c.commitIndex) cell.classList.add("commit");
+          slot.append(cell);
+        }
+        if (leader && leader.id !== c.id) {
+          if (leader.nextIndex[c.id] === i) slot.append(el("span", { className: "next", textContent: "▼", title: `S${leader.id} sends S${c.id} index ${i} next (nextIndex)` }));
+          if (leader.matchIndex[c.id] === i) slot.append(el("span", { className: "match", textContent: "●", title: `S${leader.id} knows S${c.id} holds up to index ${i} (matchIndex)` }));
+        }
+        cells.append(slot);
+      }
+      // A log that ends before the first index shown (a server far behind) says where it ends.
+      if (terms.length < start) {
+        cells.prepend(el("span", { className: "behind", textContent: `← its ${terms.length} entries end before index ${start}` +
+          (c.commitIndex >= 0 ? `; commit index ${c.commitIndex}` : "") }));
+      }
+      row.append(who, cells);
+      rows.push(row);
+    }
+    box.replaceChildren(...rows);
+  }
+
+  // --- server cards: built once, then updated in place so a button is never replaced under a click ---
 
   function buildCard(id) {
     const fields = {};
@@ -51,7 +233,7 @@
     for (const action of ["crash", "restart", "disconnect", "reconnect"]) {
       buttons[action] = el("button", { type: "button", textContent: action });
       buttons[action].dataset.action = action;
-      buttons[action].addEventListener("click", () => act(id, action));
+      buttons[action].addEventListener("click", () => run("/api/servers/" + id + "/" + action));
       bar.append(buttons[action]);
     }
     const card = el("article", { id: "server-" + id, className: "card Follower" },
@@ -68,7 +250,8 @@
     c.role.textContent = view.role;
     c.status.textContent = view.status;
     c.status.className = "status " + view.status;
-    c.fields.term.textContent = view.term;
+    c.fields.term.replaceChildren(el("span", { className: "swatch" }), String(view.term));
+    c.fields.term.firstChild.style.background = termColour(view.term);
     c.fields.votedFor.textContent = view.votedFor < 0 ? "nobody" : view.votedFor;
     c.fields.logLength.textContent = view.logLength;
     c.fields.commitIndex.textContent = view.commitIndex;
@@ -89,20 +272,76 @@
     } else if (Object.keys(data).length === 0) {
       c.kv.append(el("tr", {}, el("td", { className: "empty", colSpan: 2, textContent: "no keys yet" })));
     } else {
-      for (const [k, v] of Object.entries(data)) {
-        const row = el("tr", {}, el("td", { textContent: k }), el("td", { textContent: v }));
+      for (const k of Object.keys(data).sort((a, b) => a.localeCompare(b, "en", { numeric: true }))) {
+        const row = el("tr", {}, el("td", { textContent: k }), el("td", { textContent: data[k] }));
         row.dataset.key = k;
         c.kv.append(row);
       }
     }
   }
 
-  async function act(id, action) {
-    try {
-      notice((await post("/api/servers/" + id + "/" + action)).message, false);
-    } catch (e) {
-      notice(e.message, true);
+  // --- partitions: a group for each server, then Partition; Heal ends it ---
+
+  const groupPicks = [];
+  let shownGroups = null;
+  function showGroups(s) {
+    if (groupPicks.length === s.servers) {
+      // The choices follow the cluster's partition when it changes, and are the learner's otherwise.
+      const now = JSON.stringify(s.groups || null);
+      if (now === shownGroups) return;
+      shownGroups = now;
+      groupPicks.forEach((pick, id) => {
+        const g = s.groups ? s.groups.findIndex(members => members.includes(id)) : 0;
+        pick.value = "ABCDE"[Math.max(g, 0)];
+      });
+      return;
     }
+    for (let id = 0; id < s.servers; id++) {
+      const pick = el("select", { ariaLabel: "group of server " + id, title: "the group of server " + id });
+      pick.dataset.server = id;
+      for (const g of "ABC") pick.append(el("option", { value: g, textContent: g }));
+      groupPicks.push(pick);
+      $("groups").append(el("label", {}, "S" + id + " ", pick));
+    }
+  }
+
+  $("partition").addEventListener("submit", e => {
+    e.preventDefault();
+    const groups = {};
+    groupPicks.forEach((pick, id) => (groups[pick.value] = groups[pick.value] || []).push(id));
+    run("/api/network/partition", { groups: Object.keys(groups).sort().map(g => groups[g]) });
+  });
+  $("heal").addEventListener("click", () => run("/api/network/heal"));
+
+  // --- scenarios: one button each; the running one's step is said in words ---
+
+  const scenarioButtons = {};
+  fetch("/api/scenarios").then(r => r.json()).then(list => {
+    for (const sc of list) {
+      const b = el("button", { type: "button", title: sc.summary }, sc.title, el("small", { textContent: sc.summary }));
+      b.dataset.scenario = sc.name;
+      b.addEventListener("click", () => run("/api/scenarios/" + sc.name));
+      scenarioButtons[sc.name] = b;
+      $("scenario-buttons").append(b);
+    }
+    const stop = el("button", { type: "button", id: "scenario-stop", textContent: "Stop the scenario" });
+    stop.addEventListener("click", () => run("/api/scenarios/stop"));
+    scenarioButtons.stop = stop;
+    $("scenario-buttons").append(stop);
+    showScenario(last ? last.scenario : null);
+  }).catch(e => notice("could not load the scenarios: " + e.message, true));
+
+  function showScenario(sc) {
+    const running = !!(sc && sc.running);
+    for (const [name, b] of Object.entries(scenarioButtons)) {
+      b.disabled = name === "stop" ? !running : running;
+      b.classList.toggle("current", !!sc && sc.name === name);
+    }
+    const text = $("scenario-text");
+    text.className = running ? "running" : sc && sc.failed ? "failed" : "";
+    text.dataset.step = sc ? sc.step : "";
+    text.textContent = !sc ? "Each one first makes the cluster whole, then goes step by step, pausing after each."
+      : running ? `${sc.title}, step ${sc.step} of ${sc.steps}: ${sc.text}` : `${sc.title}: ${sc.text}`;
   }
 
   // --- the timeline: ribbons laid out by the server with TestLogViz's states and labels ---
@@ -129,20 +368,34 @@
     $("to").textContent = t.to + " s";
   }
 
-  // --- the log ---
+  // --- the log lines ---
 
-  function addLines(lines) {
+  // Whether the log box is scrolled to its end, read before anything of the page changes (reading it after would make the browser lay the page out twice).
+  function linesAtBottom() {
     const box = $("lines");
-    const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    return box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+  }
+
+  function addLines(lines, skipped, atBottom) {
+    const box = $("lines");
+    if (skipped > 0) {
+      // Too many lines to send them all (or to read them): say so where they would have been.
+      const gap = el("div", { className: "skipped", textContent: `… ${skipped} lines not shown: more than the page is sent per update` });
+      gap.dataset.text = "";
+      box.append(gap);
+    }
+    const added = document.createDocumentFragment();
     for (const line of lines) {
       const row = el("div", {}, el("span", { className: "t", textContent: line.time + " " }),
         el("span", { className: "id " + line.id, textContent: line.id }), " " + line.message);
       row.dataset.text = (line.id + " " + line.message).toLowerCase();
       row.hidden = filterText !== "" && !row.dataset.text.includes(filterText);
-      box.append(row);
+      added.append(row);
     }
+    box.append(added);
     while (box.childElementCount > KEEP_LINES) box.firstElementChild.remove();
-    if (atBottom) box.scrollTop = box.scrollHeight;
+    // Scrolled when the browser lays the page out anyway, rather than forcing a layout of its own now.
+    if (atBottom) requestAnimationFrame(() => { box.scrollTop = box.scrollHeight; });
   }
 
   $("filter").addEventListener("input", () => {
@@ -187,32 +440,49 @@
 
   // --- the network switch ---
 
-  $("unreliable").addEventListener("change", async e => {
-    try {
-      notice((await post("/api/network/" + (e.target.checked ? "unreliable" : "reliable"))).message, false);
-    } catch (err) {
-      notice(err.message, true);
-    }
-  });
+  $("unreliable").addEventListener("change", e => run("/api/network/" + (e.target.checked ? "unreliable" : "reliable")));
 
   // --- live updates; EventSource reconnects by itself if the stream drops ---
 
   const events = new EventSource("/api/events");
-  events.addEventListener("open", () => { $("live").textContent = "live"; $("live").className = ""; });
+  events.addEventListener("open", () => {
+    $("live").textContent = "live";
+    $("live").className = "";
+    // A new stream starts from scratch: its first update carries every log and store whole.
+    logs.length = 0;
+    logVersions.length = 0;
+    stores.length = 0;
+  });
   events.addEventListener("error", () => { $("live").textContent = "disconnected: is the playground running?"; $("live").className = "off"; });
+  // What drawing costs and what the stream brings, for anyone who asks (the browser test does).
+  const stats = window.playgroundStats = { updates: 0, bytes: 0, drawMs: 0, maxDrawMs: 0 };
   events.addEventListener("state", e => {
+    const started = performance.now();
+    const atBottom = linesAtBottom();
     const s = JSON.parse(e.data);
+    last = s;
     $("size").textContent = s.servers + " servers";
     // A client who may only watch (--watch-only, from another machine) is not shown controls that would be refused.
     document.body.classList.toggle("watch-only", !s.canControl);
     if (document.activeElement !== $("unreliable")) $("unreliable").checked = s.network === "unreliable";
+    for (const change of s.logs) applyLog(change);
     // The data stores come as changes: a reset replaces a store, otherwise the keys given are set.
     for (const change of s.data) {
       const store = change.reset ? {} : (stores[change.id] || {});
       stores[change.id] = Object.assign(store, change.set);
     }
+    showRing(s);
+    showDetails(s);
+    showGroups(s);
+    showLogs(s);
+    showScenario(s.scenario);
     for (const view of s.cards) showCard(view);
     showTimeline(s.timeline);
-    addLines(s.lines);
+    addLines(s.lines, s.linesSkipped || 0, atBottom);
+    const took = performance.now() - started;
+    stats.updates++;
+    stats.bytes += e.data.length;
+    stats.drawMs += took;
+    stats.maxDrawMs = Math.max(stats.maxDrawMs, took);
   });
 })();
