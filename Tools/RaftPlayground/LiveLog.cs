@@ -110,8 +110,8 @@ public sealed class LiveLog : ILogger
     {
         string time = DateTime.Now.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
         // The same shape as a test's log line, so TestLogViz's parser files it ("[kv 2]" under 2, clients under TEST).
-        LogEntry? entry = LogParser.ParseEntry($"{time} {message.ReplaceLineEndings(" ")}");
-        string id = entry?.Id ?? TestLog.TestId;
+        LogLine? entry = LogParser.ParseLine($"{time} {message.ReplaceLineEndings(" ")}");
+        string id = entry?.Id ?? ParsedLog.TestId;
         string text = entry?.Message ?? message;
         double now = NowMs;
         lock (_mu)

@@ -37,7 +37,7 @@ public sealed class BrowserTests : IDisposable
         wait.Until(d => d.FindElement(By.Id("count")).Text == "157 rows");
 
         driver.Title.Should().Be("TestElectionFollowerComesBack -- PASS");
-        VisibleRows(driver).Should().Be(test.Entries.Count);
+        VisibleRows(driver).Should().Be(test.Lines.Count);
 
         // The line where server 1 wins term 1 is drawn in the leader's green, and so is its column
         // on the next row; server 0's cell beside it is a follower's white.
@@ -52,7 +52,7 @@ public sealed class BrowserTests : IDisposable
             .Should().Equal("Leader, term 1", "Leader, term 5");
 
         // A click on server 2's header leaves its rows and TEST's; another click brings all back.
-        int server2Rows = test.Entries.Count(e => e.Id is "2" or "TEST");
+        int server2Rows = test.Lines.Count(e => e.Id is "2" or "TEST");
         var header2 = driver.FindElement(By.CssSelector("th[data-col='2'] button"));
         header2.Click();
         wait.Message = $"a click on server 2's header did not narrow the table to its {server2Rows} rows and TEST's";
@@ -62,10 +62,10 @@ public sealed class BrowserTests : IDisposable
         driver.FindElement(By.XPath("//tbody/tr/td[contains(., 'becomes Leader; term=1')]")).Displayed.Should().BeFalse();
         header2.Click();
         wait.Message = "a second click on server 2's header did not bring all rows back";
-        wait.Until(d => VisibleRows(d) == test.Entries.Count);
+        wait.Until(d => VisibleRows(d) == test.Lines.Count);
 
         // Typing in the filter box narrows the rows to those containing the text, in any case.
-        int becomesLeader = test.Entries.Count(e => e.Message.Contains("becomes leader", StringComparison.OrdinalIgnoreCase));
+        int becomesLeader = test.Lines.Count(e => e.Message.Contains("becomes leader", StringComparison.OrdinalIgnoreCase));
         becomesLeader.Should().Be(2);
         driver.FindElement(By.Id("filter")).SendKeys("BECOMES LEADER");
         wait.Message = "typing in the filter box did not narrow the table to the 2 'becomes Leader' rows";

@@ -8,12 +8,12 @@ namespace TestLogViz;
 public sealed partial class PageWriterTests
 {
     /// <summary>A test log made of (id, message) lines, a millisecond apart.</summary>
-    private static TestLog Log(string name, params (string Id, string Message)[] lines)
+    private static ParsedLog Log(string name, params (string Id, string Message)[] lines)
     {
-        var log = new TestLog(name) { Status = "PASS" };
+        var log = new ParsedLog(name) { Status = "PASS" };
         for (int i = 0; i < lines.Length; i++)
         {
-            log.Entries.Add(new LogEntry($"10:00:00.{i:000}000", lines[i].Id, lines[i].Message));
+            log.Lines.Add(new LogLine($"10:00:00.{i:000}000", lines[i].Id, lines[i].Message));
         }
         return log;
     }
@@ -103,7 +103,7 @@ public sealed partial class PageWriterTests
     public void NumbersRepeatedTestNames()
     {
         string[] names = ["TestX", "TestY", "TestX", "TestX", "TestZ/sub"];
-        var tests = names.Select(n => new TestLog(n)).ToList();
+        var tests = names.Select(n => new ParsedLog(n)).ToList();
 
         PageWriter.PageNames(tests).Should().Equal("TestX", "TestY", "TestX-2", "TestX-3", "TestZ_sub");
     }

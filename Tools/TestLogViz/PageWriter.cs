@@ -14,7 +14,7 @@ public static class PageWriter
     /// One page name per test, in order: the test's name, made safe for a file name, with -2, -3...
     /// added when a name repeats (a log may hold several runs of one test).
     /// </summary>
-    public static IReadOnlyList<string> PageNames(IReadOnlyList<TestLog> tests)
+    public static IReadOnlyList<string> PageNames(IReadOnlyList<ParsedLog> tests)
     {
         var seen = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         var names = new List<string>(tests.Count);
@@ -29,12 +29,12 @@ public static class PageWriter
     }
 
     /// <summary>The whole page for one test; <paramref name="pageName"/> heads it.</summary>
-    public static string Render(TestLog log, string pageName)
+    public static string Render(ParsedLog log, string pageName)
     {
         var servers = log.ServerIds;
         var states = new ServerStates(log);
         bool haveTest = log.HasTestLines;
-        var html = new StringBuilder(1024 + (log.Entries.Count * (64 + (servers.Count * 24))));
+        var html = new StringBuilder(1024 + (log.Lines.Count * (64 + (servers.Count * 24))));
 
         html.Append("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
             .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
@@ -55,12 +55,12 @@ public static class PageWriter
     }
 
     /// <summary>The title, the outcome, a line of counts and, for a failed test, why it failed.</summary>
-    private static void WriteHeader(StringBuilder html, TestLog log, string pageName, int serverCount)
+    private static void WriteHeader(StringBuilder html, ParsedLog log, string pageName, int serverCount)
     {
         string statusClass = log.Status is "PASS" or "FAIL" ? log.Status : "OTHER";
         html.Append("<header>\n<h1>").Append(E(pageName))
             .Append(" <span class=\"status ").Append(statusClass).Append("\">").Append(E(log.Status)).Append("</span></h1>\n")
-            .Append(CultureInfo.InvariantCulture, $"<p class=\"meta\">{serverCount} server{(serverCount == 1 ? "" : "s")} · {log.Entries.Count} log lines");
+            .Append(CultureInfo.InvariantCulture, $"<p class=\"meta\">{serverCount} server{(serverCount == 1 ? "" : "s")} · {log.Lines.Count} log lines");
         if (log.Duration is not null)
         {
             html.Append(" · ran ").Append(E(log.Duration));
@@ -78,9 +78,9 @@ public static class PageWriter
     /// follower). Positions are by row, not by clock, so a ribbon lines up with the table's order.
     /// The TEST ribbon marks the test's own lines. A click on a mark scrolls the table to its row.
     /// </summary>
-    private static void WriteRibbons(StringBuilder html, TestLog log, IReadOnlyList<string> servers, ServerStates states, bool haveTest)
+    private static void WriteRibbons(StringBuilder html, ParsedLog log, IReadOnlyList<string> servers, ServerStates states, bool haveTest)
     {
-        int rows = log.Entries.Count;
+        int rows = log.Lines.Count;
         if (rows == 0)
         {
             return;
@@ -98,7 +98,7 @@ public static class PageWriter
             foreach (var span in states.Spans[server].Where(s => s.State != ServerState.Follower))
             {
                 string term = span.Term is int t ? $" (term {t.ToString(CultureInfo.InvariantCulture)})" : "";
-                string from = log.Entries[span.FirstRow].Time, to = log.Entries[span.LastRow].Time;
+                string from = log.Lines[span.FirstRow].Time, to = log.Lines[span.LastRow].Time;
                 int length = span.LastRow - span.FirstRow + 1;
                 html.Append(CultureInfo.InvariantCulture, $"<span class=\"seg {span.State}\" data-row=\"{span.FirstRow}\" style=\"left:{Percent(span.FirstRow, rows)}%;width:{Percent(length, rows)}%\" title=\"")
                     .Append(E($"Server {server}: {span.State}{term}, {from} to {to}. Click to see it in the table."))
@@ -106,8 +106,8 @@ public static class PageWriter
             }
             html.Append("</div></div>\n");
         }
-        html.Append("<div class=\"lane axis\"><span class=\"name\"></span><div><span>").Append(E(log.Entries[0].Time))
-            .Append("</span><span>log order →</span><span>").Append(E(log.Entries[^1].Time)).Append("</span></div></div>\n")
+        html.Append("<div class=\"lane axis\"><span class=\"name\"></span><div><span>").Append(E(log.Lines[0].Time))
+            .Append("</span><span>log order →</span><span>").Append(E(log.Lines[^1].Time)).Append("</span></div></div>\n")
             .Append("<div class=\"legend\">")
             .Append("<span class=\"key Follower\"></span>Follower <span class=\"key Candidate\"></span>Candidate ")
             .Append("<span class=\"key Leader\"></span>Leader <span class=\"key Dead\"></span>Dead ")
@@ -138,18 +138,18 @@ public static class PageWriter
     /// A thin mark per TEST line. Lines that would fall on the same spot (a busy client can log
     /// thousands) share one mark, which says how many it stands for.
     /// </summary>
-    private static void WriteTestMarks(StringBuilder html, TestLog log)
+    private static void WriteTestMarks(StringBuilder html, ParsedLog log)
     {
         const int Slots = 1000;
-        int rows = log.Entries.Count;
+        int rows = log.Lines.Count;
         var marks = Enumerable.Range(0, rows)
-            .Where(row => log.Entries[row].Id == TestLog.TestId)
+            .Where(row => log.Lines[row].Id == ParsedLog.TestId)
             .GroupBy(row => (long)row * Slots / rows);
         foreach (var mark in marks)
         {
             int row = mark.First();
             int more = mark.Count() - 1;
-            var entry = log.Entries[row];
+            var entry = log.Lines[row];
             string tooltip = more > 0 ? $"{entry.Time} {entry.Message} (and {more.ToString(CultureInfo.InvariantCulture)} more)" : $"{entry.Time} {entry.Message}";
             html.Append(CultureInfo.InvariantCulture, $"<span class=\"mark\" data-row=\"{row}\" style=\"left:{Percent(row, rows)}%\" title=\"")
                 .Append(E(tooltip)).Append("\"></span>");
@@ -157,7 +157,7 @@ public static class PageWriter
     }
 
     /// <summary>Upstream's table: every row has a cell per server, coloured by its state then.</summary>
-    private static void WriteTable(StringBuilder html, TestLog log, IReadOnlyList<string> servers, ServerStates states, bool haveTest)
+    private static void WriteTable(StringBuilder html, ParsedLog log, IReadOnlyList<string> servers, ServerStates states, bool haveTest)
     {
         var column = servers.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i);
 
@@ -174,11 +174,11 @@ public static class PageWriter
         }
         html.Append("</tr></thead>\n<tbody>\n");
 
-        for (int row = 0; row < log.Entries.Count; row++)
+        for (int row = 0; row < log.Lines.Count; row++)
         {
-            var entry = log.Entries[row];
+            var entry = log.Lines[row];
             var now = states.States[row];
-            bool isTest = entry.Id == TestLog.TestId;
+            bool isTest = entry.Id == ParsedLog.TestId;
             int own = isTest ? -1 : column[entry.Id];
 
             html.Append("<tr data-s=\"").Append(isTest ? "T" : own.ToString(CultureInfo.InvariantCulture))

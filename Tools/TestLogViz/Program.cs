@@ -91,7 +91,7 @@ public static class Program
             for (int i = 0; i < tests.Count; i++)
             {
                 var test = tests[i];
-                stdout.WriteLine($"{test.Status} {test.Name} ids: [{string.Join(' ', test.AllIds)}]; entries: {test.Entries.Count}");
+                stdout.WriteLine($"{test.Status} {test.Name} ids: [{string.Join(' ', test.AllIds)}]; entries: {test.Lines.Count}");
 
                 string path = Path.GetFullPath(Path.Combine(outDir, names[i] + ".html"));
                 File.WriteAllText(path, PageWriter.Render(test, names[i]));
