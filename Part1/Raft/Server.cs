@@ -146,7 +146,7 @@ public sealed class Server
         {
             throw new InvalidOperationException($"server {_serverId}: Serve has not been called");
         }
-        return (TReply)await proxy.CallAsync(peer, serviceMethod, args);
+        return (TReply)await proxy.CallAsync(id, peer, serviceMethod, args);
     }
 
     /// <summary>The hosted CM's id, current term and whether it thinks it is the leader.</summary>

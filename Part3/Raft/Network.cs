@@ -3,6 +3,9 @@
 // Part3, byte for byte: it models the wire, not the algorithm, so it does not change as the posts
 // add to Raft, and keeping it apart leaves Server.cs to match upstream's server.go and the part
 // diffs to show only what each post adds. Upstream keeps its RPCProxy in server.go.
+using System.Diagnostics;
+using System.Globalization;
+
 namespace Raft;
 
 /// <summary>
@@ -35,6 +38,9 @@ public sealed class RpcProxy
     /// </summary>
     private bool _dropReplies;
 
+    /// <summary>The number of the last call any proxy sent with debug logging on (see <see cref="Traced"/>).</summary>
+    private static long _lastCallId;
+
     internal RpcProxy(ConsensusModule cm)
     {
         _cm = cm;
@@ -51,36 +57,51 @@ public sealed class RpcProxy
     }
 
     /// <summary>Routes a call by its service method name, as net/rpc does.</summary>
-    internal async Task<object> DispatchAsync(string serviceMethod, object args, CancellationToken ct) => serviceMethod switch
+    internal async Task<object> DispatchAsync(string serviceMethod, object message, CancellationToken ct)
     {
-        "ConsensusModule.RequestVote" => await RequestVoteAsync((RequestVoteArgs)args, ct),
-        "ConsensusModule.AppendEntries" => await AppendEntriesAsync((AppendEntriesArgs)args, ct),
-        _ => throw new RpcException($"rpc: can't find method {serviceMethod}"),
-    };
+        Traced? traced = message as Traced;
+        object args = traced?.Args ?? message;
+        return serviceMethod switch
+        {
+            "ConsensusModule.RequestVote" => await RequestVoteAsync((RequestVoteArgs)args, traced, ct),
+            "ConsensusModule.AppendEntries" => await AppendEntriesAsync((AppendEntriesArgs)args, traced, ct),
+            _ => throw new RpcException($"rpc: can't find method {serviceMethod}"),
+        };
+    }
 
-    internal async Task<RequestVoteReply> RequestVoteAsync(RequestVoteArgs args, CancellationToken ct)
+    internal async Task<RequestVoteReply> RequestVoteAsync(RequestVoteArgs args, Traced? traced, CancellationToken ct)
     {
         NetworkConditions net = _conditions;
-        await SimulateNetworkAsync(net, "RequestVote", ct);
+        bool held = await SimulateNetworkAsync(net, "RequestVote", ct);
+        if (traced is not null)
+        {
+            _cm.Dlog($"net: #{traced.Id} RequestVote from {args.CandidateId} arrives after {traced.Elapsed()} ms{(held ? " (held)" : "")}");
+        }
         RequestVoteReply reply = _cm.RequestVote(args);
         LoseReplySometimes(net, "RequestVote");
         return reply;
     }
 
-    internal async Task<AppendEntriesReply> AppendEntriesAsync(AppendEntriesArgs args, CancellationToken ct)
+    internal async Task<AppendEntriesReply> AppendEntriesAsync(AppendEntriesArgs args, Traced? traced, CancellationToken ct)
     {
         NetworkConditions net = _conditions;
-        await SimulateNetworkAsync(net, "AppendEntries", ct);
+        bool held = await SimulateNetworkAsync(net, "AppendEntries", ct);
+        if (traced is not null)
+        {
+            _cm.Dlog($"net: #{traced.Id} AppendEntries from {args.LeaderId} arrives after {traced.Elapsed()} ms{(held ? " (held)" : "")}");
+        }
         AppendEntriesReply reply = _cm.AppendEntries(args);
         LoseReplySometimes(net, "AppendEntries");
         return reply;
     }
 
     /// <summary>
-    /// Makes an outgoing call to <paramref name="peer"/>, unless this proxy is dropping calls,
-    /// in which case the call fails at once.
+    /// Makes an outgoing call to peer <paramref name="peerId"/>, unless this proxy is dropping
+    /// calls, in which case the call fails at once. With debug logging on, the call carries a
+    /// number, and the log gets one line where it arrives and one where it ends (its reply or its
+    /// failure), so Tools/TestLogViz can tell which lines belong to which call.
     /// </summary>
-    internal async Task<object> CallAsync(RpcClient peer, string method, object args)
+    internal async Task<object> CallAsync(int peerId, RpcClient peer, string method, object args)
     {
         bool dropReply;
         lock (_mu)
@@ -97,13 +118,27 @@ public sealed class RpcProxy
             dropReply = _dropReplies;
         }
 
-        object reply = await peer.CallAsync(method, args);
-        if (dropReply)
+        // Off the record (no debug log), a call travels as it is and costs nothing more.
+        Traced? traced = _cm.DebugEnabled ? new Traced(Interlocked.Increment(ref _lastCallId), Stopwatch.GetTimestamp(), args) : null;
+        try
         {
-            _cm.Dlog($"drop reply to {method}: {reply}");
-            throw new RpcException("RPC failed: reply lost");
+            object reply = await peer.CallAsync(method, traced ?? args);
+            if (dropReply)
+            {
+                _cm.Dlog($"drop reply to {method}: {reply}");
+                throw new RpcException("RPC failed: reply lost");
+            }
+            if (traced is not null)
+            {
+                _cm.Dlog($"net: #{traced.Id} {ShortName(method)} reply from {peerId} after {traced.Elapsed()} ms");
+            }
+            return reply;
         }
-        return reply;
+        catch (RpcException e) when (traced is not null)
+        {
+            _cm.Dlog($"net: #{traced.Id} {ShortName(method)} to {peerId} failed after {traced.Elapsed()} ms: {e.Message}");
+            throw;
+        }
     }
 
     /// <summary>Lets <paramref name="n"/> more outgoing calls through, then drops all of them.</summary>
@@ -137,15 +172,16 @@ public sealed class RpcProxy
 
     /// <summary>
     /// What a call suffers on its way in: lost, held for a long while (so later calls overtake
-    /// it), or delayed a little. Shutting the server down cancels <paramref name="ct"/>, and then
-    /// the call never reaches the CM.
+    /// it), or delayed a little; true if it was held. Shutting the server down cancels
+    /// <paramref name="ct"/>, and then the call never reaches the CM.
     /// </summary>
-    private async Task SimulateNetworkAsync(NetworkConditions net, string method, CancellationToken ct)
+    private async Task<bool> SimulateNetworkAsync(NetworkConditions net, string method, CancellationToken ct)
     {
         // One roll decides, as upstream's one dice roll does: with Unreliable, 10% are lost,
         // another 10% held for 75 ms, and the rest pass at once.
         double dice = Random.Shared.NextDouble();
         TimeSpan delay;
+        bool held = false;
         if (dice < net.RequestLoss)
         {
             _cm.Dlog($"drop {method}");
@@ -155,6 +191,7 @@ public sealed class RpcProxy
         {
             _cm.Dlog($"delay {method}");
             delay = Between(net.LongDelayMin, net.LongDelayMax);
+            held = true;
         }
         else
         {
@@ -165,6 +202,7 @@ public sealed class RpcProxy
             await PreciseDelay.DelayAsync(delay, ct);
         }
         ct.ThrowIfCancellationRequested();
+        return held;
     }
 
     /// <summary>Fails the call after the CM has handled it, with the chance the conditions give.</summary>
@@ -180,6 +218,21 @@ public sealed class RpcProxy
     /// <summary>A random duration in [min, max], in whole milliseconds as upstream draws them.</summary>
     private static TimeSpan Between(TimeSpan min, TimeSpan max) =>
         TimeSpan.FromMilliseconds(Random.Shared.Next((int)min.TotalMilliseconds, (int)max.TotalMilliseconds + 1));
+
+    /// <summary>"ConsensusModule.RequestVote" as the log names it: RequestVote.</summary>
+    private static string ShortName(string method) => method[(method.LastIndexOf('.') + 1)..];
+
+    /// <summary>
+    /// A call on its way while debug logging is on: the message, wrapped with the network's own
+    /// number for it and when it left, like a packet's header. Both ends' log lines name the
+    /// number and say how long ago it left, just after its sender's "sending ..." line.
+    /// </summary>
+    internal sealed record Traced(long Id, long SentAt, object Args)
+    {
+        /// <summary>Milliseconds since the call left, to the microsecond, rounded down.</summary>
+        public string Elapsed() =>
+            (Math.Floor(Stopwatch.GetElapsedTime(SentAt).TotalMicroseconds) / 1000).ToString("0.000", CultureInfo.InvariantCulture);
+    }
 }
 
 /// <summary>
