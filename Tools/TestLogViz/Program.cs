@@ -2,7 +2,7 @@
 //   dotnet run --project Tools/TestLogViz -- artifacts/testlogs/Part1/TestElectionBasic.trx
 //   go test -v -run TestElectionBasic |& dotnet run --project Tools/TestLogViz
 //   dotnet run --project Tools/TestLogViz -- run Part1 TestElectionBasic    (what dotest.sh does)
-//   dotnet run --project Tools/TestLogViz -- repeat Part3 TestFigure8Unreliable -n 50 -p 4
+//   dotnet run --project Tools/TestLogViz -- repeat Part3 Figure8WithLossAndReordering -n 50 -p 4
 namespace TestLogViz;
 
 /// <summary>The command line: arguments in, pages and a summary out.</summary>

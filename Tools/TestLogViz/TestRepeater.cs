@@ -15,7 +15,7 @@ public static partial class TestRepeater
         usage: TestLogViz repeat PART TEST [-n RUNS] [-p PARALLEL] [--keep] [-c CONFIGURATION]
           PART        a folder at the top of the repository holding one solution (Part1, Part2, ...)
           TEST        a test method's exact name; several joined by '|' (TestA|TestB); '*' stands for
-                      any letters (TestFigure8*)
+                      any letters ('TestCrash*', quoted for the shell)
           -n RUNS     how many times to run it (default 10)
           -p PARALLEL how many runs at a time (default 1; at most twice the machine's cores)
           --keep      keep the logs of passing runs too (they are thrown away by default)
