@@ -79,7 +79,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void PageDrawsMessagesBetweenTheRightColumns()
+    public async Task PageDrawsMessagesBetweenTheRightColumns()
     {
         var browser = HeadlessBrowser.FindOrSkip();
 
@@ -103,7 +103,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         votes.Select(m => m.To).Should().BeEquivalentTo(["0", "2"]);
         foreach (var vote in votes)
         {
-            CheckArrow(driver, pairs, test.ServerIds, vote);
+            await CheckArrowAsync(driver, pairs, test.ServerIds, vote);
         }
 
         // The entry submitted to the leader goes out to both followers, drawn as AppendEntries with
@@ -112,28 +112,41 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         appends.Select(m => m.To).Should().BeEquivalentTo(["0", "2"]);
         foreach (var append in appends)
         {
-            CheckArrow(driver, pairs, test.ServerIds, append).Should().Be("m ae", "AppendEntries with entries is drawn in full colour, not as a heartbeat");
+            (await CheckArrowAsync(driver, pairs, test.ServerIds, append)).Should().Be("m ae", "AppendEntries with entries is drawn in full colour, not as a heartbeat");
         }
         Screenshot(driver, "messages");
 
-        // Hovering the first of them shows its fields, and outlines its rows.
+        // Hovering the first of them shows its fields, and outlines its cells. The pointer goes to a
+        // point of its line that no other arrow covers, once the drawing has settled (see CheckArrowAsync).
         int index = pairs.All.ToList().IndexOf(appends[0]);
-        var point = (IReadOnlyCollection<object>)js.ExecuteScript("""
-            const g = document.querySelector('#arrows g[data-i="' + arguments[0] + '"]');
-            const [x1, y1, x2, y2] = g.querySelector("path.hit").getAttribute("d").match(/-?[\d.]+/g).map(Number);
-            const box = document.getElementById("logwrap").getBoundingClientRect();
-            for (const t of [0.5, 0.35, 0.65, 0.2, 0.8]) {
-              const x = box.left + x1 + (x2 - x1) * t, y = box.top + y1 + (y2 - y1) * t;
-              if (document.elementFromPoint(x, y)?.closest("g.m") === g) return [Math.round(x), Math.round(y)];
-            }
-            return null;
-            """, index)!;
-        point.Should().NotBeNull("some point of the arrow is not covered by another");
-        var xy = point.Select(Convert.ToInt32).ToArray();
-        new Actions(driver).MoveToLocation(xy[0], xy[1]).Perform();
         var tip = driver.FindElement(By.Id("tip"));
-        wait.Message = "hovering an arrow showed no box with its fields";
-        wait.Until(_ => tip.Displayed);
+        for (int attempt = 1; ; attempt++)
+        {
+            await CheckArrowAsync(driver, pairs, test.ServerIds, appends[0]);
+            var point = (IReadOnlyCollection<object>?)js.ExecuteScript("""
+                const g = document.querySelector('#arrows g[data-i="' + arguments[0] + '"]');
+                const [x1, y1, x2, y2] = g.querySelector("path.hit").getAttribute("d").match(/-?[\d.]+/g).map(Number);
+                const box = document.getElementById("logwrap").getBoundingClientRect();
+                for (const t of [0.5, 0.35, 0.65, 0.2, 0.8]) {
+                  const x = box.left + x1 + (x2 - x1) * t, y = box.top + y1 + (y2 - y1) * t;
+                  if (document.elementFromPoint(x, y)?.closest("g.m") === g) return [Math.round(x), Math.round(y)];
+                }
+                return null;
+                """, index);
+            point.Should().NotBeNull("some point of the arrow is not covered by another");
+            var xy = point!.Select(Convert.ToInt32).ToArray();
+            new Actions(driver).MoveToLocation(1, 1).MoveToLocation(xy[0], xy[1]).Perform();
+            var shown = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+            while (!(tip.Displayed && tip.Text.StartsWith("AppendEntries from 1", StringComparison.Ordinal)) && DateTime.UtcNow < shown)
+            {
+                await Task.Delay(50, TestContext.Current.CancellationToken);
+            }
+            if (tip.Displayed || attempt == 3)
+            {
+                break;
+            }
+        }
+        tip.Displayed.Should().BeTrue("hovering an arrow shows a box with its fields");
         tip.Text.Should().StartWith($"AppendEntries from 1 to {appends[0].To}")
             .And.Contain("fields: Term = 2, LeaderId = 1, PrevLogIndex = -1, PrevLogTerm = -1, Entries = [{42 2}], LeaderCommit = -1")
             .And.Contain("reply: Term = 2, Success = True (accepted)")
@@ -283,14 +296,19 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     /// starts in the sender's column at the send row and ends in the receiver's at the arrival row.
     /// Returns the arrow's classes.
     /// </summary>
-    private static string CheckArrow(IWebDriver driver, MessagePairs pairs, IReadOnlyList<string> servers, RpcMessage m)
+    private static async Task<string> CheckArrowAsync(IWebDriver driver, MessagePairs pairs, IReadOnlyList<string> servers, RpcMessage m)
     {
         var js = (IJavaScriptExecutor)driver;
         int index = pairs.All.ToList().IndexOf(m);
         js.ExecuteScript("document.querySelectorAll('#log tbody tr')[arguments[0]].scrollIntoView({ block: 'center' });", m.SendRow);
-        // Read in one go: the arrows are drawn anew on every scroll, so an element found now may be gone next.
-        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(10)) { Message = $"no arrow for {m.Kind} from {m.From} to {m.To}" };
-        var geometry = wait.Until(_ => (IReadOnlyDictionary<string, object>?)js.ExecuteScript("""
+        // Read in one go: the arrows are drawn anew on every scroll, so an element found now may be
+        // gone next. And read until the drawing has caught up: rows coming into view take their
+        // real height a frame after they are drawn, and the arrows follow them on the next frame.
+        IReadOnlyDictionary<string, object>? geometry = null;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        do
+        {
+            geometry = (IReadOnlyDictionary<string, object>?)js.ExecuteScript("""
             const [i, from, to, sent, arrived] = arguments;
             const g = document.querySelector('#arrows g[data-i="' + i + '"]');
             if (!g) return null;
@@ -300,8 +318,16 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
             const row = r => document.querySelectorAll("#log tbody tr")[r].getBoundingClientRect();
             const inside = (x, y, cx, ry) => x + box.left >= cx.left && x + box.left <= cx.right && y + box.top >= ry.top && y + box.top <= ry.bottom;
             return { kind: g.dataset.kind, cls: g.getAttribute("class"), start: inside(x1, y1, col(from), row(sent)), end: inside(x2, y2, col(to), row(arrived)) };
-            """, index, servers.ToList().IndexOf(m.From), servers.ToList().IndexOf(m.To), m.SendRow, m.ArriveRow))!;
-        geometry["kind"].Should().Be(m.Kind.ToString());
+            """, index, servers.ToList().IndexOf(m.From), servers.ToList().IndexOf(m.To), m.SendRow, m.ArriveRow);
+            if (geometry is not null && geometry["start"] is true && geometry["end"] is true)
+            {
+                break;
+            }
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+        while (DateTime.UtcNow < deadline);
+        geometry.Should().NotBeNull($"an arrow for {m.Kind} from {m.From} to {m.To} is drawn");
+        geometry!["kind"].Should().Be(m.Kind.ToString());
         geometry["start"].Should().Be(true, $"the arrow of {m.Kind} from {m.From} starts in column {m.From} at row {m.SendRow}");
         geometry["end"].Should().Be(true, $"the arrow of {m.Kind} to {m.To} ends in column {m.To} at row {m.ArriveRow}");
         return (string)geometry["cls"];
