@@ -36,6 +36,9 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly TimeSpan? _leakCheck;
 
+    /// <summary>Every server's clock: the system's, unless the test brings a clock of its own (ClockTests).</summary>
+    private readonly TimeProvider _clock;
+
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
@@ -48,12 +51,13 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
     private volatile Exception? _testFailure;
 
-    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
-    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
+    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other, on <paramref name="clock"/> if given.</summary>
+    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null, TimeProvider? clock = null)
     {
         _log = new TestLog(output);
         _monitor = new SafetyMonitor(_log);
         _leakCheck = leakCheck;
+        _clock = clock ?? TimeProvider.System;
         CurrentTest.Value = this;
         AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
         var ns = new Server[n];
@@ -64,7 +68,7 @@ public sealed class Harness : IAsyncDisposable
         for (int i = 0; i < n; i++)
         {
             int[] peerIds = [.. Enumerable.Range(0, n).Where(p => p != i)];
-            ns[i] = new Server(i, peerIds, ready.Task, _monitor);
+            ns[i] = new Server(i, peerIds, ready.Task, _monitor, _clock);
             ns[i].Serve();
         }
 

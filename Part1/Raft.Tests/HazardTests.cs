@@ -59,7 +59,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         await gate.HoldSendsAsync();
 
         // The peer moves to a later term, so its replies to the held messages carry that term.
-        h.Cm(otherId).AppendEntries(new AppendEntriesArgs { Term = term + 5, LeaderId = (leaderId + 2) % 3 });
+        h.Cm(otherId).AppendEntries(new AppendEntriesArgs { Term = term + 5, LeaderId = (leaderId + 2) % 3, PrevLogIndex = -1, PrevLogTerm = -1 });
         await gate.HoldRepliesFromAsync(otherId, onlyFirst: false);
 
         h.DisconnectPeer(leaderId);
@@ -194,7 +194,7 @@ public sealed class HazardTests(ITestOutputHelper output)
 
     /// <summary>A heartbeat by hand from leader <paramref name="leaderId"/> of <paramref name="term"/>, so <paramref name="cm"/> stays a follower.</summary>
     private static void KeepFollowing(ConsensusModule cm, int leaderId, int term) =>
-        cm.AppendEntries(new AppendEntriesArgs { Term = term, LeaderId = leaderId });
+        cm.AppendEntries(new AppendEntriesArgs { Term = term, LeaderId = leaderId, PrevLogIndex = -1, PrevLogTerm = -1, LeaderCommit = -1 });
 
     /// <summary>
     /// Holds a CM's per-peer AppendEntries tasks at its test seam, and lets them go. While a task

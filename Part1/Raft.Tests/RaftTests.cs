@@ -1,4 +1,4 @@
-// The tests of Part 1, one for each of upstream's, with the same names and scenarios.
+// The tests of this part, one for each of upstream's, with the same names and scenarios.
 using FluentAssertions;
 using Xunit;
 using static Raft.Harness;

@@ -43,7 +43,7 @@ public sealed record RequestVoteReply
     public bool VoteGranted { get; init; }
 }
 
-/// <summary>Arguments of AppendEntries. In this part only heartbeats are sent, with no entries.</summary>
+/// <summary>Arguments of AppendEntries; a heartbeat carries no entries.</summary>
 public sealed record AppendEntriesArgs
 {
     public int Term { get; init; }
@@ -71,7 +71,7 @@ public sealed record AppendEntriesReply
 }
 
 /// <summary>A consensus module (CM): the part of one server that runs the Raft protocol.</summary>
-public sealed class ConsensusModule
+public sealed partial class ConsensusModule
 {
     /// <summary>Guards the mutable state below. Never held across an await.</summary>
     private readonly Lock _mu = new();
@@ -88,18 +88,14 @@ public sealed class ConsensusModule
     /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
     private readonly ILogger _logger;
 
-    /// <summary>Cancelled by <see cref="Stop"/>; every loop of this CM ends on it.</summary>
+    /// <summary>The clock of the election timer and the heartbeats: the system's, or a test's or a tool's own.</summary>
+    private readonly TimeProvider _timeProvider;
+
+    /// <summary>Cancelled when this CM stops; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>The tasks this CM has started (Go's goroutines).</summary>
     private readonly TaskTracker _tasks;
-
-    /// <summary>
-    /// A test seam, null in normal runs: when set, each per-peer AppendEntries task awaits it with
-    /// the peer's id and "send" (before it reads the leader's state) or "reply" (once a reply is
-    /// in), so a test can hold the task at that point and change the world meanwhile.
-    /// </summary>
-    private volatile Func<int, string, Task>? _peerTaskHook;
 
     // Figure 2's persistent state, which every server keeps.
 
@@ -109,7 +105,7 @@ public sealed class ConsensusModule
     /// <summary>The candidate this server voted for in the current term, or -1.</summary>
     private int _votedFor;
 
-    /// <summary>The log; unused until Part 2.</summary>
+    /// <summary>The log; entry i has log index i (indices start at 0 here, at 1 in the paper).</summary>
     private readonly List<LogEntry> _log = [];
 
     // Figure 2's volatile state, which every server keeps.
@@ -117,20 +113,24 @@ public sealed class ConsensusModule
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
 
-    /// <summary>When the election countdown last restarted (a Stopwatch timestamp).</summary>
+    /// <summary>When the election countdown last restarted (a timestamp of <see cref="_timeProvider"/>).</summary>
     private long _electionResetEvent;
+
+    /// <summary>The timeout of the election countdown started last, for tools that draw the countdown.</summary>
+    private TimeSpan _electionTimeout;
 
     /// <summary>
     /// Creates a CM with the given id and peer ids, hosted by <paramref name="server"/>. The CM
     /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
     /// peer is connected.
     /// </summary>
-    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ILogger logger)
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ILogger logger, TimeProvider timeProvider)
     {
         _id = id;
         _peerIds = [.. peerIds];
         _server = server;
         _logger = logger;
+        _timeProvider = timeProvider;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
@@ -141,7 +141,7 @@ public sealed class ConsensusModule
             await ready.WaitAsync(_stopping.Token);
             lock (_mu)
             {
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             await RunElectionTimerAsync();
         });
@@ -157,10 +157,10 @@ public sealed class ConsensusModule
     }
 
     /// <summary>
-    /// Stops this CM for good. It returns at once; the CM's tasks see the cancellation and end
-    /// within moments (the tests check they do).
+    /// Stops this CM for good. There is nothing to wait for: the CM's tasks see the cancellation
+    /// and end within moments (the tests check they do).
     /// </summary>
-    public void Stop()
+    public Task StopAsync()
     {
         lock (_mu)
         {
@@ -169,6 +169,7 @@ public sealed class ConsensusModule
         }
         // Outside the lock: cancelling may run a loop's continuation right here, and it takes the lock.
         _stopping.Cancel();
+        return Task.CompletedTask;
     }
 
     /// <summary>Whether Dlog writes anything; checked before a message is even built.</summary>
@@ -206,7 +207,7 @@ public sealed class ConsensusModule
             {
                 voteGranted = true;
                 _votedFor = args.CandidateId;
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             var reply = new RequestVoteReply { Term = _currentTerm, VoteGranted = voteGranted };
             Dlog($"... RequestVote reply: {reply}");
@@ -214,7 +215,7 @@ public sealed class ConsensusModule
         }
     }
 
-    /// <summary>The AppendEntries RPC handler; in this part, a heartbeat from the leader.</summary>
+    /// <summary>The AppendEntries RPC handler.</summary>
     public AppendEntriesReply AppendEntries(AppendEntriesArgs args)
     {
         lock (_mu)
@@ -238,7 +239,7 @@ public sealed class ConsensusModule
                 {
                     BecomeFollower(args.Term);
                 }
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
                 success = true;
             }
 
@@ -273,10 +274,11 @@ public sealed class ConsensusModule
         lock (_mu)
         {
             termStarted = _currentTerm;
+            _electionTimeout = timeoutDuration;
         }
         Dlog($"election timer started ({timeoutDuration.TotalMilliseconds}ms), term={termStarted}");
 
-        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10), _timeProvider);
         while (await ticker.WaitForNextTickAsync(_stopping.Token))
         {
             lock (_mu)
@@ -294,7 +296,7 @@ public sealed class ConsensusModule
                 }
 
                 // No leader heard from and no vote granted for a whole timeout: time to run.
-                if (Stopwatch.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
+                if (_timeProvider.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
                 {
                     StartElection();
                     return;
@@ -310,7 +312,7 @@ public sealed class ConsensusModule
         _state = CMState.Candidate;
         _currentTerm += 1;
         int savedCurrentTerm = _currentTerm;
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
         _votedFor = _id;
         Dlog($"becomes Candidate (currentTerm={savedCurrentTerm}); log={_log}");
 
@@ -323,42 +325,35 @@ public sealed class ConsensusModule
                 var args = new RequestVoteArgs { Term = savedCurrentTerm, CandidateId = _id };
 
                 Dlog($"sending RequestVote to {peerId}: {args}");
-                RequestVoteReply reply;
-                try
+                if (await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args) is { } reply)
                 {
-                    reply = await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args);
-                }
-                catch (RpcException)
-                {
-                    return;
-                }
-
-                lock (_mu)
-                {
-                    Dlog($"received RequestVoteReply {reply}");
-
-                    if (_state != CMState.Candidate)
+                    lock (_mu)
                     {
-                        Dlog($"while waiting for reply, state = {_state}");
-                        return;
-                    }
+                        Dlog($"received RequestVoteReply {reply}");
 
-                    // Compared with the current term, not savedCurrentTerm: a late reply from an
-                    // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
-                    if (reply.Term > _currentTerm)
-                    {
-                        Dlog($"term out of date in RequestVoteReply");
-                        BecomeFollower(reply.Term);
-                        return;
-                    }
-                    else if (reply.Term == _currentTerm && reply.VoteGranted)
-                    {
-                        votesReceived += 1;
-                        if (votesReceived * 2 > _peerIds.Length + 1)
+                        if (_state != CMState.Candidate)
                         {
-                            Dlog($"wins election with {votesReceived} votes");
-                            StartLeader();
+                            Dlog($"while waiting for reply, state = {_state}");
                             return;
+                        }
+
+                        // Compared with the current term, not savedCurrentTerm: a late reply from an
+                        // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
+                        if (reply.Term > _currentTerm)
+                        {
+                            Dlog($"term out of date in RequestVoteReply");
+                            BecomeFollower(reply.Term);
+                            return;
+                        }
+                        else if (reply.Term == _currentTerm && reply.VoteGranted)
+                        {
+                            votesReceived += 1;
+                            if (votesReceived * 2 > _peerIds.Length + 1)
+                            {
+                                Dlog($"wins election with {votesReceived} votes");
+                                StartLeader();
+                                return;
+                            }
                         }
                     }
                 }
@@ -387,7 +382,7 @@ public sealed class ConsensusModule
             _currentTerm = term;
             _votedFor = -1;
         }
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
 
         _tasks.Run("election timer", RunElectionTimerAsync);
     }
@@ -401,7 +396,7 @@ public sealed class ConsensusModule
 
         _tasks.Run("leader heartbeats", async () =>
         {
-            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(50), _timeProvider);
 
             // Heartbeats go out for as long as this CM remains the leader.
             while (true)
@@ -420,7 +415,7 @@ public sealed class ConsensusModule
         });
     }
 
-    /// <summary>Sends every peer a heartbeat and steps down if any answer carries a newer term.</summary>
+    /// <summary>Sends every peer one round of AppendEntries and handles their replies.</summary>
     private void LeaderSendHeartbeats()
     {
         int savedCurrentTerm;
@@ -450,59 +445,29 @@ public sealed class ConsensusModule
                     }
                 }
                 Dlog($"sending AppendEntries to {peerId}: ni={0}, args={args}");
-                AppendEntriesReply reply;
-                try
+                if (await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args) is { } reply)
                 {
-                    reply = await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args);
-                }
-                catch (RpcException)
-                {
-                    return;
-                }
-
-                await PeerTaskHookAsync(peerId, "reply");
-                lock (_mu)
-                {
-                    // A stopped CM acts on nothing: stepping down would bring it back to life
-                    // (a new election timer, and in Part3 writes to storage a new server now owns).
-                    if (_state == CMState.Dead)
+                    await PeerTaskHookAsync(peerId, "reply");
+                    lock (_mu)
                     {
-                        return;
-                    }
+                        // A stopped CM acts on nothing: stepping down would bring it back to life
+                        // (a new election timer).
+                        if (_state == CMState.Dead)
+                        {
+                            return;
+                        }
 
-                    // Against the current term, as upstream's later parts do: a reply older than a
-                    // step-down that already happened must not trigger another.
-                    if (reply.Term > _currentTerm)
-                    {
-                        Dlog($"term out of date in heartbeat reply");
-                        BecomeFollower(reply.Term);
-                        return;
+                        // Against the current term (upstream's part1 uses savedCurrentTerm): a reply
+                        // older than a step-down that already happened must not trigger another.
+                        if (reply.Term > _currentTerm)
+                        {
+                            Dlog($"term out of date in heartbeat reply");
+                            BecomeFollower(reply.Term);
+                            return;
+                        }
                     }
                 }
             });
         }
     }
-
-    // For the tests, which look inside a CM as upstream's do (cm.mu, cm.state, cm.votedFor), and
-    // for Tools/RaftBench's report on a stalled server.
-
-    /// <summary>The CM's lock; a test holds it while it reads or calls what follows.</summary>
-    internal Lock Mu => _mu;
-
-    internal CMState State => _state;
-
-    internal int CurrentTerm => _currentTerm;
-
-    /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
-    private Task PeerTaskHookAsync(int peerId, string point) =>
-        _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;
-
-    /// <summary>Sets the test seam <see cref="_peerTaskHook"/>; null removes it.</summary>
-    internal void SetPeerTaskHook(Func<int, string, Task>? hook) => _peerTaskHook = hook;
-
-    /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
-    internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
-
-    /// <summary>Unexpected exceptions in this CM's tasks; for the tests.</summary>
-    internal IReadOnlyList<Exception> Faults() => _tasks.Faults();
 }

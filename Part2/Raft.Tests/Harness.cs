@@ -25,13 +25,10 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly Channel<CommitEntry>[] _commitChans;
 
-    /// <summary>
-    /// The commits each server has reported so far, in order; filled by one collector task per
-    /// server reading its commit channel.
-    /// </summary>
+    /// <summary>The commits each server has reported so far, in order, as its collector task read them.</summary>
     private readonly List<CommitEntry>[] _commits;
 
-    /// <summary>The collector tasks; they end when shutdown completes the commit channels.</summary>
+    /// <summary>The collector task of each server's commit channel; it ends when the channel is completed.</summary>
     private readonly Task[] _collectors;
 
     /// <summary>
@@ -55,6 +52,9 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly TimeSpan? _leakCheck;
 
+    /// <summary>Every server's clock: the system's, unless the test brings a clock of its own (ClockTests).</summary>
+    private readonly TimeProvider _clock;
+
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
@@ -67,12 +67,13 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
     private volatile Exception? _testFailure;
 
-    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
-    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
+    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other, on <paramref name="clock"/> if given.</summary>
+    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null, TimeProvider? clock = null)
     {
         _log = new TestLog(output);
         _monitor = new SafetyMonitor(_log);
         _leakCheck = leakCheck;
+        _clock = clock ?? TimeProvider.System;
         CurrentTest.Value = this;
         AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
         var ns = new Server[n];
@@ -87,7 +88,7 @@ public sealed class Harness : IAsyncDisposable
             int[] peerIds = [.. Enumerable.Range(0, n).Where(p => p != i)];
             commitChans[i] = Channel.CreateUnbounded<CommitEntry>();
             commits[i] = [];
-            ns[i] = new Server(i, peerIds, ready.Task, commitChans[i].Writer, _monitor);
+            ns[i] = new Server(i, peerIds, ready.Task, commitChans[i].Writer, _monitor, _clock);
             ns[i].Serve();
         }
 
@@ -143,7 +144,7 @@ public sealed class Harness : IAsyncDisposable
             // Safe now: a stopped server's commit sender has ended, so nothing writes to these any more.
             for (int i = 0; i < _n; i++)
             {
-                _commitChans[i].Writer.Complete();
+                _commitChans[i].Writer.TryComplete();
             }
             await Task.WhenAll(_collectors);
             IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
@@ -258,9 +259,8 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>
-    /// Checks that every connected server has committed <paramref name="cmd"/> at the same index,
-    /// and that they agree on every command committed before it; commands must be unique ints.
-    /// Returns how many servers committed it, and its log index.
+    /// Checks that every connected server committed <paramref name="cmd"/> (a unique int) at the same
+    /// index, agreeing on every command before it. Returns how many servers did, and the index.
     /// </summary>
     public (int Count, int Index) CheckCommitted(int cmd)
     {
@@ -339,33 +339,6 @@ public sealed class Harness : IAsyncDisposable
     {
         var (nc, _) = CheckCommitted(cmd);
         nc.Should().Be(n, $"cmd={cmd} should be committed by {n} servers");
-    }
-
-    /// <summary>
-    /// Beyond upstream: waits until <paramref name="n"/> connected servers have committed
-    /// <paramref name="cmd"/>; fails after 5 s. For tests that need a commit to have happened
-    /// rather than to sleep for a guess of how long it takes.
-    /// </summary>
-    public async Task WaitCommittedAsync(int cmd, int n)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (CommittedBy(cmd) < n)
-        {
-            if (DateTime.UtcNow >= deadline)
-            {
-                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
-            }
-            await SleepMs(1);
-        }
-    }
-
-    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
-    public int CommittedBy(int cmd)
-    {
-        lock (_mu)
-        {
-            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
-        }
     }
 
     /// <summary>Checks that no connected server has committed <paramref name="cmd"/>.</summary>

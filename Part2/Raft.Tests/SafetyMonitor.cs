@@ -7,18 +7,16 @@ using Microsoft.Extensions.Logging;
 namespace Raft;
 
 /// <summary>
-/// The logger the harness hands to its servers: it passes every line on to the test's log, and
-/// checks Election Safety on the way (at most one leader per term, Figure 3 of the paper) by
-/// reading the CMs' own "becomes Leader" lines. The harness also reports every commit here, for
-/// State Machine Safety: no two servers ever apply different commands at the same index. The
-/// harness fails the test on any violation.
+/// The logger the harness hands to its servers: it passes every line on to the test's log and
+/// checks Raft's safety properties (Figure 3 of the paper) on the way. The harness fails the test
+/// on any violation.
 /// </summary>
 public sealed class SafetyMonitor(ILogger inner) : ILogger
 {
     /// <summary>The server that became leader in each term seen so far.</summary>
     private readonly ConcurrentDictionary<int, int> _leaderOfTerm = new();
 
-    /// <summary>What broke, in words; empty in a correct run.</summary>
+    /// <summary>Backs <see cref="Violations"/>.</summary>
     private readonly ConcurrentQueue<string> _violations = new();
 
     /// <summary>The first command any server applied at each index, and which server it was.</summary>
@@ -27,7 +25,7 @@ public sealed class SafetyMonitor(ILogger inner) : ILogger
     /// <summary>What broke, in words; empty in a correct run.</summary>
     public IReadOnlyCollection<string> Violations => _violations;
 
-    /// <summary>Checks a commit that server <paramref name="serverId"/> delivered against every earlier one at its index.</summary>
+    /// <summary>Checks a commit of server <paramref name="serverId"/> for State Machine Safety: one command per index.</summary>
     public void Committed(int serverId, CommitEntry entry)
     {
         var (firstId, firstCommand) = _appliedAt.GetOrAdd(entry.Index, (serverId, entry.Command));
@@ -42,6 +40,7 @@ public sealed class SafetyMonitor(ILogger inner) : ILogger
 
     public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
 
+    /// <summary>Passes the line on, and checks Election Safety (one leader per term) on the CMs' "becomes Leader" lines.</summary>
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
         inner.Log(logLevel, eventId, state, exception, formatter);

@@ -8,16 +8,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Raft;
 
-/// <summary>
-/// What a CM reports on its commit channel: a command the cluster has agreed on, ready to be
-/// handed to the service that owns this server.
-/// </summary>
-/// <param name="Command">The client's command.</param>
+/// <summary>A command the cluster has agreed on, as a CM reports it on its commit channel.</summary>
 /// <param name="Index">The log index the command was committed at.</param>
-/// <param name="Term">
-/// The term of the entry itself. Upstream reports the server's current term here, which can be
-/// later than the entry's; the entry's own term is what the paper calls the entry's term.
-/// </param>
+/// <param name="Term">The entry's own term; upstream reports the server's current term, which can be later.</param>
 public sealed record CommitEntry(object Command, int Index, int Term);
 
 /// <summary>One entry of the replicated log: a client's command and the term it arrived in.</summary>
@@ -56,7 +49,7 @@ public sealed record RequestVoteReply
     public bool VoteGranted { get; init; }
 }
 
-/// <summary>Arguments of AppendEntries: a heartbeat, or new entries for the follower's log.</summary>
+/// <summary>Arguments of AppendEntries; a heartbeat carries no entries.</summary>
 public sealed record AppendEntriesArgs
 {
     public int Term { get; init; }
@@ -84,7 +77,7 @@ public sealed record AppendEntriesReply
 }
 
 /// <summary>A consensus module (CM): the part of one server that runs the Raft protocol.</summary>
-public sealed class ConsensusModule
+public sealed partial class ConsensusModule
 {
     /// <summary>Guards the mutable state below. Never held across an await.</summary>
     private readonly Lock _mu = new();
@@ -113,18 +106,14 @@ public sealed class ConsensusModule
     /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
     private readonly ILogger _logger;
 
-    /// <summary>Cancelled by <see cref="Stop"/>; every loop of this CM ends on it.</summary>
+    /// <summary>The clock of the election timer and the heartbeats: the system's, or a test's or a tool's own.</summary>
+    private readonly TimeProvider _timeProvider;
+
+    /// <summary>Cancelled when this CM stops; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>The tasks this CM has started (Go's goroutines).</summary>
     private readonly TaskTracker _tasks;
-
-    /// <summary>
-    /// A test seam, null in normal runs: when set, each per-peer AppendEntries task awaits it with
-    /// the peer's id and "send" (before it reads the leader's state) or "reply" (once a reply is
-    /// in), so a test can hold the task at that point and change the world meanwhile.
-    /// </summary>
-    private volatile Func<int, string, Task>? _peerTaskHook;
 
     // Figure 2's persistent state, which every server keeps.
 
@@ -148,8 +137,11 @@ public sealed class ConsensusModule
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
 
-    /// <summary>When the election countdown last restarted (a Stopwatch timestamp).</summary>
+    /// <summary>When the election countdown last restarted (a timestamp of <see cref="_timeProvider"/>).</summary>
     private long _electionResetEvent;
+
+    /// <summary>The timeout of the election countdown started last, for tools that draw the countdown.</summary>
+    private TimeSpan _electionTimeout;
 
     // Volatile Raft state on leaders.
 
@@ -164,13 +156,14 @@ public sealed class ConsensusModule
     /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
     /// peer is connected. Committed entries are written to <paramref name="commitChan"/>.
     /// </summary>
-    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger)
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger, TimeProvider timeProvider)
     {
         _id = id;
         _peerIds = [.. peerIds];
         _server = server;
         _commitChan = commitChan;
         _logger = logger;
+        _timeProvider = timeProvider;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
@@ -183,7 +176,7 @@ public sealed class ConsensusModule
             await ready.WaitAsync(_stopping.Token);
             lock (_mu)
             {
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             await RunElectionTimerAsync();
         });
@@ -202,8 +195,8 @@ public sealed class ConsensusModule
 
     /// <summary>
     /// Offers a command to this CM. On the leader, appends it to the log and returns true;
-    /// elsewhere returns false and the client must try another server. Never blocks: the
-    /// command's fate is reported later on the commit channel.
+    /// elsewhere returns false and the client must try another server.
+    /// Never blocks: the command's fate is reported later on the commit channel.
     /// </summary>
     public bool Submit(object command)
     {
@@ -221,10 +214,9 @@ public sealed class ConsensusModule
     }
 
     /// <summary>
-    /// Stops this CM for good and waits for its commit sender to finish, so that the caller may
-    /// complete the commit channel afterwards. Never hangs, even if nobody reads the commit
-    /// channel any more: the sender's pending write is cancelled. The other tasks see the
-    /// cancellation and end within moments (the tests check they do).
+    /// Stops this CM for good and waits for its commit sender, so the caller may complete the
+    /// commit channel afterwards; never hangs, even if nobody reads that channel any more. The
+    /// other tasks end within moments (the tests check they do).
     /// </summary>
     public async Task StopAsync()
     {
@@ -279,7 +271,7 @@ public sealed class ConsensusModule
             {
                 voteGranted = true;
                 _votedFor = args.CandidateId;
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             var reply = new RequestVoteReply { Term = _currentTerm, VoteGranted = voteGranted };
             Dlog($"... RequestVote reply: {reply}");
@@ -287,7 +279,7 @@ public sealed class ConsensusModule
         }
     }
 
-    /// <summary>The AppendEntries RPC handler: a heartbeat, or entries to add to this follower's log.</summary>
+    /// <summary>The AppendEntries RPC handler.</summary>
     public AppendEntriesReply AppendEntries(AppendEntriesArgs args)
     {
         lock (_mu)
@@ -311,7 +303,7 @@ public sealed class ConsensusModule
                 {
                     BecomeFollower(args.Term);
                 }
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
 
                 // Does our log hold an entry at PrevLogIndex with term PrevLogTerm? Trivially so
                 // when PrevLogIndex is -1: the new entries start the log.
@@ -388,10 +380,11 @@ public sealed class ConsensusModule
         lock (_mu)
         {
             termStarted = _currentTerm;
+            _electionTimeout = timeoutDuration;
         }
         Dlog($"election timer started ({timeoutDuration.TotalMilliseconds}ms), term={termStarted}");
 
-        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10), _timeProvider);
         while (await ticker.WaitForNextTickAsync(_stopping.Token))
         {
             lock (_mu)
@@ -409,7 +402,7 @@ public sealed class ConsensusModule
                 }
 
                 // No leader heard from and no vote granted for a whole timeout: time to run.
-                if (Stopwatch.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
+                if (_timeProvider.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
                 {
                     StartElection();
                     return;
@@ -425,7 +418,7 @@ public sealed class ConsensusModule
         _state = CMState.Candidate;
         _currentTerm += 1;
         int savedCurrentTerm = _currentTerm;
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
         _votedFor = _id;
         Dlog($"becomes Candidate (currentTerm={savedCurrentTerm}); log={_log}");
 
@@ -450,42 +443,35 @@ public sealed class ConsensusModule
                 };
 
                 Dlog($"sending RequestVote to {peerId}: {args}");
-                RequestVoteReply reply;
-                try
+                if (await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args) is { } reply)
                 {
-                    reply = await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args);
-                }
-                catch (RpcException)
-                {
-                    return;
-                }
-
-                lock (_mu)
-                {
-                    Dlog($"received RequestVoteReply {reply}");
-
-                    if (_state != CMState.Candidate)
+                    lock (_mu)
                     {
-                        Dlog($"while waiting for reply, state = {_state}");
-                        return;
-                    }
+                        Dlog($"received RequestVoteReply {reply}");
 
-                    // Compared with the current term, not savedCurrentTerm: a late reply from an
-                    // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
-                    if (reply.Term > _currentTerm)
-                    {
-                        Dlog($"term out of date in RequestVoteReply");
-                        BecomeFollower(reply.Term);
-                        return;
-                    }
-                    else if (reply.Term == _currentTerm && reply.VoteGranted)
-                    {
-                        votesReceived += 1;
-                        if (votesReceived * 2 > _peerIds.Length + 1)
+                        if (_state != CMState.Candidate)
                         {
-                            Dlog($"wins election with {votesReceived} votes");
-                            StartLeader();
+                            Dlog($"while waiting for reply, state = {_state}");
                             return;
+                        }
+
+                        // Compared with the current term, not savedCurrentTerm: a late reply from an
+                        // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
+                        if (reply.Term > _currentTerm)
+                        {
+                            Dlog($"term out of date in RequestVoteReply");
+                            BecomeFollower(reply.Term);
+                            return;
+                        }
+                        else if (reply.Term == _currentTerm && reply.VoteGranted)
+                        {
+                            votesReceived += 1;
+                            if (votesReceived * 2 > _peerIds.Length + 1)
+                            {
+                                Dlog($"wins election with {votesReceived} votes");
+                                StartLeader();
+                                return;
+                            }
                         }
                     }
                 }
@@ -514,7 +500,7 @@ public sealed class ConsensusModule
             _currentTerm = term;
             _votedFor = -1;
         }
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
 
         _tasks.Run("election timer", RunElectionTimerAsync);
     }
@@ -534,7 +520,7 @@ public sealed class ConsensusModule
 
         _tasks.Run("leader heartbeats", async () =>
         {
-            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(50), _timeProvider);
 
             // Heartbeats go out for as long as this CM remains the leader.
             while (true)
@@ -553,11 +539,7 @@ public sealed class ConsensusModule
         });
     }
 
-    /// <summary>
-    /// Sends one round of AppendEntries to all peers, each carrying the entries that peer still
-    /// lacks, and handles the replies: step down on a newer term, advance the commit index when a
-    /// majority holds an entry, back off nextIndex when a follower's log does not match.
-    /// </summary>
+    /// <summary>Sends every peer one round of AppendEntries and handles their replies.</summary>
     private void LeaderSendHeartbeats()
     {
         int savedCurrentTerm;
@@ -604,80 +586,73 @@ public sealed class ConsensusModule
                     };
                 }
                 Dlog($"sending AppendEntries to {peerId}: ni={ni}, args={args}");
-                AppendEntriesReply reply;
-                try
+                if (await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args) is { } reply)
                 {
-                    reply = await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args);
-                }
-                catch (RpcException)
-                {
-                    return;
-                }
-
-                await PeerTaskHookAsync(peerId, "reply");
-                lock (_mu)
-                {
-                    // A stopped CM acts on nothing: stepping down would bring it back to life
-                    // (a new election timer, and in Part3 writes to storage a new server now owns).
-                    if (_state == CMState.Dead)
+                    await PeerTaskHookAsync(peerId, "reply");
+                    lock (_mu)
                     {
-                        return;
-                    }
-
-                    // Against the current term, as upstream does from this part on: a reply older
-                    // than a step-down that already happened must not trigger another.
-                    if (reply.Term > _currentTerm)
-                    {
-                        Dlog($"term out of date in heartbeat reply");
-                        BecomeFollower(reply.Term);
-                        return;
-                    }
-
-                    // Only a reply from this leadership counts: same term as when the message
-                    // was sent, and still leading it.
-                    if (_state == CMState.Leader && _currentTerm == savedCurrentTerm && reply.Term == savedCurrentTerm)
-                    {
-                        if (reply.Success)
+                        // A stopped CM acts on nothing: stepping down would bring it back to life
+                        // (a new election timer).
+                        if (_state == CMState.Dead)
                         {
-                            // Neither moves back: a late reply to an older, shorter message must
-                            // not undo what a newer reply already confirmed (upstream's nextIndex
-                            // does move back, and the next round resends what the peer has).
-                            _nextIndex[peerId] = Math.Max(_nextIndex[peerId], ni + args.Entries.Length);
-                            _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
-                            Dlog($"AppendEntries reply from {peerId} success: nextIndex := {_nextIndex}, matchIndex := {_matchIndex}");
+                            return;
+                        }
 
-                            // Commit the highest entry of this term held by a majority. Entries of
-                            // earlier terms are committed only along with it (section 5.4.2).
-                            int savedCommitIndex = _commitIndex;
-                            for (int i = _commitIndex + 1; i < _log.Count; i++)
+                        // Against the current term (upstream's part1 uses savedCurrentTerm): a reply
+                        // older than a step-down that already happened must not trigger another.
+                        if (reply.Term > _currentTerm)
+                        {
+                            Dlog($"term out of date in heartbeat reply");
+                            BecomeFollower(reply.Term);
+                            return;
+                        }
+
+                        // Only a reply from this leadership counts: same term as when the message
+                        // was sent, and still leading it.
+                        if (_state == CMState.Leader && _currentTerm == savedCurrentTerm && reply.Term == savedCurrentTerm)
+                        {
+                            if (reply.Success)
                             {
-                                if (_log[i].Term == _currentTerm)
+                                // Neither moves back: a late reply to an older, shorter message must
+                                // not undo what a newer reply already confirmed (upstream's nextIndex
+                                // does move back, and the next round resends what the peer has).
+                                _nextIndex[peerId] = Math.Max(_nextIndex[peerId], ni + args.Entries.Length);
+                                _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
+                                Dlog($"AppendEntries reply from {peerId} success: nextIndex := {_nextIndex}, matchIndex := {_matchIndex}");
+
+                                // Commit the highest entry of this term held by a majority. Entries of
+                                // earlier terms are committed only along with it (section 5.4.2).
+                                int savedCommitIndex = _commitIndex;
+                                for (int i = _commitIndex + 1; i < _log.Count; i++)
                                 {
-                                    int matchCount = 1;
-                                    foreach (int p in _peerIds)
+                                    if (_log[i].Term == _currentTerm)
                                     {
-                                        if (_matchIndex[p] >= i)
+                                        int matchCount = 1;
+                                        foreach (int p in _peerIds)
                                         {
-                                            matchCount++;
+                                            if (_matchIndex[p] >= i)
+                                            {
+                                                matchCount++;
+                                            }
+                                        }
+                                        if (matchCount * 2 > _peerIds.Length + 1)
+                                        {
+                                            _commitIndex = i;
                                         }
                                     }
-                                    if (matchCount * 2 > _peerIds.Length + 1)
-                                    {
-                                        _commitIndex = i;
-                                    }
+                                }
+                                if (_commitIndex != savedCommitIndex)
+                                {
+                                    Dlog($"leader sets commitIndex := {_commitIndex}");
+                                    // TryWrite: never blocks under the lock (upstream's send here can).
+                                    _newCommitReadyChan.Writer.TryWrite(true);
                                 }
                             }
-                            if (_commitIndex != savedCommitIndex)
+                            else
                             {
-                                Dlog($"leader sets commitIndex := {_commitIndex}");
-                                // TryWrite: never blocks under the lock (upstream's send here can).
-                                _newCommitReadyChan.Writer.TryWrite(true);
+                                _nextIndex[peerId] = ni - 1;
+                                Dlog($"AppendEntries reply from {peerId} !success: nextIndex := {ni - 1}");
                             }
-                        }
-                        else
-                        {
-                            _nextIndex[peerId] = ni - 1;
-                            Dlog($"AppendEntries reply from {peerId} !success: nextIndex := {ni - 1}");
                         }
                     }
                 }
@@ -698,10 +673,8 @@ public sealed class ConsensusModule
     }
 
     /// <summary>
-    /// Sends newly committed entries on the commit channel, in log order. Each wake-up it sends
-    /// whatever lies between lastApplied and commitIndex, so coalesced wake-ups lose nothing. The
-    /// sends happen outside the lock: a slow reader of the commit channel delays only this task.
-    /// Ends when the CM stops.
+    /// Sends newly committed entries on the commit channel, in log order and outside the lock, so a
+    /// slow reader delays only this task. Each wake-up sends all from lastApplied to commitIndex.
     /// </summary>
     private async Task CommitChanSenderAsync()
     {
@@ -728,6 +701,9 @@ public sealed class ConsensusModule
             for (int i = 0; i < entries.Length; i++)
             {
                 var entry = new CommitEntry(entries[i].Command, savedLastApplied + i + 1, entries[i].Term);
+                // TryWrite first: after Stop, WriteAsync fails at once even with room in the
+                // channel, and the entries committed before Stop must still go out. Only a full
+                // channel makes the sender wait, and that wait Stop can cancel.
                 if (_commitChan.TryWrite(entry))
                 {
                     continue;
@@ -747,33 +723,4 @@ public sealed class ConsensusModule
         }
         Dlog($"commitChanSender done");
     }
-
-    // For the tests, which look inside a CM as upstream's do (cm.mu, cm.state, cm.votedFor), and
-    // for Tools/RaftBench's report on a stalled server.
-
-    /// <summary>The CM's lock; a test holds it while it reads or calls what follows.</summary>
-    internal Lock Mu => _mu;
-
-    internal CMState State => _state;
-
-    internal int CurrentTerm => _currentTerm;
-
-    /// <summary>The log itself, not a copy: read it only while holding <see cref="Mu"/>.</summary>
-    internal IReadOnlyList<LogEntry> Log => _log;
-
-    /// <summary>The next log index the leader will send to <paramref name="peerId"/>; read it holding <see cref="Mu"/>.</summary>
-    internal int NextIndexOf(int peerId) => _nextIndex[peerId];
-
-    /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
-    private Task PeerTaskHookAsync(int peerId, string point) =>
-        _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;
-
-    /// <summary>Sets the test seam <see cref="_peerTaskHook"/>; null removes it.</summary>
-    internal void SetPeerTaskHook(Func<int, string, Task>? hook) => _peerTaskHook = hook;
-
-    /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
-    internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
-
-    /// <summary>Unexpected exceptions in this CM's tasks; for the tests.</summary>
-    internal IReadOnlyList<Exception> Faults() => _tasks.Faults();
 }

@@ -26,19 +26,16 @@ public sealed class Harness : IAsyncDisposable
     private readonly MapStorage[] _storage;
 
     /// <summary>
-    /// Each server's commit channel, a new one for each incarnation, so a crashed server's late
-    /// commits can never mix with its successor's. Unbounded where upstream's are unbuffered: a
-    /// collector that waits for the harness lock must never hold up a CM's commit sender, nor its shutdown.
+    /// Each server's commit channel. Unbounded where upstream's are unbuffered: a collector that
+    /// waits for the harness lock must never hold up a CM's commit sender, nor its shutdown. Each
+    /// incarnation gets a new one, so a crashed server's late commits never mix with its successor's.
     /// </summary>
     private readonly Channel<CommitEntry>[] _commitChans;
 
-    /// <summary>
-    /// The commits each server has reported so far, in order; filled by one collector task per
-    /// server reading its commit channel.
-    /// </summary>
+    /// <summary>The commits each server has reported so far, in order, as its collector task read them.</summary>
     private readonly List<CommitEntry>[] _commits;
 
-    /// <summary>The collector task of each server's current incarnation; it ends when its channel is completed.</summary>
+    /// <summary>The collector task of each server's commit channel; it ends when the channel is completed.</summary>
     private readonly Task[] _collectors;
 
     /// <summary>
@@ -47,9 +44,7 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly bool[] _connected;
 
-    /// <summary>
-    /// Whether each server is alive: false from its crash until its restart. Connected implies alive.
-    /// </summary>
+    /// <summary>Whether each server is alive: false from its crash until its restart. Connected implies alive.</summary>
     private readonly bool[] _alive;
 
     /// <summary>The number of servers.</summary>
@@ -67,6 +62,9 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly TimeSpan? _leakCheck;
 
+    /// <summary>Every server's clock: the system's, unless the test brings a clock of its own (ClockTests).</summary>
+    private readonly TimeProvider _clock;
+
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
@@ -82,12 +80,13 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
     private volatile Exception? _testFailure;
 
-    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
-    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
+    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other, on <paramref name="clock"/> if given.</summary>
+    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null, TimeProvider? clock = null)
     {
         _log = new TestLog(output);
         _monitor = new SafetyMonitor(_log);
         _leakCheck = leakCheck;
+        _clock = clock ?? TimeProvider.System;
         CurrentTest.Value = this;
         AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
         var ns = new Server[n];
@@ -105,7 +104,7 @@ public sealed class Harness : IAsyncDisposable
             commitChans[i] = Channel.CreateUnbounded<CommitEntry>();
             commits[i] = [];
             storage[i] = new MapStorage();
-            ns[i] = new Server(i, peerIds, storage[i], ready.Task, commitChans[i].Writer, _monitor);
+            ns[i] = new Server(i, peerIds, storage[i], ready.Task, commitChans[i].Writer, _monitor, _clock);
             ns[i].Serve();
             alive[i] = true;
             _everCreated.Add((i, ns[i]));
@@ -243,10 +242,7 @@ public sealed class Harness : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// "Restarts" server <paramref name="id"/>: a new server, built from the crashed one's storage
-    /// alone, connected to the live peers.
-    /// </summary>
+    /// <summary>"Restarts" server <paramref name="id"/>: a new server, built from its storage alone, connected to the live peers.</summary>
     public async Task RestartPeerAsync(int id)
     {
         _alive[id].Should().BeFalse($"id={id} is alive in RestartPeer");
@@ -256,7 +252,7 @@ public sealed class Harness : IAsyncDisposable
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _commitChans[id] = Channel.CreateUnbounded<CommitEntry>();
         _collectors[id] = CollectCommitsAsync(id, _commitChans[id].Reader);
-        _cluster[id] = new Server(id, peerIds, _storage[id], ready.Task, _commitChans[id].Writer, _monitor);
+        _cluster[id] = new Server(id, peerIds, _storage[id], ready.Task, _commitChans[id].Writer, _monitor, _clock);
         _cluster[id].Serve();
         if (_network is { } network)
         {
@@ -283,10 +279,7 @@ public sealed class Harness : IAsyncDisposable
         _cluster[id].Proxy().DontDropCalls();
     }
 
-    /// <summary>
-    /// Beyond upstream: server <paramref name="id"/>'s calls still reach its peers, but their
-    /// replies are lost, so it never learns what its messages achieved.
-    /// </summary>
+    /// <summary>Beyond upstream: server <paramref name="id"/>'s calls reach its peers, but it never gets their replies.</summary>
     public void PeerDropReplies(int id)
     {
         Tlog($"peer {id} drop replies");
@@ -311,11 +304,7 @@ public sealed class Harness : IAsyncDisposable
         _cluster[from].DisconnectPeer(to);
     }
 
-    /// <summary>
-    /// Waits until <paramref name="cmd"/> is in the logs of all the given servers (not
-    /// necessarily committed); fails after 5 s. Lets a test act right after a message has landed
-    /// instead of guessing how long delivery takes.
-    /// </summary>
+    /// <summary>Beyond upstream: waits until <paramref name="cmd"/> is in the given servers' logs, committed or not; fails after 5 s.</summary>
     public async Task WaitUntilInLogsAsync(int cmd, params int[] ids)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
@@ -326,6 +315,29 @@ public sealed class Harness : IAsyncDisposable
                 Assert.Fail($"cmd={cmd} did not reach the logs of servers [{string.Join(' ', ids)}] within 5 s");
             }
             await SleepMs(1);
+        }
+    }
+
+    /// <summary>Beyond upstream: waits until <paramref name="n"/> connected servers have committed <paramref name="cmd"/>; fails after 5 s.</summary>
+    public async Task WaitCommittedAsync(int cmd, int n)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (CommittedBy(cmd) < n)
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
+            }
+            await SleepMs(1);
+        }
+    }
+
+    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
+    public int CommittedBy(int cmd)
+    {
+        lock (_mu)
+        {
+            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
         }
     }
 
@@ -395,9 +407,8 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>
-    /// Checks that every connected server has committed <paramref name="cmd"/> at the same index,
-    /// and that they agree on every command committed before it; commands must be unique ints.
-    /// Returns how many servers committed it, and its log index.
+    /// Checks that every connected server committed <paramref name="cmd"/> (a unique int) at the same
+    /// index, agreeing on every command before it. Returns how many servers did, and the index.
     /// </summary>
     public (int Count, int Index) CheckCommitted(int cmd)
     {
@@ -476,33 +487,6 @@ public sealed class Harness : IAsyncDisposable
     {
         var (nc, _) = CheckCommitted(cmd);
         nc.Should().Be(n, $"cmd={cmd} should be committed by {n} servers");
-    }
-
-    /// <summary>
-    /// Beyond upstream: waits until <paramref name="n"/> connected servers have committed
-    /// <paramref name="cmd"/>; fails after 5 s. For tests that need a commit to have happened
-    /// rather than to sleep for a guess of how long it takes.
-    /// </summary>
-    public async Task WaitCommittedAsync(int cmd, int n)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (CommittedBy(cmd) < n)
-        {
-            if (DateTime.UtcNow >= deadline)
-            {
-                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
-            }
-            await SleepMs(1);
-        }
-    }
-
-    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
-    public int CommittedBy(int cmd)
-    {
-        lock (_mu)
-        {
-            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
-        }
     }
 
     /// <summary>Checks that no connected server has committed <paramref name="cmd"/>.</summary>

@@ -1,4 +1,4 @@
-// The tests of Part 3, one for each of upstream's, with the same names and scenarios.
+// The tests of this part, one for each of upstream's, with the same names and scenarios.
 using FluentAssertions;
 using Xunit;
 using static Raft.Harness;
@@ -858,49 +858,6 @@ public sealed class RaftTests(ITestOutputHelper output)
         {
             DateTime.UtcNow.Should().BeBefore(deadline, $"the reconnected old leader {id} must step down");
             await SleepMs(5);
-        }
-    }
-
-    [Fact]
-    public async Task TestRestartedServerSharesNothingWithItsPredecessor()
-    {
-        // Beyond upstream: a restarted server is rebuilt from bytes in storage alone. Its log
-        // holds equal entries, but not one object of the server that crashed.
-        await using var h = new Harness(output, 3);
-
-        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
-        foreach (int v in new[] { 5, 6, 7 })
-        {
-            h.SubmitToServer(origLeaderId, v);
-        }
-        await SleepMs(250);
-        h.CheckCommittedN(7, 3);
-
-        int followerId = (origLeaderId + 1) % 3;
-        ConsensusModule before = h.Cm(followerId);
-        LogEntry[] oldLog;
-        lock (before.Mu)
-        {
-            oldLog = [.. before.Log];
-        }
-
-        await h.CrashPeerAsync(followerId);
-        await h.RestartPeerAsync(followerId);
-
-        ConsensusModule after = h.Cm(followerId);
-        after.Should().NotBeSameAs(before);
-        LogEntry[] newLog;
-        lock (after.Mu)
-        {
-            newLog = [.. after.Log];
-        }
-
-        newLog.Should().Equal(oldLog, "the restarted server must have the same log");
-        for (int i = 0; i < newLog.Length; i++)
-        {
-            newLog[i].Should().NotBeSameAs(oldLog[i], $"entry {i} must be decoded anew");
-            newLog[i].Command.Should().NotBeSameAs(oldLog[i].Command, $"entry {i}'s command must be decoded anew");
-            newLog[i].Command.Should().BeOfType<int>("commands come back as their own type");
         }
     }
 }

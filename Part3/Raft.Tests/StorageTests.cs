@@ -2,13 +2,14 @@
 using System.Text;
 using FluentAssertions;
 using Xunit;
+using static Raft.Harness;
 
 namespace Raft;
 
 /// <summary>A command type a service might define, registered the way a service would.</summary>
 public sealed record SampleCommand(string Key, int Value);
 
-public sealed class StorageTests
+public sealed class StorageTests(ITestOutputHelper output)
 {
     static StorageTests() => CommandTypes.Register<SampleCommand>("sample");
 
@@ -224,6 +225,49 @@ public sealed class StorageTests
         Action load = () => new Persister(storage).Load();
 
         load.Should().Throw<InvalidDataException>().WithMessage("*record 1 starts at log index 5, past the log's end at 1*");
+    }
+
+    [Fact]
+    public async Task TestRestartedServerSharesNothingWithItsPredecessor()
+    {
+        // A restarted server is rebuilt from bytes in storage alone. Its log holds equal
+        // entries, but not one object of the server that crashed.
+        await using var h = new Harness(output, 3);
+
+        var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
+        foreach (int v in new[] { 5, 6, 7 })
+        {
+            h.SubmitToServer(origLeaderId, v);
+        }
+        await SleepMs(250);
+        h.CheckCommittedN(7, 3);
+
+        int followerId = (origLeaderId + 1) % 3;
+        ConsensusModule before = h.Cm(followerId);
+        LogEntry[] oldLog;
+        lock (before.Mu)
+        {
+            oldLog = [.. before.Log];
+        }
+
+        await h.CrashPeerAsync(followerId);
+        await h.RestartPeerAsync(followerId);
+
+        ConsensusModule after = h.Cm(followerId);
+        after.Should().NotBeSameAs(before);
+        LogEntry[] newLog;
+        lock (after.Mu)
+        {
+            newLog = [.. after.Log];
+        }
+
+        newLog.Should().Equal(oldLog, "the restarted server must have the same log");
+        for (int i = 0; i < newLog.Length; i++)
+        {
+            newLog[i].Should().NotBeSameAs(oldLog[i], $"entry {i} must be decoded anew");
+            newLog[i].Command.Should().NotBeSameAs(oldLog[i].Command, $"entry {i}'s command must be decoded anew");
+            newLog[i].Command.Should().BeOfType<int>("commands come back as their own type");
+        }
     }
 
     /// <summary>A <see cref="MapStorage"/> that counts what is written to it.</summary>

@@ -8,37 +8,15 @@ using Microsoft.Extensions.Logging;
 
 namespace Raft;
 
-/// <summary>
-/// What a CM reports on its commit channel: a command the cluster has agreed on, ready to be
-/// handed to the service that owns this server.
-/// </summary>
-/// <param name="Command">The client's command.</param>
+/// <summary>A command the cluster has agreed on, as a CM reports it on its commit channel.</summary>
 /// <param name="Index">The log index the command was committed at.</param>
-/// <param name="Term">
-/// The term of the entry itself. Upstream reports the server's current term here, which can be
-/// later than the entry's; the entry's own term is what the paper calls the entry's term.
-/// </param>
+/// <param name="Term">The entry's own term; upstream reports the server's current term, which can be later.</param>
 public sealed record CommitEntry(object Command, int Index, int Term);
 
 /// <summary>One entry of the replicated log: a client's command and the term it arrived in.</summary>
 /// <param name="Command">Should be immutable (an int, a string, a record): entries are shared, never copied.</param>
-public sealed record LogEntry(object Command, int Term)
+public sealed partial record LogEntry(object Command, int Term)
 {
-    /// <summary>
-    /// The command as storage holds it, made once by Submit and carried along to the followers,
-    /// so writing the log never serializes a command twice. Null only for entries built by hand.
-    /// </summary>
-    internal EncodedCommand? Encoded { get; init; }
-
-    /// <summary>The entry as the stored log holds it, made by the first write of it and reused by every later one.</summary>
-    internal byte[]? Stored { get; set; }
-
-    /// <summary>Two entries are equal when command and term are; the cached encodings do not count.</summary>
-    public bool Equals(LogEntry? other) =>
-        other is not null && Equals(Command, other.Command) && Term == other.Term;
-
-    public override int GetHashCode() => HashCode.Combine(Command, Term);
-
     /// <summary>Prints as Go's %v does, {command term}, so logs read alike in both ports.</summary>
     public override string ToString() => $"{{{Command} {Term}}}";
 }
@@ -71,7 +49,7 @@ public sealed record RequestVoteReply
     public bool VoteGranted { get; init; }
 }
 
-/// <summary>Arguments of AppendEntries: a heartbeat, or new entries for the follower's log.</summary>
+/// <summary>Arguments of AppendEntries; a heartbeat carries no entries.</summary>
 public sealed record AppendEntriesArgs
 {
     public int Term { get; init; }
@@ -104,7 +82,7 @@ public sealed record AppendEntriesReply
 }
 
 /// <summary>A consensus module (CM): the part of one server that runs the Raft protocol.</summary>
-public sealed class ConsensusModule
+public sealed partial class ConsensusModule
 {
     /// <summary>Guards the mutable state below. Never held across an await.</summary>
     private readonly Lock _mu = new();
@@ -146,18 +124,14 @@ public sealed class ConsensusModule
     /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
     private readonly ILogger _logger;
 
-    /// <summary>Cancelled by <see cref="Stop"/>; every loop of this CM ends on it.</summary>
+    /// <summary>The clock of the election timer and the heartbeats: the system's, or a test's or a tool's own.</summary>
+    private readonly TimeProvider _timeProvider;
+
+    /// <summary>Cancelled when this CM stops; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>The tasks this CM has started (Go's goroutines).</summary>
     private readonly TaskTracker _tasks;
-
-    /// <summary>
-    /// A test seam, null in normal runs: when set, each per-peer AppendEntries task awaits it with
-    /// the peer's id and "send" (before it reads the leader's state) or "reply" (once a reply is
-    /// in), so a test can hold the task at that point and change the world meanwhile.
-    /// </summary>
-    private volatile Func<int, string, Task>? _peerTaskHook;
 
     // Figure 2's persistent state, which every server keeps.
 
@@ -184,8 +158,11 @@ public sealed class ConsensusModule
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
 
-    /// <summary>When the election countdown last restarted (a Stopwatch timestamp).</summary>
+    /// <summary>When the election countdown last restarted (a timestamp of <see cref="_timeProvider"/>).</summary>
     private long _electionResetEvent;
+
+    /// <summary>The timeout of the election countdown started last, for tools that draw the countdown.</summary>
+    private TimeSpan _electionTimeout;
 
     // Volatile Raft state on leaders.
 
@@ -200,7 +177,7 @@ public sealed class ConsensusModule
     /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
     /// peer is connected. Committed entries are written to <paramref name="commitChan"/>.
     /// </summary>
-    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger)
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger, TimeProvider timeProvider)
     {
         _id = id;
         _peerIds = [.. peerIds];
@@ -209,6 +186,7 @@ public sealed class ConsensusModule
         _persister = new Persister(storage);
         _commitChan = commitChan;
         _logger = logger;
+        _timeProvider = timeProvider;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
@@ -226,7 +204,7 @@ public sealed class ConsensusModule
             await ready.WaitAsync(_stopping.Token);
             lock (_mu)
             {
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             await RunElectionTimerAsync();
         });
@@ -278,10 +256,9 @@ public sealed class ConsensusModule
     }
 
     /// <summary>
-    /// Stops this CM for good and waits for its commit sender to finish, so that the caller may
-    /// complete the commit channel afterwards. Never hangs, even if nobody reads the commit
-    /// channel any more: the sender's pending write is cancelled. The other tasks see the
-    /// cancellation and end within moments (the tests check they do).
+    /// Stops this CM for good and waits for its commit sender, so the caller may complete the
+    /// commit channel afterwards; never hangs, even if nobody reads that channel any more. The
+    /// other tasks end within moments (the tests check they do).
     /// </summary>
     public async Task StopAsync()
     {
@@ -388,7 +365,7 @@ public sealed class ConsensusModule
             {
                 voteGranted = true;
                 _votedFor = args.CandidateId;
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
             }
             var reply = new RequestVoteReply { Term = _currentTerm, VoteGranted = voteGranted };
             PersistToStorage();
@@ -397,7 +374,7 @@ public sealed class ConsensusModule
         }
     }
 
-    /// <summary>The AppendEntries RPC handler: a heartbeat, or entries to add to this follower's log.</summary>
+    /// <summary>The AppendEntries RPC handler.</summary>
     public AppendEntriesReply AppendEntries(AppendEntriesArgs args)
     {
         lock (_mu)
@@ -423,7 +400,7 @@ public sealed class ConsensusModule
                 {
                     BecomeFollower(args.Term);
                 }
-                _electionResetEvent = Stopwatch.GetTimestamp();
+                _electionResetEvent = _timeProvider.GetTimestamp();
 
                 // Does our log hold an entry at PrevLogIndex with term PrevLogTerm? Trivially so
                 // when PrevLogIndex is -1: the new entries start the log.
@@ -539,10 +516,11 @@ public sealed class ConsensusModule
         lock (_mu)
         {
             termStarted = _currentTerm;
+            _electionTimeout = timeoutDuration;
         }
         Dlog($"election timer started ({timeoutDuration.TotalMilliseconds}ms), term={termStarted}");
 
-        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10), _timeProvider);
         while (await ticker.WaitForNextTickAsync(_stopping.Token))
         {
             lock (_mu)
@@ -560,7 +538,7 @@ public sealed class ConsensusModule
                 }
 
                 // No leader heard from and no vote granted for a whole timeout: time to run.
-                if (Stopwatch.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
+                if (_timeProvider.GetElapsedTime(_electionResetEvent) >= timeoutDuration)
                 {
                     StartElection();
                     return;
@@ -576,7 +554,7 @@ public sealed class ConsensusModule
         _state = CMState.Candidate;
         _currentTerm += 1;
         int savedCurrentTerm = _currentTerm;
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
         _votedFor = _id;
         PersistToStorage();
         Dlog($"becomes Candidate (currentTerm={savedCurrentTerm}); log={_log}");
@@ -602,42 +580,35 @@ public sealed class ConsensusModule
                 };
 
                 Dlog($"sending RequestVote to {peerId}: {args}");
-                RequestVoteReply reply;
-                try
+                if (await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args) is { } reply)
                 {
-                    reply = await _server.CallAsync<RequestVoteArgs, RequestVoteReply>(peerId, "ConsensusModule.RequestVote", args);
-                }
-                catch (RpcException)
-                {
-                    return;
-                }
-
-                lock (_mu)
-                {
-                    Dlog($"received RequestVoteReply {reply}");
-
-                    if (_state != CMState.Candidate)
+                    lock (_mu)
                     {
-                        Dlog($"while waiting for reply, state = {_state}");
-                        return;
-                    }
+                        Dlog($"received RequestVoteReply {reply}");
 
-                    // Compared with the current term, not savedCurrentTerm: a late reply from an
-                    // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
-                    if (reply.Term > _currentTerm)
-                    {
-                        Dlog($"term out of date in RequestVoteReply");
-                        BecomeFollower(reply.Term);
-                        return;
-                    }
-                    else if (reply.Term == _currentTerm && reply.VoteGranted)
-                    {
-                        votesReceived += 1;
-                        if (votesReceived * 2 > _peerIds.Length + 1)
+                        if (_state != CMState.Candidate)
                         {
-                            Dlog($"wins election with {votesReceived} votes");
-                            StartLeader();
+                            Dlog($"while waiting for reply, state = {_state}");
                             return;
+                        }
+
+                        // Compared with the current term, not savedCurrentTerm: a late reply from an
+                        // earlier election must neither count as a vote nor move the term (upstream's part3 fix).
+                        if (reply.Term > _currentTerm)
+                        {
+                            Dlog($"term out of date in RequestVoteReply");
+                            BecomeFollower(reply.Term);
+                            return;
+                        }
+                        else if (reply.Term == _currentTerm && reply.VoteGranted)
+                        {
+                            votesReceived += 1;
+                            if (votesReceived * 2 > _peerIds.Length + 1)
+                            {
+                                Dlog($"wins election with {votesReceived} votes");
+                                StartLeader();
+                                return;
+                            }
                         }
                     }
                 }
@@ -667,7 +638,7 @@ public sealed class ConsensusModule
             _votedFor = -1;
             PersistToStorage();
         }
-        _electionResetEvent = Stopwatch.GetTimestamp();
+        _electionResetEvent = _timeProvider.GetTimestamp();
 
         _tasks.Run("election timer", RunElectionTimerAsync);
     }
@@ -695,6 +666,8 @@ public sealed class ConsensusModule
             // Send at once, so followers hear of the new leader without delay.
             LeaderSendAEs();
 
+            // One wait for a trigger lives across rounds and is renewed only once it fires: a new
+            // one per heartbeat would leave another waiter queued on the channel every 50 ms.
             Task<bool> triggered = _triggerAEChan.Reader.WaitToReadAsync(_stopping.Token).AsTask();
             while (true)
             {
@@ -702,7 +675,7 @@ public sealed class ConsensusModule
                 // way the next heartbeat is due a full timeout later.
                 using (var timer = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
                 {
-                    Task expired = Task.Delay(heartbeatTimeout, timer.Token);
+                    Task expired = Task.Delay(heartbeatTimeout, _timeProvider, timer.Token);
                     if (await Task.WhenAny(triggered, expired) == triggered)
                     {
                         if (!await triggered)
@@ -728,11 +701,7 @@ public sealed class ConsensusModule
         });
     }
 
-    /// <summary>
-    /// Sends one round of AppendEntries to all peers, each carrying the entries that peer still
-    /// lacks, and handles the replies: step down on a newer term, advance the commit index when a
-    /// majority holds an entry, back off nextIndex when a follower's log does not match.
-    /// </summary>
+    /// <summary>Sends every peer one round of AppendEntries and handles their replies.</summary>
     private void LeaderSendAEs()
     {
         int savedCurrentTerm;
@@ -785,101 +754,94 @@ public sealed class ConsensusModule
                     };
                 }
                 Dlog($"sending AppendEntries to {peerId}: ni={ni}, args={args}");
-                AppendEntriesReply reply;
-                try
+                if (await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args) is { } reply)
                 {
-                    reply = await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args);
-                }
-                catch (RpcException)
-                {
-                    return;
-                }
-
-                await PeerTaskHookAsync(peerId, "reply");
-                lock (_mu)
-                {
-                    // A stopped CM acts on nothing: stepping down would bring it back to life
-                    // (a new election timer, and in Part3 writes to storage a new server now owns).
-                    if (_state == CMState.Dead)
+                    await PeerTaskHookAsync(peerId, "reply");
+                    lock (_mu)
                     {
-                        return;
-                    }
-
-                    // Against the current term, as upstream does from this part on: a reply older
-                    // than a step-down that already happened must not trigger another.
-                    if (reply.Term > _currentTerm)
-                    {
-                        Dlog($"term out of date in heartbeat reply");
-                        BecomeFollower(reply.Term);
-                        return;
-                    }
-
-                    // Only a reply from this leadership counts: same term as when the message
-                    // was sent, and still leading it.
-                    if (_state == CMState.Leader && _currentTerm == savedCurrentTerm && reply.Term == savedCurrentTerm)
-                    {
-                        if (reply.Success)
+                        // A stopped CM acts on nothing: stepping down would bring it back to life
+                        // (a new election timer).
+                        if (_state == CMState.Dead)
                         {
-                            // Neither moves back: a late reply to an older, shorter message must
-                            // not undo what a newer reply already confirmed (upstream's nextIndex
-                            // does move back, and the next round resends what the peer has).
-                            _nextIndex[peerId] = Math.Max(_nextIndex[peerId], ni + args.Entries.Length);
-                            _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
+                            return;
+                        }
 
-                            // Commit the highest entry of this term held by a majority. Entries of
-                            // earlier terms are committed only along with it (section 5.4.2).
-                            int savedCommitIndex = _commitIndex;
-                            for (int i = _commitIndex + 1; i < _log.Count; i++)
+                        // Against the current term (upstream's part1 uses savedCurrentTerm): a reply
+                        // older than a step-down that already happened must not trigger another.
+                        if (reply.Term > _currentTerm)
+                        {
+                            Dlog($"term out of date in heartbeat reply");
+                            BecomeFollower(reply.Term);
+                            return;
+                        }
+
+                        // Only a reply from this leadership counts: same term as when the message
+                        // was sent, and still leading it.
+                        if (_state == CMState.Leader && _currentTerm == savedCurrentTerm && reply.Term == savedCurrentTerm)
+                        {
+                            if (reply.Success)
                             {
-                                if (_log[i].Term == _currentTerm)
+                                // Neither moves back: a late reply to an older, shorter message must
+                                // not undo what a newer reply already confirmed (upstream's nextIndex
+                                // does move back, and the next round resends what the peer has).
+                                _nextIndex[peerId] = Math.Max(_nextIndex[peerId], ni + args.Entries.Length);
+                                _matchIndex[peerId] = Math.Max(_matchIndex[peerId], _nextIndex[peerId] - 1);
+
+                                // Commit the highest entry of this term held by a majority. Entries of
+                                // earlier terms are committed only along with it (section 5.4.2).
+                                int savedCommitIndex = _commitIndex;
+                                for (int i = _commitIndex + 1; i < _log.Count; i++)
                                 {
-                                    int matchCount = 1;
-                                    foreach (int p in _peerIds)
+                                    if (_log[i].Term == _currentTerm)
                                     {
-                                        if (_matchIndex[p] >= i)
+                                        int matchCount = 1;
+                                        foreach (int p in _peerIds)
                                         {
-                                            matchCount++;
+                                            if (_matchIndex[p] >= i)
+                                            {
+                                                matchCount++;
+                                            }
+                                        }
+                                        if (matchCount * 2 > _peerIds.Length + 1)
+                                        {
+                                            _commitIndex = i;
                                         }
                                     }
-                                    if (matchCount * 2 > _peerIds.Length + 1)
-                                    {
-                                        _commitIndex = i;
-                                    }
                                 }
-                            }
-                            Dlog($"AppendEntries reply from {peerId} success: nextIndex := {_nextIndex}, matchIndex := {_matchIndex}; commitIndex := {_commitIndex}");
-                            if (_commitIndex != savedCommitIndex)
-                            {
-                                Dlog($"leader sets commitIndex := {_commitIndex}");
-                                // New entries are committed: deliver them to this leader's client,
-                                // and tell the followers now rather than at the next heartbeat.
-                                // TryWrite: never blocks under the lock (upstream's sends here can).
-                                _newCommitReadyChan.Writer.TryWrite(true);
-                                _triggerAEChan.Writer.TryWrite(true);
-                            }
-                        }
-                        else
-                        {
-                            if (reply.ConflictTerm >= 0)
-                            {
-                                // If we hold entries of the conflicting term, resume after our
-                                // last one; otherwise skip the follower's whole run of that term.
-                                int lastIndexOfTerm = -1;
-                                for (int i = _log.Count - 1; i >= 0; i--)
+                                Dlog($"AppendEntries reply from {peerId} success: nextIndex := {_nextIndex}, matchIndex := {_matchIndex}; commitIndex := {_commitIndex}");
+                                if (_commitIndex != savedCommitIndex)
                                 {
-                                    if (_log[i].Term == reply.ConflictTerm)
-                                    {
-                                        lastIndexOfTerm = i;
-                                        break;
-                                    }
+                                    Dlog($"leader sets commitIndex := {_commitIndex}");
+                                    // New entries are committed: deliver them to this leader's client,
+                                    // and tell the followers now rather than at the next heartbeat.
+                                    // TryWrite: never blocks under the lock (upstream's sends here can).
+                                    _newCommitReadyChan.Writer.TryWrite(true);
+                                    _triggerAEChan.Writer.TryWrite(true);
                                 }
-                                _nextIndex[peerId] = lastIndexOfTerm >= 0 ? lastIndexOfTerm + 1 : reply.ConflictIndex;
                             }
                             else
                             {
-                                _nextIndex[peerId] = reply.ConflictIndex;
+                                if (reply.ConflictTerm >= 0)
+                                {
+                                    // If we hold entries of the conflicting term, resume after our
+                                    // last one; otherwise skip the follower's whole run of that term.
+                                    int lastIndexOfTerm = -1;
+                                    for (int i = _log.Count - 1; i >= 0; i--)
+                                    {
+                                        if (_log[i].Term == reply.ConflictTerm)
+                                        {
+                                            lastIndexOfTerm = i;
+                                            break;
+                                        }
+                                    }
+                                    _nextIndex[peerId] = lastIndexOfTerm >= 0 ? lastIndexOfTerm + 1 : reply.ConflictIndex;
+                                }
+                                else
+                                {
+                                    _nextIndex[peerId] = reply.ConflictIndex;
+                                }
+                                Dlog($"AppendEntries reply from {peerId} !success: nextIndex := {_nextIndex[peerId]}");
                             }
-                            Dlog($"AppendEntries reply from {peerId} !success: nextIndex := {_nextIndex[peerId]}");
                         }
                     }
                 }
@@ -900,10 +862,8 @@ public sealed class ConsensusModule
     }
 
     /// <summary>
-    /// Sends newly committed entries on the commit channel, in log order. Each wake-up it sends
-    /// whatever lies between lastApplied and commitIndex, so coalesced wake-ups lose nothing. The
-    /// sends happen outside the lock: a slow reader of the commit channel delays only this task.
-    /// Ends when the CM stops.
+    /// Sends newly committed entries on the commit channel, in log order and outside the lock, so a
+    /// slow reader delays only this task. Each wake-up sends all from lastApplied to commitIndex.
     /// </summary>
     private async Task CommitChanSenderAsync()
     {
@@ -931,6 +891,9 @@ public sealed class ConsensusModule
             {
                 Dlog($"send on commitchan i={i}, entry={entries[i]}");
                 var entry = new CommitEntry(entries[i].Command, savedLastApplied + i + 1, entries[i].Term);
+                // TryWrite first: after Stop, WriteAsync fails at once even with room in the
+                // channel, and the entries committed before Stop must still go out. Only a full
+                // channel makes the sender wait, and that wait Stop can cancel.
                 if (_commitChan.TryWrite(entry))
                 {
                     continue;
@@ -950,39 +913,4 @@ public sealed class ConsensusModule
         }
         Dlog($"commitChanSender done");
     }
-
-    // For the tests, which look inside a CM as upstream's do (cm.mu, cm.state, cm.votedFor), and
-    // for Tools/RaftBench's report on a stalled server.
-
-    /// <summary>The CM's lock; a test holds it while it reads or calls what follows.</summary>
-    internal Lock Mu => _mu;
-
-    internal CMState State => _state;
-
-    internal int CurrentTerm => _currentTerm;
-
-    internal int VotedFor => _votedFor;
-
-    internal int CommitIndex => _commitIndex;
-
-    internal int LastApplied => _lastApplied;
-
-    /// <summary>The log itself, not a copy: read it only while holding <see cref="Mu"/>.</summary>
-    internal IReadOnlyList<LogEntry> Log => _log;
-
-    /// <summary>The next log index the leader will send to <paramref name="peerId"/>; read it holding <see cref="Mu"/>.</summary>
-    internal int NextIndexOf(int peerId) => _nextIndex[peerId];
-
-    /// <summary>Waits for the test seam, if a test set one; see <see cref="_peerTaskHook"/>.</summary>
-    private Task PeerTaskHookAsync(int peerId, string point) =>
-        _peerTaskHook is { } hook ? hook(peerId, point) : Task.CompletedTask;
-
-    /// <summary>Sets the test seam <see cref="_peerTaskHook"/>; null removes it.</summary>
-    internal void SetPeerTaskHook(Func<int, string, Task>? hook) => _peerTaskHook = hook;
-
-    /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
-    internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
-
-    /// <summary>Unexpected exceptions in this CM's tasks; for the tests.</summary>
-    internal IReadOnlyList<Exception> Faults() => _tasks.Faults();
 }

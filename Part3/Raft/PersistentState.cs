@@ -1,5 +1,17 @@
-// How a CM's persistent state becomes bytes and back: one JSON document, with each command
-// tagged by a registered type name so it comes back as the same type after a restart.
+// What a CM keeps on stable storage, and how it becomes bytes.
+//
+// What: Figure 2's persistent state, currentTerm, votedFor and the log, as one JSON document,
+// each command tagged with a registered type name so it comes back as the same type after a restart.
+//
+// When: before anyone can learn of a change. A new term or vote is written before the CM answers
+// or asks for votes (StartElection, BecomeFollower, RequestVote); a follower's new entries before
+// its AppendEntries reply; a leader's new entries before they leave it (the send loop writes a
+// whole burst of submits at once, where upstream's Submit writes the log for each command).
+//
+// Why one write: upstream stores the three under separate keys, so a crash between two of its
+// writes could leave a new term beside the old term's vote. Here they travel in one document and
+// one IStorage.Set, so storage holds the state from before a save or after it, never a mix.
+// Persister.cs decides what that one write holds: the whole state, or only what changed.
 using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -8,115 +20,9 @@ using System.Text.Json;
 namespace Raft;
 
 /// <summary>
-/// The command types a log may hold, each under a short name written next to the command in
-/// storage. Like Go's gob.Register: a service registers its own command type once, at startup,
-/// e.g. <c>CommandTypes.Register&lt;KvCommand&gt;("kv")</c>. Common simple types are registered already.
-/// </summary>
-public static class CommandTypes
-{
-    /// <summary>Registered types by name.</summary>
-    private static readonly ConcurrentDictionary<string, Type> ByName = new();
-
-    /// <summary>Registered names by type.</summary>
-    private static readonly ConcurrentDictionary<Type, string> ByType = new();
-
-    /// <summary>Makes each registration all or nothing: both maps change together, or neither does.</summary>
-    private static readonly Lock RegisterLock = new();
-
-#pragma warning disable CA1810 // An explicit static constructor reads better than a field initializer with side effects.
-    static CommandTypes()
-#pragma warning restore CA1810
-    {
-        Register<int>("int");
-        Register<long>("long");
-        Register<double>("double");
-        Register<bool>("bool");
-        Register<string>("string");
-    }
-
-    /// <summary>
-    /// Registers <typeparamref name="T"/> under <paramref name="name"/>. Registering the same pair
-    /// again is harmless; reusing a name or a type for something else is an error.
-    /// </summary>
-    public static void Register<T>(string name)
-        where T : notnull
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        Type type = typeof(T);
-        lock (RegisterLock)
-        {
-            if (ByName.TryGetValue(name, out Type? registered) && registered != type)
-            {
-                throw new ArgumentException($"command type name '{name}' is already registered for {registered}", nameof(name));
-            }
-            if (ByType.TryGetValue(type, out string? registeredName) && registeredName != name)
-            {
-                throw new ArgumentException($"{type} is already registered as '{registeredName}'", nameof(name));
-            }
-            ByName[name] = type;
-            ByType[type] = name;
-        }
-    }
-
-    /// <summary>The name <paramref name="command"/>'s type is registered under.</summary>
-    /// <exception cref="ArgumentException">The type was never registered.</exception>
-    internal static string NameOf(object command)
-    {
-        Type type = command.GetType();
-        return ByType.TryGetValue(type, out string? name)
-            ? name
-            : throw new ArgumentException(
-                $"command type {type} is not registered for persistence; call CommandTypes.Register<{type.Name}>(\"some-name\") first",
-                nameof(command));
-    }
-
-    /// <summary>
-    /// Encodes <paramref name="command"/> as storage will hold it, and checks that it decodes and
-    /// encodes again to the same bytes, so that a server which stores it can also restart from it.
-    /// </summary>
-    /// <exception cref="ArgumentException">The type is not registered, or the command does not survive the round trip.</exception>
-    internal static EncodedCommand Encode(object command)
-    {
-        string name = NameOf(command);
-        Type type = command.GetType();
-        byte[] json;
-        byte[] again;
-        try
-        {
-            json = JsonSerializer.SerializeToUtf8Bytes(command, type);
-            object? back = JsonSerializer.Deserialize(json, type);
-            again = back is null ? [] : JsonSerializer.SerializeToUtf8Bytes(back, type);
-        }
-        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
-        {
-            // ArgumentException is what System.Text.Json throws for NaN and the infinities.
-            throw new ArgumentException($"command {command} of type {type} cannot be persisted: {e.Message}", nameof(command), e);
-        }
-        if (!json.AsSpan().SequenceEqual(again))
-        {
-            // Typically a member that serializes but cannot be set back (no matching constructor).
-            throw new ArgumentException(
-                $"command {command} of type {type} cannot be persisted: it does not come back from JSON as it went in",
-                nameof(command));
-        }
-        return new EncodedCommand(name, json);
-    }
-
-    /// <summary>The type registered under <paramref name="name"/>.</summary>
-    /// <exception cref="InvalidDataException">Nothing is registered under that name.</exception>
-    internal static Type TypeOf(string name) =>
-        ByName.TryGetValue(name, out Type? type)
-            ? type
-            : throw new InvalidDataException($"log entry has command type '{name}', which is not registered in this process");
-}
-
-/// <summary>A command in its stored form: the registered type name and the command's JSON (never changed after creation).</summary>
-internal sealed record EncodedCommand(string TypeName, byte[] Json);
-
-/// <summary>
-/// A CM's persistent state (Figure 2: currentTerm, votedFor, log) as one stored document. A
-/// checkpoint holds the whole log (<see cref="From"/> is 0); a record written after it holds only
-/// the entries from <see cref="From"/> on, the ones that changed (see <see cref="Persister"/>).
+/// A CM's persistent state (Figure 2: currentTerm, votedFor, log) as one stored document, so one
+/// Set writes all three. <see cref="Epoch"/> and <see cref="From"/> serve <see cref="Persister"/>,
+/// which writes only what changed: a whole state has <see cref="From"/> 0.
 /// </summary>
 internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyList<LogEntry> Log)
 {
@@ -311,125 +217,129 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
 }
 
 /// <summary>
-/// Saves a CM's persistent state to storage and loads it back, writing only what changed.
-/// Upstream encodes the whole log on every save, so each write costs more than the one before it
-/// and a busy server slows down as its log grows. Here a save writes a checkpoint (the whole state,
-/// under "raft") only once the records written since the last one add up to its size; otherwise it
-/// writes one small record (under "raft.1", "raft.2", ...) with currentTerm, votedFor and the log
-/// entries from the first one that changed. Either way a save is a single Set, so it is atomic:
-/// a crash leaves storage as it was before the save or after it, never in between.
+/// What a log entry keeps of its stored form (the rest of it is in ConsensusModule.cs), so that
+/// no command or entry is encoded twice however often the log is written.
 /// </summary>
-internal sealed class Persister(IStorage storage)
+public sealed partial record LogEntry
 {
     /// <summary>
-    /// The most records after one checkpoint. Their bytes are bounded by the checkpoint's size
-    /// already; this only bounds how many keys a restart reads. A busy leader writes a few thousand
-    /// small records a second, so a low cap would bring back a whole-log write every second or so.
+    /// The command as storage holds it, made once by Submit and carried along to the followers,
+    /// so writing the log never serializes a command twice. Null only for entries built by hand.
     /// </summary>
-    private const int MaxRecords = 100_000;
+    internal EncodedCommand? Encoded { get; init; }
 
-    /// <summary>Records may add up to this much before a checkpoint, however small the checkpoint.</summary>
-    private const long MinRecordBytes = 64 * 1024;
+    /// <summary>The entry as the stored log holds it, made by the first write of it and reused by every later one.</summary>
+    internal byte[]? Stored { get; set; }
 
-    /// <summary>The log as storage holds it: the same entry objects as the CM's log, up to the first change.</summary>
-    private readonly List<LogEntry> _saved = [];
+    /// <summary>Two entries are equal when command and term are; the cached encodings do not count.</summary>
+    public bool Equals(LogEntry? other) =>
+        other is not null && Equals(Command, other.Command) && Term == other.Term;
 
-    /// <summary>The epoch of the checkpoint in storage; 0 before the first save.</summary>
-    private int _epoch;
+    public override int GetHashCode() => HashCode.Combine(Command, Term);
+}
 
-    /// <summary>How many records follow that checkpoint.</summary>
-    private int _records;
+/// <summary>
+/// The command types a log may hold, each under a short name written next to the command in
+/// storage. Like Go's gob.Register: a service registers its own command type once, at startup,
+/// e.g. <c>CommandTypes.Register&lt;KvCommand&gt;("kv")</c>. Common simple types are registered already.
+/// </summary>
+public static class CommandTypes
+{
+    /// <summary>Registered types by name.</summary>
+    private static readonly ConcurrentDictionary<string, Type> ByName = new();
 
-    /// <summary>The size of the checkpoint, and of the records after it.</summary>
-    private long _checkpointBytes, _recordBytes;
+    /// <summary>Registered names by type.</summary>
+    private static readonly ConcurrentDictionary<Type, string> ByType = new();
 
-    /// <summary>The storage key of record <paramref name="n"/> (from 1).</summary>
-    public static string RecordKey(int n) => $"{PersistentState.StorageKey}.{n}";
+    /// <summary>Makes each registration all or nothing: both maps change together, or neither does.</summary>
+    private static readonly Lock RegisterLock = new();
+
+#pragma warning disable CA1810 // An explicit static constructor reads better than a field initializer with side effects.
+    static CommandTypes()
+#pragma warning restore CA1810
+    {
+        Register<int>("int");
+        Register<long>("long");
+        Register<double>("double");
+        Register<bool>("bool");
+        Register<string>("string");
+    }
 
     /// <summary>
-    /// Reads the checkpoint and the records of its epoch after it, in order, and returns the state
-    /// they add up to. Records of an older epoch may still sit under later keys; they are ignored.
+    /// Registers <typeparamref name="T"/> under <paramref name="name"/>. Registering the same pair
+    /// again is harmless; reusing a name or a type for something else is an error.
     /// </summary>
-    /// <exception cref="InvalidDataException">The storage has no checkpoint, or holds something inconsistent.</exception>
-    public PersistentState Load()
+    public static void Register<T>(string name)
+        where T : notnull
     {
-        var (data, found) = storage.Get(PersistentState.StorageKey);
-        if (!found || data is null)
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        Type type = typeof(T);
+        lock (RegisterLock)
         {
-            throw new InvalidDataException($"storage has data but no '{PersistentState.StorageKey}' entry");
-        }
-        PersistentState checkpoint = PersistentState.Decode(data);
-        if (checkpoint.From != 0)
-        {
-            throw new InvalidDataException($"stored Raft state is corrupt: the checkpoint starts at log index {checkpoint.From}, not 0");
-        }
-        int currentTerm = checkpoint.CurrentTerm;
-        int votedFor = checkpoint.VotedFor;
-        List<LogEntry> log = [.. checkpoint.Log];
-        _epoch = checkpoint.Epoch;
-        _checkpointBytes = data.Length;
-        _records = 0;
-        _recordBytes = 0;
-
-        while (storage.Get(RecordKey(_records + 1)) is (byte[] recordData, true))
-        {
-            PersistentState record = PersistentState.Decode(recordData);
-            if (record.Epoch != _epoch)
+            if (ByName.TryGetValue(name, out Type? registered) && registered != type)
             {
-                break;
+                throw new ArgumentException($"command type name '{name}' is already registered for {registered}", nameof(name));
             }
-            if (record.From > log.Count)
+            if (ByType.TryGetValue(type, out string? registeredName) && registeredName != name)
             {
-                throw new InvalidDataException($"stored Raft state is corrupt: record {_records + 1} starts at log index {record.From}, past the log's end at {log.Count}");
+                throw new ArgumentException($"{type} is already registered as '{registeredName}'", nameof(name));
             }
-            log.RemoveRange(record.From, log.Count - record.From);
-            log.AddRange(record.Log);
-            currentTerm = record.CurrentTerm;
-            votedFor = record.VotedFor;
-            _records++;
-            _recordBytes += recordData.Length;
+            ByName[name] = type;
+            ByType[type] = name;
         }
-
-        PersistentState.Validate(currentTerm, votedFor, log);
-        _saved.Clear();
-        _saved.AddRange(log);
-        return new PersistentState(currentTerm, votedFor, log) { Epoch = _epoch };
     }
 
-    /// <summary>Saves <paramref name="currentTerm"/>, <paramref name="votedFor"/> and <paramref name="log"/> with one write.</summary>
-    /// <exception cref="ArgumentException">A command cannot be encoded.</exception>
-    /// <exception cref="Exception">Whatever the storage throws; nothing is remembered as saved then.</exception>
-    public void Save(int currentTerm, int votedFor, List<LogEntry> log)
+    /// <summary>The name <paramref name="command"/>'s type is registered under.</summary>
+    /// <exception cref="ArgumentException">The type was never registered.</exception>
+    internal static string NameOf(object command)
     {
-        // The CM changes its log only by cutting off a tail and appending, so the entries saved
-        // last time that are still the very same objects form a prefix, already in storage.
-        // Scanning back from its end costs what changed, not the whole log, on every save.
-        int from = Math.Min(_saved.Count, log.Count);
-        while (from > 0 && !ReferenceEquals(_saved[from - 1], log[from - 1]))
-        {
-            from--;
-        }
-        Debug.Assert(Enumerable.Range(0, from).All(i => ReferenceEquals(_saved[i], log[i])), "the log changed only at its tail");
-        List<LogEntry> changed = log.GetRange(from, log.Count - from);
-
-        if (_epoch == 0 || _records == MaxRecords || _recordBytes >= Math.Max(_checkpointBytes, MinRecordBytes))
-        {
-            // A new epoch makes every record of the old one stale at once, in the same single write.
-            byte[] checkpoint = new PersistentState(currentTerm, votedFor, log) { Epoch = _epoch + 1 }.Encode();
-            storage.Set(PersistentState.StorageKey, checkpoint);
-            _epoch++;
-            _records = 0;
-            _recordBytes = 0;
-            _checkpointBytes = checkpoint.Length;
-        }
-        else
-        {
-            byte[] record = new PersistentState(currentTerm, votedFor, changed) { Epoch = _epoch, From = from }.Encode();
-            storage.Set(RecordKey(_records + 1), record);
-            _records++;
-            _recordBytes += record.Length;
-        }
-        _saved.RemoveRange(from, _saved.Count - from);
-        _saved.AddRange(changed);
+        Type type = command.GetType();
+        return ByType.TryGetValue(type, out string? name)
+            ? name
+            : throw new ArgumentException(
+                $"command type {type} is not registered for persistence; call CommandTypes.Register<{type.Name}>(\"some-name\") first",
+                nameof(command));
     }
+
+    /// <summary>
+    /// Encodes <paramref name="command"/> as storage will hold it, and checks that it decodes and
+    /// encodes again to the same bytes, so that a server which stores it can also restart from it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The type is not registered, or the command does not survive the round trip.</exception>
+    internal static EncodedCommand Encode(object command)
+    {
+        string name = NameOf(command);
+        Type type = command.GetType();
+        byte[] json;
+        byte[] again;
+        try
+        {
+            json = JsonSerializer.SerializeToUtf8Bytes(command, type);
+            object? back = JsonSerializer.Deserialize(json, type);
+            again = back is null ? [] : JsonSerializer.SerializeToUtf8Bytes(back, type);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            // ArgumentException is what System.Text.Json throws for NaN and the infinities.
+            throw new ArgumentException($"command {command} of type {type} cannot be persisted: {e.Message}", nameof(command), e);
+        }
+        if (!json.AsSpan().SequenceEqual(again))
+        {
+            // Typically a member that serializes but cannot be set back (no matching constructor).
+            throw new ArgumentException(
+                $"command {command} of type {type} cannot be persisted: it does not come back from JSON as it went in",
+                nameof(command));
+        }
+        return new EncodedCommand(name, json);
+    }
+
+    /// <summary>The type registered under <paramref name="name"/>.</summary>
+    /// <exception cref="InvalidDataException">Nothing is registered under that name.</exception>
+    internal static Type TypeOf(string name) =>
+        ByName.TryGetValue(name, out Type? type)
+            ? type
+            : throw new InvalidDataException($"log entry has command type '{name}', which is not registered in this process");
 }
+
+/// <summary>A command in its stored form: the registered type name and the command's JSON (never changed after creation).</summary>
+internal sealed record EncodedCommand(string TypeName, byte[] Json);

@@ -52,7 +52,10 @@ public sealed class Server
     /// <summary>Handed to the CM, for its debug log.</summary>
     private readonly ILogger _logger;
 
-    public Server(int serverId, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger? logger = null)
+    /// <summary>The clock of the CM's timers and of the network's delays; the system's unless a test or a tool brings its own.</summary>
+    private readonly TimeProvider _timeProvider;
+
+    public Server(int serverId, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
         _serverId = serverId;
         _peerIds = [.. peerIds];
@@ -60,6 +63,7 @@ public sealed class Server
         _ready = ready;
         _commitChan = commitChan;
         _logger = logger ?? NullLogger.Instance;
+        _timeProvider = timeProvider ?? TimeProvider.System;
         _tasks = new TaskTracker(serverId, _logger, _quit.Token);
     }
 
@@ -68,10 +72,10 @@ public sealed class Server
     {
         lock (_mu)
         {
-            _cm = new ConsensusModule(_serverId, _peerIds, this, _storage, _ready, _commitChan, _logger);
+            _cm = new ConsensusModule(_serverId, _peerIds, this, _storage, _ready, _commitChan, _logger, _timeProvider);
 
             // Every incoming call goes through the proxy, which delays or drops it before the CM sees it.
-            _rpcProxy = new RpcProxy(_cm);
+            _rpcProxy = new RpcProxy(_serverId, _cm, _timeProvider);
             _rpcServer = new RpcEndpoint($"inproc://server-{_serverId}", _rpcProxy.DispatchAsync, _tasks, _quit.Token);
         }
         _logger.LogInformation("[{Id}] listening at {Address}", _serverId, _rpcServer);
@@ -134,12 +138,13 @@ public sealed class Server
     }
 
     /// <summary>
-    /// Calls <paramref name="serviceMethod"/> on peer <paramref name="id"/>. Fails with
-    /// <see cref="RpcException"/> at once if the peer is not connected, and as soon as the
-    /// connection closes if that happens while the call is in flight.
+    /// Calls <paramref name="serviceMethod"/> on peer <paramref name="id"/> and returns the reply,
+    /// or null if the call failed, where Go's Call returns an error: the peer is not connected,
+    /// the connection closed while the call was in flight, or the network lost the call or its reply.
     /// </summary>
-    public async Task<TReply> CallAsync<TArgs, TReply>(int id, string serviceMethod, TArgs args)
+    public async Task<TReply?> CallAsync<TArgs, TReply>(int id, string serviceMethod, TArgs args)
         where TArgs : notnull
+        where TReply : class
     {
         RpcClient? peer;
         RpcProxy? proxy;
@@ -152,13 +157,20 @@ public sealed class Server
         // Also what a call made after shutdown gets: DisconnectAll closed every connection.
         if (peer is null)
         {
-            throw new RpcException($"call client {id} after it's closed");
+            return null;
         }
         if (proxy is null)
         {
             throw new InvalidOperationException($"server {_serverId}: Serve has not been called");
         }
-        return (TReply)await proxy.CallAsync(id, peer, serviceMethod, args);
+        try
+        {
+            return (TReply)await proxy.CallAsync(id, peer, serviceMethod, args);
+        }
+        catch (RpcException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The hosted CM's id, current term and whether it thinks it is the leader.</summary>

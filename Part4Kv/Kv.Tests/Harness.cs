@@ -14,7 +14,7 @@ namespace Kv.Tests;
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
-    /// <summary>How long CheckPut, CheckGet and CheckCAS give a request.</summary>
+    /// <summary>How long each Check call (CheckPut and the like) gives a request.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromMilliseconds(500);
 
     /// <summary>

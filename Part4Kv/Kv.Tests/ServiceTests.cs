@@ -155,7 +155,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     public async Task TestCommitSubscriptionsIdentifyTheRequest()
     {
         var subs = new CommitSubscriptions();
-        Command Cmd(Guid id, string value) => new() { Kind = CommandKind.Put, Key = "k", Value = value, Id = 0, RequestId = id };
+        Command Cmd(Guid id, string value) => new() { Kind = CommandKind.Put, Key = "k", Value = value, Id = 0, HandlerId = id };
 
         // Two requests of the same service at index 0; the second one's command is what commits there.
         Guid first = Guid.NewGuid(), second = Guid.NewGuid();
@@ -165,7 +165,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
         subs.WatchIndex(s2, 0);
         subs.Applied(0, Cmd(second, "two") with { ResultFound = true, ResultValue = "one" });
         (await s1.Done).Should().BeNull("another command took its index: FailedCommit");
-        (await s2.Done)!.RequestId.Should().Be(second);
+        (await s2.Done)!.HandlerId.Should().Be(second);
         (await s2.Done)!.ResultValue.Should().Be("one");
 
         // Committed before the handler knew its index: still its own result.
@@ -173,7 +173,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
         var s3 = subs.Create(third);
         subs.Applied(1, Cmd(third, "three"));
         subs.WatchIndex(s3, 1);
-        (await s3.Done)!.RequestId.Should().Be(third);
+        (await s3.Done)!.HandlerId.Should().Be(third);
 
         // Its index was applied with another command before the handler watched it.
         var s4 = subs.Create(Guid.NewGuid());

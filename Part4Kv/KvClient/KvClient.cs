@@ -46,7 +46,7 @@ public sealed class KvClient : IDisposable
     private int _assumedLeader;
 
     /// <summary>This client's number in its log lines.</summary>
-    private readonly int _clientId;
+    private readonly int _clientID;
 
     /// <summary>How long one attempt at one service may take before the client tries the next.</summary>
     private readonly TimeSpan _attemptTimeout;
@@ -54,7 +54,7 @@ public sealed class KvClient : IDisposable
     /// <summary>The one HTTP client all requests of this client go through.</summary>
     private readonly HttpClient _http;
 
-    /// <summary>Where the "[clientNNN]" lines go.</summary>
+    /// <summary>Where the "[client&lt;id&gt;]" lines go.</summary>
     private readonly ILogger _logger;
 
     /// <summary>
@@ -71,7 +71,7 @@ public sealed class KvClient : IDisposable
             throw new ArgumentException("a client needs at least one service address", nameof(serviceAddrs));
         }
         _addrs = [.. serviceAddrs];
-        _clientId = Interlocked.Increment(ref _clientCount);
+        _clientID = Interlocked.Increment(ref _clientCount);
         _logger = logger ?? NullLogger.Instance;
         // Loopback services: no proxy from the environment may stand in between.
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Timeout.InfiniteTimeSpan };
@@ -208,9 +208,9 @@ public sealed class KvClient : IDisposable
         }
     }
 
-    /// <summary>Logs "[clientNNN] message", upstream's client line.</summary>
+    /// <summary>Logs "[client&lt;id&gt;] message", upstream's client line, the id printed as Go's %03d prints it.</summary>
     private void Clientlog(string message) =>
-        _logger.LogDebug("[client{Id}] {Message}", _clientId.ToString("D3", CultureInfo.InvariantCulture), message);
+        _logger.LogDebug("[client{Id}] {Message}", _clientID.ToString("D3", CultureInfo.InvariantCulture), message);
 
     /// <summary>
     /// A request or answer as Go's %#v prints it, e.g. <c>api.PutRequest{Key:"k", Value:"v"}</c>,

@@ -30,15 +30,15 @@ public sealed record Command
     public int Id { get; init; }
 
     /// <summary>
-    /// Names the HTTP request this command came from. Departs from upstream, which tells "my
-    /// command" by <see cref="Id"/> alone: after a lost and regained leadership another request of
+    /// Names the HTTP handler waiting for this command. Departs from upstream, which tells "my
+    /// command" by the service id alone: after a lost and regained leadership another request of
     /// the same service can take the same log index, and only this tells the two apart.
     /// </summary>
-    public Guid RequestId { get; init; }
+    public Guid HandlerId { get; init; }
 
-    /// <summary>Go's %v of upstream's struct, plus the start of the request id: {put k v   false 0 1a2b3c4d}.</summary>
+    /// <summary>Go's %v of upstream's struct, plus the start of the handler id: {put k v   false 0 1a2b3c4d}.</summary>
     public override string ToString() =>
-        $"{{{Kind.ToString().ToLowerInvariant()} {Key} {Value} {CompareValue} {ResultValue} {(ResultFound ? "true" : "false")} {Id} {RequestId.ToString()[..8]}}}";
+        $"{{{Kind.ToString().ToLowerInvariant()} {Key} {Value} {CompareValue} {ResultValue} {(ResultFound ? "true" : "false")} {Id} {HandlerId.ToString()[..8]}}}";
 }
 
 /// <summary>The operations of <see cref="Command"/>; the numbers are upstream's.</summary>

@@ -69,15 +69,17 @@ public sealed class KvService
     /// <summary>
     /// Creates the service and its Raft server, which starts serving RPCs at once; the cluster
     /// runs once <paramref name="ready"/> completes (all peers connected). A service restarted
-    /// after a crash gets the crashed one's <paramref name="storage"/> and replays its log.
+    /// after a crash gets the crashed one's <paramref name="storage"/> and replays its log. The
+    /// Raft server's timers and network run on <paramref name="timeProvider"/>, by default the
+    /// system's clock (a tool can slow a cluster down with a clock of its own).
     /// </summary>
-    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null)
+    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
         // Go's gob.Register: the Raft log stores commands by a registered type name.
         CommandTypes.Register<Command>("kv.command");
         _id = id;
         _logger = logger ?? NullLogger.Instance;
-        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger);
+        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger, timeProvider);
         _rs.Serve();
         _updater = Task.Run(RunUpdaterAsync);
     }
@@ -164,7 +166,7 @@ public sealed class KvService
         Kvlog($"HTTP PUT {GoValue(pr.Key, pr.Value)}");
 
         // The state change goes through the Raft log; the answer waits until it is committed and applied.
-        var cmd = new Command { Kind = CommandKind.Put, Key = pr.Key, Value = pr.Value, Id = _id, RequestId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.Put, Key = pr.Key, Value = pr.Value, Id = _id, HandlerId = Guid.NewGuid() };
         PutResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new PutResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
@@ -174,7 +176,7 @@ public sealed class KvService
         await SendHttpResponseAsync(ctx, resp);
     }
 
-    // The Get and CAS handlers follow the Put handler step for step.
+    // The other handlers follow the Put handler step for step.
 
     private async Task HandleGetAsync(HttpContext ctx)
     {
@@ -186,7 +188,7 @@ public sealed class KvService
         }
         Kvlog($"HTTP GET {GoValue(gr.Key)}");
 
-        var cmd = new Command { Kind = CommandKind.Get, Key = gr.Key, Id = _id, RequestId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.Get, Key = gr.Key, Id = _id, HandlerId = Guid.NewGuid() };
         GetResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new GetResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, Value = done.ResultValue },
@@ -206,7 +208,7 @@ public sealed class KvService
         }
         Kvlog($"HTTP CAS {GoValue(cr.Key, cr.CompareValue, cr.Value)}");
 
-        var cmd = new Command { Kind = CommandKind.CAS, Key = cr.Key, Value = cr.Value, CompareValue = cr.CompareValue, Id = _id, RequestId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.CAS, Key = cr.Key, Value = cr.Value, CompareValue = cr.CompareValue, Id = _id, HandlerId = Guid.NewGuid() };
         CASResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new CASResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
@@ -226,8 +228,8 @@ public sealed class KvService
     private async Task<(ResponseStatus Status, Command? Done)> SubmitAndWaitAsync(HttpContext ctx, Command cmd)
     {
         Interlocked.Increment(ref _handlersInFlight);
-        // Subscribed before Submit, by request: upstream subscribes after Submit returns and misses a commit that lands in between.
-        CommitSubscriptions.Subscription sub = _commitSubs.Create(cmd.RequestId);
+        // Subscribed before Submit, by handler id: upstream subscribes after Submit returns and misses a commit that lands in between.
+        CommitSubscriptions.Subscription sub = _commitSubs.Create(cmd.HandlerId);
         try
         {
             int logIndex = _rs.Submit(cmd);
@@ -361,7 +363,7 @@ public sealed class KvService
 }
 
 /// <summary>
-/// The handlers waiting for their commands: each subscribes by its request id before it
+/// The handlers waiting for their commands: each subscribes by its handler id before it
 /// submits, and adds the log index once Submit has given it one. Whatever order the updater and
 /// a handler come in, the handler learns its fate: OK with its own command's result, or
 /// FailedCommit if another command was applied at its index. Several handlers may wait on one
@@ -370,9 +372,9 @@ public sealed class KvService
 internal sealed class CommitSubscriptions
 {
     /// <summary>One handler's wait.</summary>
-    internal sealed class Subscription(Guid requestId)
+    internal sealed class Subscription(Guid handlerId)
     {
-        public Guid RequestId { get; } = requestId;
+        public Guid HandlerId { get; } = handlerId;
 
         /// <summary>The log index Submit gave; -1 until the handler knows it.</summary>
         public int Index { get; set; } = -1;
@@ -391,8 +393,8 @@ internal sealed class CommitSubscriptions
     /// <summary>Guards everything below.</summary>
     private readonly Lock _mu = new();
 
-    /// <summary>Live subscriptions by request id.</summary>
-    private readonly Dictionary<Guid, Subscription> _byRequest = [];
+    /// <summary>Live subscriptions by handler id.</summary>
+    private readonly Dictionary<Guid, Subscription> _byHandler = [];
 
     /// <summary>Live subscriptions with a known index, by that index.</summary>
     private readonly Dictionary<int, List<Subscription>> _byIndex = [];
@@ -411,14 +413,14 @@ internal sealed class CommitSubscriptions
         }
     }
 
-    /// <summary>Subscribes to the commit of request <paramref name="requestId"/>; call before submitting it.</summary>
-    public Subscription Create(Guid requestId)
+    /// <summary>Subscribes handler <paramref name="handlerId"/> to the commit of its command; call before submitting it.</summary>
+    public Subscription Create(Guid handlerId)
     {
-        var sub = new Subscription(requestId);
+        var sub = new Subscription(handlerId);
         lock (_mu)
         {
-            // Never a duplicate: request ids are fresh Guids (upstream panics on a duplicate index instead).
-            _byRequest.Add(requestId, sub);
+            // Never a duplicate: handler ids are fresh Guids (upstream panics on a duplicate index instead).
+            _byHandler.Add(handlerId, sub);
         }
         return sub;
     }
@@ -466,7 +468,7 @@ internal sealed class CommitSubscriptions
         {
             Debug.Assert(index > _lastApplied, "entries are applied in log order");
             _lastApplied = index;
-            if (_byRequest.TryGetValue(result.RequestId, out mine) && !mine.Resolved)
+            if (_byHandler.TryGetValue(result.HandlerId, out mine) && !mine.Resolved)
             {
                 mine.Resolved = true;
             }
@@ -499,7 +501,7 @@ internal sealed class CommitSubscriptions
         lock (_mu)
         {
             sub.Resolved = true;
-            _byRequest.Remove(sub.RequestId);
+            _byHandler.Remove(sub.HandlerId);
             if (sub.Index >= 0 && _byIndex.TryGetValue(sub.Index, out List<Subscription>? waiting))
             {
                 waiting.Remove(sub);
@@ -518,7 +520,7 @@ internal sealed class CommitSubscriptions
         {
             lock (_mu)
             {
-                return _byRequest.Count;
+                return _byHandler.Count;
             }
         }
     }

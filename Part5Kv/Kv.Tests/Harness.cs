@@ -14,7 +14,7 @@ namespace Kv.Tests;
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
-    /// <summary>How long CheckPut, CheckAppend, CheckGet and CheckCAS give a request.</summary>
+    /// <summary>How long each Check call (CheckPut and the like) gives a request.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
@@ -269,9 +269,8 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>
-    /// Beyond upstream: waits until service <paramref name="id"/> has begun to hold back the
-    /// answer asked for by <see cref="DelayNextHTTPResponseFromService"/>, that is, until it has
-    /// applied the request it answers; fails after 2 s.
+    /// Beyond upstream: waits until service <paramref name="id"/> holds back the answer asked for by
+    /// <see cref="DelayNextHTTPResponseFromService"/>, so it has applied that request; fails after 2 s.
     /// </summary>
     public async Task WaitUntilResponseDelayedAsync(int id)
     {

@@ -58,7 +58,7 @@ public sealed class KvClient : IDisposable
     /// <summary>The one HTTP client all requests of this client go through.</summary>
     private readonly HttpClient _http;
 
-    /// <summary>Where the "[clientNNN]" lines go.</summary>
+    /// <summary>Where the "[client&lt;id&gt;]" lines go.</summary>
     private readonly ILogger _logger;
 
     /// <summary>
@@ -228,7 +228,7 @@ public sealed class KvClient : IDisposable
         }
     }
 
-    /// <summary>Logs "[clientNNN] message", upstream's client line.</summary>
+    /// <summary>Logs "[client&lt;id&gt;] message", upstream's client line, the id printed as Go's %03d prints it.</summary>
     private void Clientlog(string message) =>
         _logger.LogDebug("[client{Id}] {Message}", _clientID.ToString("D3", CultureInfo.InvariantCulture), message);
 

@@ -45,7 +45,7 @@ public sealed record Command
 
     /// <summary>
     /// Names the HTTP handler waiting for this command. Departs from upstream, which tells "my
-    /// command" by <see cref="ServiceID"/> alone: after a lost and regained leadership another request of
+    /// command" by the service id alone: after a lost and regained leadership another request of
     /// the same service can take the same log index, and only this tells the two apart.
     /// </summary>
     public Guid HandlerId { get; init; }

@@ -64,10 +64,7 @@ public sealed class KvService
     /// </summary>
     private readonly Dictionary<long, long> _lastRequestIDPerClient = [];
 
-    /// <summary>
-    /// 1 when the next HTTP answer is to be held back (see <see cref="DelayNextHTTPResponse"/>);
-    /// the answer that takes it sets it back to 0.
-    /// </summary>
+    /// <summary>1 while the next HTTP answer is to be held back (<see cref="DelayNextHTTPResponse"/>); the answer sets it to 0.</summary>
     private int _delayNextHTTPResponse;
 
     /// <summary>Where this service's "[kv N]" lines (and its Raft server's lines) go.</summary>
@@ -76,15 +73,17 @@ public sealed class KvService
     /// <summary>
     /// Creates the service and its Raft server, which starts serving RPCs at once; the cluster
     /// runs once <paramref name="ready"/> completes (all peers connected). A service restarted
-    /// after a crash gets the crashed one's <paramref name="storage"/> and replays its log.
+    /// after a crash gets the crashed one's <paramref name="storage"/> and replays its log. The
+    /// Raft server's timers and network run on <paramref name="timeProvider"/>, by default the
+    /// system's clock (a tool can slow a cluster down with a clock of its own).
     /// </summary>
-    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null)
+    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null, TimeProvider? timeProvider = null)
     {
         // Go's gob.Register: the Raft log stores commands by a registered type name.
         CommandTypes.Register<Command>("kv.command");
         _id = id;
         _logger = logger ?? NullLogger.Instance;
-        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger);
+        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger, timeProvider);
         _rs.Serve();
         _updater = Task.Run(RunUpdaterAsync);
     }
@@ -156,9 +155,8 @@ public sealed class KvService
     }
 
     /// <summary>
-    /// Holds back the next HTTP answer by 300 ms; the request itself is carried out as usual.
-    /// Only one answer is delayed. For tests: the client gives up on the service meanwhile and
-    /// sends the request again.
+    /// Holds back the next HTTP answer, one only, by 300 ms; the request itself is carried out as
+    /// usual. For tests: the client gives up on the service meanwhile and sends the request again.
     /// </summary>
     public void DelayNextHTTPResponse() => Volatile.Write(ref _delayNextHTTPResponse, 1);
 
@@ -183,7 +181,7 @@ public sealed class KvService
         await SendHttpResponseAsync(ctx, resp);
     }
 
-    // The Append, Get and CAS handlers follow the Put handler step for step.
+    // The other handlers follow the Put handler step for step.
 
     private async Task HandleAppendAsync(HttpContext ctx)
     {
@@ -256,7 +254,7 @@ public sealed class KvService
     private async Task<(ResponseStatus Status, Command? Done)> SubmitAndWaitAsync(HttpContext ctx, Command cmd)
     {
         Interlocked.Increment(ref _handlersInFlight);
-        // Subscribed before Submit, by request: upstream subscribes after Submit returns and misses a commit that lands in between.
+        // Subscribed before Submit, by handler id: upstream subscribes after Submit returns and misses a commit that lands in between.
         CommitSubscriptions.Subscription sub = _commitSubs.Create(cmd.HandlerId);
         try
         {
@@ -299,10 +297,7 @@ public sealed class KvService
         }
     }
 
-    /// <summary>
-    /// Sends <paramref name="resp"/> as JSON, unless there is nothing to send; first waits 300 ms
-    /// if a test asked for the next answer to be delayed.
-    /// </summary>
+    /// <summary>Sends <paramref name="resp"/> as JSON, unless there is nothing to send; 300 ms late if a test asked for that.</summary>
     private async Task SendHttpResponseAsync<T>(HttpContext ctx, T? resp)
         where T : class
     {

@@ -1,51 +1,15 @@
 // The kv scenario: Part5Kv's replicated KV service over real loopback HTTP, driven by KvClients.
 using System.Diagnostics;
-using Kv.Api;
 using Kv.Client;
 using Kv.Service;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Raft;
 
 namespace RaftBench;
 
 /// <summary>
-/// One operation run by <see cref="Clients"/> clients at once for <see cref="Seconds"/>.
-/// Latencies are in milliseconds, from the client call to its answer, resends included.
+/// Clients calling put or get back to back against a fresh <see cref="KvBenchCluster"/>, or
+/// against <see cref="EchoStub"/> for what HTTP and JSON cost alone.
 /// </summary>
-/// <param name="Op">put, get, or echo (KvClient against a stub that answers at once: HTTP and JSON alone).</param>
-/// <param name="Ops">Calls that succeeded within the run.</param>
-/// <param name="Errors">Calls that failed: a KvException, or no answer within the per-call limit.</param>
-/// <param name="PerSecond">Successful calls completed in each second of the run.</param>
-/// <param name="StorageWrites">Writes to the three services' storage during the run.</param>
-/// <param name="StorageBytes">Bytes written to the three services' storage during the run.</param>
-/// <param name="LargestWriteBytes">The largest single write during the run: a checkpoint, the whole state as it was then.</param>
-/// <param name="EstimatedPersistSeconds">
-/// CPU time the run's storage writes took, estimated: <see cref="StorageBytes"/> at the rate this
-/// machine encodes a state of KV commands and copies it into storage, measured right after the run.
-/// </param>
-public sealed record KvResult(
-    string Op,
-    int Clients,
-    double Seconds,
-    long Ops,
-    double OpsPerSecond,
-    long Errors,
-    double P50,
-    double P90,
-    double P99,
-    double Max,
-    long[] PerSecond,
-    long StorageWrites,
-    long StorageBytes,
-    long LargestWriteBytes,
-    double EstimatedPersistSeconds);
-
 internal static class KvScenario
 {
     /// <summary>A call without an answer after this long counts as an error (the client would go round the services for ever).</summary>
@@ -220,115 +184,4 @@ internal static class KvScenario
 
     private static double Percentile(List<double> sorted, int p) =>
         sorted.Count == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
-}
-
-/// <summary>Three Part5Kv services on loopback HTTP, as Part5Kv's test harness builds them, logging off.</summary>
-internal sealed class KvBenchCluster : IAsyncDisposable
-{
-    private readonly KvService[] _services;
-    private readonly CountingStorage[] _storage;
-
-    public string[] Addrs { get; }
-
-    private KvBenchCluster(KvService[] services, CountingStorage[] storage, string[] addrs)
-    {
-        _services = services;
-        _storage = storage;
-        Addrs = addrs;
-    }
-
-    public static async Task<KvBenchCluster> StartAsync(NetworkConditions network, bool nullStorage, int n = 3)
-    {
-        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var storage = new CountingStorage[n];
-        var services = new KvService[n];
-        for (int i = 0; i < n; i++)
-        {
-            int id = i;
-            storage[i] = new CountingStorage(discard: nullStorage);
-            services[i] = new KvService(i, [.. Enumerable.Range(0, n).Where(p => p != id)], storage[i], ready.Task);
-            services[i].SetRaftNetwork(network);
-        }
-        for (int i = 0; i < n; i++)
-        {
-            for (int j = 0; j < n; j++)
-            {
-                if (i != j)
-                {
-                    services[i].ConnectToRaftPeer(j, services[j].GetRaftListenAddr());
-                }
-            }
-        }
-        ready.SetResult();
-        var addrs = new string[n];
-        for (int i = 0; i < n; i++)
-        {
-            addrs[i] = await services[i].ServeHttpAsync();
-        }
-        return new KvBenchCluster(services, storage, addrs);
-    }
-
-    /// <summary>Writes and bytes written to storage so far, summed over the services.</summary>
-    public (long Writes, long Bytes) StorageWrites()
-    {
-        long writes = 0;
-        long bytes = 0;
-        foreach (CountingStorage s in _storage)
-        {
-            writes += s.Writes;
-            bytes += s.Bytes;
-        }
-        return (writes, bytes);
-    }
-
-    /// <summary>The largest single write to any service's storage since the last call (a checkpoint: the whole state).</summary>
-    public long TakeLargestWriteBytes() => _storage.Max(s => s.TakeLargestBytes());
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (KvService s in _services)
-        {
-            await s.ShutdownAsync();
-        }
-    }
-}
-
-/// <summary>
-/// A stand-in for the KV service that answers every put at once with OK: the same Kestrel setup
-/// and wire format, no Raft. What a KvClient call costs in HTTP and JSON alone.
-/// </summary>
-internal sealed class EchoStub : IAsyncDisposable
-{
-    private readonly WebApplication _app;
-
-    public string Addr { get; }
-
-    private EchoStub(WebApplication app, string addr)
-    {
-        _app = app;
-        Addr = addr;
-    }
-
-    public static async Task<EchoStub> StartAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        builder.Logging.ClearProviders();
-        WebApplication app = builder.Build();
-        app.Urls.Add("http://127.0.0.1:0");
-        var options = new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = null };
-        app.MapPost("/put/", async (HttpContext ctx) =>
-        {
-            PutRequest? req = await ctx.Request.ReadFromJsonAsync<PutRequest>(options, ctx.RequestAborted);
-            await ctx.Response.WriteAsJsonAsync(new PutResponse { RespStatus = ResponseStatus.OK, PrevValue = req?.Value ?? "" }, options, ctx.RequestAborted);
-        });
-        await app.StartAsync();
-        string url = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        return new EchoStub(app, new Uri(url).Authority);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
 }

@@ -85,14 +85,14 @@ public static class Program
             {
                 foreach (int n in sizes)
                 {
-                    bursts.Add(await Scenarios.BurstAsync(n, Progress, leaderChange ? (n / 2) + 1 : null));
+                    bursts.Add(await RaftScenarios.BurstAsync(n, Progress, leaderChange ? (n / 2) + 1 : null));
                     ClearProgress();
                 }
                 PrintBursts(bursts);
             }
             if (scenario is "latency" or "all")
             {
-                latency = await Scenarios.LatencyAsync(200, Progress, leaderChange ? 101 : null);
+                latency = await RaftScenarios.LatencyAsync(200, Progress, leaderChange ? 101 : null);
                 ClearProgress();
                 Console.WriteLine();
                 Console.WriteLine($"latency, 200 commands one at a time (Submit to the leader's delivery): " +
@@ -101,7 +101,7 @@ public static class Program
             }
             if (scenario is "election" or "all")
             {
-                election = await Scenarios.ElectionAsync(20, Progress);
+                election = await RaftScenarios.ElectionAsync(20, Progress);
                 ClearProgress();
                 Console.WriteLine();
                 Console.WriteLine($"election, 20 fresh clusters (ready signal to a single leader): p50 {election.P50:F0} ms, max {election.Max:F0} ms");

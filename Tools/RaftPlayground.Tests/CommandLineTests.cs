@@ -25,6 +25,22 @@ public sealed class CommandLineTests
         options!.KvPortList.Should().Equal(0, 0, 0);
     }
 
+    [Fact]
+    public void WatchOnlyIsAFlag()
+    {
+        var (options, error) = CommandLine.Parse(["--watch-only", "--bind", "0.0.0.0"]);
+        error.Should().BeNull();
+        options.Should().Be(new PlaygroundOptions { Bind = "0.0.0.0", WatchOnly = true });
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", false, null)]
+    [InlineData("::1", false, null)]
+    [InlineData("0.0.0.0", false, "warning: listening on 0.0.0.0: anyone who can reach it can crash servers and write keys; add --watch-only to let other machines only watch")]
+    [InlineData("::", true, "warning: listening on ::: anyone who can reach it can watch the cluster; only this machine can crash servers or write keys (--watch-only)")]
+    public void NonLoopbackBindWarns(string bind, bool watchOnly, string? want) =>
+        new PlaygroundOptions { Bind = bind, WatchOnly = watchOnly }.BindWarning().Should().Be(want);
+
     [Theory]
     [InlineData("--servers 4", "--servers must be 3 or 5")]
     [InlineData("--servers", "--servers needs a value")]

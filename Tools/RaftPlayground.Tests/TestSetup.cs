@@ -22,7 +22,8 @@ public sealed class ApiClient(Uri address) : IDisposable
     /// <summary>POSTs to <paramref name="path"/> (under /api/) and returns the status and the JSON answer.</summary>
     public async Task<(int Status, JsonElement Body)> PostAsync(string path, object? body = null)
     {
-        using HttpContent content = body is string raw ? new StringContent(raw) : JsonContent.Create(body ?? new { }, options: JsonOptions);
+        // Declared JSON, as the page declares it, even when the text is not: the playground refuses any other body.
+        using HttpContent content = body is string raw ? new StringContent(raw, System.Text.Encoding.UTF8, "application/json") : JsonContent.Create(body ?? new { }, options: JsonOptions);
         using HttpResponseMessage resp = await _http.PostAsync($"api/{path}", content);
         string text = await resp.Content.ReadAsStringAsync();
         return ((int)resp.StatusCode, JsonDocument.Parse(text).RootElement.Clone());

@@ -15,29 +15,24 @@ public enum ServerStatus
     Crashed,
 }
 
-/// <summary>What a server's card shows.</summary>
-/// <param name="Id">The server's id (also its KV service's).</param>
-/// <param name="Role">Follower, Candidate, Leader or Dead (always Dead while crashed): TestLogViz's state names, which pick the card's colour.</param>
-/// <param name="Term">Its current term.</param>
-/// <param name="VotedFor">Whom it voted for in that term; -1 for nobody.</param>
-/// <param name="LogLength">How many entries its log holds.</param>
-/// <param name="CommitIndex">The last entry it knows is committed; -1 for none.</param>
-/// <param name="LastApplied">The last entry it has handed to its service; -1 for none.</param>
-/// <param name="Status">connected, disconnected or crashed.</param>
-/// <param name="KvAddr">"127.0.0.1:port" of its KV HTTP API.</param>
-/// <param name="Data">Its data store's pairs, by key; null while crashed (the store lived in memory).</param>
-public sealed record ServerView(
-    int Id, string Role, int Term, int VotedFor, int LogLength, int CommitIndex, int LastApplied,
-    string Status, string KvAddr, IReadOnlyDictionary<string, string>? Data);
-
 /// <summary>A request the playground refuses, with the HTTP status that says why (400, 404, 409...).</summary>
 public sealed class PlaygroundException(int status, string message) : Exception(message)
 {
     public int Status { get; } = status;
 }
 
+/// <summary>What one link between two servers is: up, cut by a partition, or down because a server at either end is disconnected or crashed.</summary>
+public enum LinkState
+{
+    Up,
+    Cut,
+    Down,
+}
+
 /// <summary>
-/// <c>n</c> KV services, each with its own storage, Raft server and KV port. The fault actions
+/// <c>n</c> KV services, each with its own storage, Raft server and KV port. Which servers talk
+/// to which follows from two things: each server's status, and which group of a partition it is
+/// in; two servers are linked when both are connected and in the same group. The fault actions
 /// are serialized by one semaphore: two clicks at once could otherwise restart a server twice,
 /// or reconnect one that is halfway through crashing. Readers (the page's state) never wait for
 /// an action; they take a short lock for a consistent view of who is where.
@@ -65,6 +60,9 @@ public sealed class Cluster
     /// <summary>Each server's status; only an action (under <see cref="_actions"/>) changes it.</summary>
     private readonly ServerStatus[] _status;
 
+    /// <summary>Each server's group in the partition; all 0 while the network is whole. Only an action changes it.</summary>
+    private readonly int[] _group;
+
     /// <summary>Each service's KV port, fixed at the first start so a restarted service is found where it was.</summary>
     private readonly int[] _ports;
 
@@ -77,17 +75,23 @@ public sealed class Cluster
     /// <summary>Set once shutdown begins; actions after it are refused.</summary>
     private bool _stopped;
 
-    public Cluster(int n, IReadOnlyList<int> kvPorts, LiveLog log)
+    /// <summary>A cluster of <paramref name="n"/>; on <paramref name="clock"/> if given (the log's timeline may share it), else on a clock of its own. Shutdown disposes it.</summary>
+    public Cluster(int n, IReadOnlyList<int> kvPorts, LiveLog log, ClusterClock? clock = null)
     {
         _n = n;
         _log = log;
+        Clock = clock ?? new ClusterClock();
         _services = new KvService[n];
         _storage = new MapStorage[n];
         _status = new ServerStatus[n];
+        _group = new int[n];
         _ports = [.. kvPorts];
     }
 
     public int Size => _n;
+
+    /// <summary>The cluster's time: every Raft server's timers and network run on it (slow motion, pause, step).</summary>
+    public ClusterClock Clock { get; }
 
     /// <summary>Creates the services, connects their Raft servers, lets them start, and serves each KV API.</summary>
     public async Task StartAsync()
@@ -132,6 +136,32 @@ public sealed class Cluster
         }
     }
 
+    /// <summary>The partition's groups, each a sorted list of ids, or null while the network is whole.</summary>
+    public IReadOnlyList<IReadOnlyList<int>>? Groups()
+    {
+        lock (_mu)
+        {
+            return GroupsOf(_group);
+        }
+    }
+
+    /// <summary>Every pair's link, as the servers' status and groups make it.</summary>
+    public IReadOnlyList<LinkView> Links()
+    {
+        lock (_mu)
+        {
+            var links = new List<LinkView>();
+            for (int a = 0; a < _n; a++)
+            {
+                for (int b = a + 1; b < _n; b++)
+                {
+                    links.Add(new LinkView(a, b, LinkOf(a, b).ToString().ToLowerInvariant()));
+                }
+            }
+            return links;
+        }
+    }
+
     /// <summary>The ids and KV addresses of the running services (connected or not): whom a client may ask.</summary>
     public IReadOnlyList<(int Id, string Addr)> RunningServices()
     {
@@ -142,26 +172,39 @@ public sealed class Cluster
     }
 
     /// <summary>Every server's card, read now.</summary>
-    public IReadOnlyList<ServerView> Views()
+    public IReadOnlyList<ServerView> Views() => [.. Read([.. Enumerable.Repeat(int.MaxValue, _n)]).Select(r => r.Card)];
+
+    /// <summary>
+    /// Every server's card and log, read now: server i's log terms from index
+    /// <paramref name="logFrom"/>[i] on (its whole log from 0; none from its length or beyond).
+    /// </summary>
+    public IReadOnlyList<ServerReading> Read(ReadOnlySpan<int> logFrom)
     {
         (KvService Service, ServerStatus Status)[] now;
         lock (_mu)
         {
             now = [.. Enumerable.Range(0, _n).Select(i => (_services[i], _status[i]))];
         }
-        return [.. now.Select((s, i) => View(i, s.Service, s.Status))];
+        var readings = new ServerReading[_n];
+        for (int i = 0; i < _n; i++)
+        {
+            readings[i] = Read(i, now[i].Service, now[i].Status, logFrom[i]);
+        }
+        return readings;
     }
 
     /// <summary>
-    /// One card: the consensus module's fields, read under its own lock as its methods read
-    /// them, so the numbers belong together. A crashed server's module is stopped, but its last
-    /// term and log are still there to show.
+    /// One server's card and log: the consensus module's fields, read under its own lock as its
+    /// methods read them, so the numbers belong together. A crashed server's module is stopped,
+    /// but its last term and log are still there to show.
     /// </summary>
-    private ServerView View(int id, KvService service, ServerStatus status)
+    private ServerReading Read(int id, KvService service, ServerStatus status, int logFrom)
     {
         ConsensusModule cm = service.RaftServer.Cm;
         ServerState role;
         int term, votedFor, logLength, commitIndex, lastApplied;
+        int[] terms;
+        int?[]? nextIndex = null, matchIndex = null;
         lock (cm.Mu)
         {
             role = Enum.Parse<ServerState>(cm.State.ToString());
@@ -170,17 +213,39 @@ public sealed class Cluster
             logLength = cm.Log.Count;
             commitIndex = cm.CommitIndex;
             lastApplied = cm.LastApplied;
+            IReadOnlyList<Raft.LogEntry> log = cm.Log;
+            terms = new int[Math.Max(log.Count - logFrom, 0)];
+            for (int k = 0; k < terms.Length; k++)
+            {
+                terms[k] = log[logFrom + k].Term;
+            }
+            // A leader's view of each follower: what it will send next, and what it knows the follower holds.
+            if (role == ServerState.Leader)
+            {
+                nextIndex = new int?[_n];
+                matchIndex = new int?[_n];
+                for (int peer = 0; peer < _n; peer++)
+                {
+                    if (peer != id)
+                    {
+                        nextIndex[peer] = cm.NextIndexOf(peer);
+                        matchIndex[peer] = cm.MatchIndexOf(peer);
+                    }
+                }
+            }
         }
         // A crash marks the server before its module has finished stopping; the card must not say "crashed" and "Leader" at once.
         if (status == ServerStatus.Crashed)
         {
             role = ServerState.Dead;
+            nextIndex = matchIndex = null;
         }
         IReadOnlyDictionary<string, string>? data = status == ServerStatus.Crashed
             ? null
             : new SortedDictionary<string, string>(service.DataSnapshot().ToDictionary(), StringComparer.Ordinal);
-        return new ServerView(id, role.ToString(), term, votedFor, logLength, commitIndex, lastApplied,
-            status.ToString().ToLowerInvariant(), $"127.0.0.1:{_ports[id]}", data);
+        var card = new ServerView(id, role.ToString(), term, votedFor, logLength, commitIndex, lastApplied,
+            status.ToString().ToLowerInvariant(), $"127.0.0.1:{_ports[id]}", data, nextIndex, matchIndex);
+        return new ServerReading(card, cm, Math.Min(logFrom, logLength), terms);
     }
 
     /// <summary>"Crashes" server <paramref name="id"/>: cuts it off, then shuts it down, KV API included. Its storage is kept.</summary>
@@ -188,15 +253,16 @@ public sealed class Cluster
     {
         Expect(id, s => s != ServerStatus.Crashed, "only a running server can be crashed");
         _log.Write($"Crash {id}");
-        CutOff(id);
         SetStatus(id, ServerStatus.Crashed);
+        _services[id].DisconnectFromAllRaftPeers();
+        Relink();
         await _services[id].ShutdownAsync();
         return $"server {id} crashed";
     });
 
     /// <summary>
     /// Restarts crashed server <paramref name="id"/>: a new service on the crashed one's storage,
-    /// on the same KV port, connected to every connected peer, on the network as it is now.
+    /// on the same KV port, connected to every connected peer of its group, on the network as it is now.
     /// </summary>
     public Task<string> RestartAsync(int id) => ActAsync(id, "restart", async () =>
     {
@@ -216,8 +282,9 @@ public sealed class Cluster
         lock (_mu)
         {
             _services[id] = service;
+            _status[id] = ServerStatus.Connected;
         }
-        Join(id);
+        Relink();
         ready.SetResult();
         return $"server {id} restarted from its storage";
     });
@@ -227,18 +294,53 @@ public sealed class Cluster
     {
         Expect(id, s => s == ServerStatus.Connected, "only a connected server can be disconnected");
         _log.Write($"Disconnect {id}");
-        CutOff(id);
         SetStatus(id, ServerStatus.Disconnected);
+        Relink();
         return Task.FromResult($"server {id} disconnected");
     });
 
-    /// <summary>Connects disconnected server <paramref name="id"/> to every connected peer, both ways.</summary>
+    /// <summary>Connects disconnected server <paramref name="id"/> to every connected peer of its group, both ways.</summary>
     public Task<string> ReconnectAsync(int id) => ActAsync(id, "reconnect", () =>
     {
         Expect(id, s => s == ServerStatus.Disconnected, "only a disconnected server can be reconnected");
         _log.Write($"Reconnect {id}");
-        Join(id);
+        SetStatus(id, ServerStatus.Connected);
+        Relink();
         return Task.FromResult($"server {id} reconnected");
+    });
+
+    /// <summary>
+    /// Splits the servers into <paramref name="groups"/>: a server talks only to those of its own
+    /// group. Servers named in no group form one more group together, so [[0, 1]] is {0, 1} |
+    /// the rest. A server's status still counts: a disconnected one stays cut off from everyone.
+    /// </summary>
+    public Task<string> PartitionAsync(IReadOnlyList<IReadOnlyList<int>> groups) => ActAsync(null, "partition", () =>
+    {
+        int[] group = GroupNumbers(groups);
+        string text = Describe(GroupsOf(group)!);
+        _log.Write($"Partition {text}");
+        lock (_mu)
+        {
+            group.CopyTo(_group, 0);
+        }
+        Relink();
+        return Task.FromResult($"partitioned: {text}");
+    });
+
+    /// <summary>Ends the partition: every connected server talks to every other again.</summary>
+    public Task<string> HealAsync() => ActAsync(null, "heal", () =>
+    {
+        if (_group.All(g => g == 0))
+        {
+            return Task.FromResult("there was no partition to heal");
+        }
+        _log.Write("Heal");
+        lock (_mu)
+        {
+            Array.Clear(_group);
+        }
+        Relink();
+        return Task.FromResult("healed: every connected server talks to every other");
     });
 
     /// <summary>Makes every running server's network reliable (upstream's 1-5 ms delays) or unreliable (drops and long delays).</summary>
@@ -282,6 +384,7 @@ public sealed class Cluster
                     await service.ShutdownAsync();
                 }
             }
+            Clock.Dispose();
         }
         finally
         {
@@ -309,7 +412,7 @@ public sealed class Cluster
 
     private KvService NewService(int id, Task ready)
     {
-        var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log);
+        var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log, Clock);
         service.SetRaftNetwork(Conditions());
         lock (_mu)
         {
@@ -359,33 +462,96 @@ public sealed class Cluster
         }
     }
 
-    /// <summary>Partitions server <paramref name="id"/> from all others, as the harness's DisconnectServiceFromPeers.</summary>
-    private void CutOff(int id)
+    /// <summary>
+    /// Makes every running server's connections what the statuses and groups say: each link
+    /// that should be up is connected both ways (connecting an open one does nothing), every
+    /// other one is closed. A crashed server is left alone; its peers close their side.
+    /// </summary>
+    private void Relink()
     {
-        _services[id].DisconnectFromAllRaftPeers();
-        for (int j = 0; j < _n; j++)
+        for (int i = 0; i < _n; i++)
         {
-            if (j != id && _status[j] != ServerStatus.Crashed)
+            if (_status[i] == ServerStatus.Crashed)
             {
-                _services[j].DisconnectFromRaftPeer(id);
+                continue;
+            }
+            for (int j = 0; j < _n; j++)
+            {
+                if (j == i)
+                {
+                    continue;
+                }
+                if (LinkOf(i, j) == LinkState.Up)
+                {
+                    _services[i].ConnectToRaftPeer(j, _services[j].GetRaftListenAddr());
+                }
+                else
+                {
+                    _services[i].DisconnectFromRaftPeer(j);
+                }
             }
         }
     }
 
+    /// <summary>What the link between <paramref name="a"/> and <paramref name="b"/> should be, from their statuses and groups.</summary>
+    private LinkState LinkOf(int a, int b) =>
+        _status[a] != ServerStatus.Connected || _status[b] != ServerStatus.Connected ? LinkState.Down
+        : _group[a] != _group[b] ? LinkState.Cut
+        : LinkState.Up;
+
     /// <summary>
-    /// Connects server <paramref name="id"/> with every connected peer, both ways. Unlike the
-    /// harness, not with disconnected ones: they stay cut off until their own reconnect.
+    /// Each server's group number for <paramref name="groups"/> (the servers named in none get
+    /// the last), or a 400 saying what is wrong with them.
     /// </summary>
-    private void Join(int id)
+    private int[] GroupNumbers(IReadOnlyList<IReadOnlyList<int>> groups)
     {
-        for (int j = 0; j < _n; j++)
+        int[] group = [.. Enumerable.Repeat(-1, _n)];
+        for (int g = 0; g < groups.Count; g++)
         {
-            if (j != id && _status[j] == ServerStatus.Connected)
+            if (groups[g] is not { Count: > 0 } members)
             {
-                _services[id].ConnectToRaftPeer(j, _services[j].GetRaftListenAddr());
-                _services[j].ConnectToRaftPeer(id, _services[id].GetRaftListenAddr());
+                throw BadPartition($"group {g + 1} is empty");
+            }
+            foreach (int id in members)
+            {
+                if (id < 0 || id >= _n)
+                {
+                    throw BadPartition($"there is no server {id} (group {g + 1}): ids are 0 to {_n - 1}");
+                }
+                if (group[id] >= 0)
+                {
+                    throw BadPartition(group[id] == g
+                        ? $"server {id} is named twice in group {g + 1}"
+                        : $"server {id} is in two groups ({group[id] + 1} and {g + 1}): a server is in one group only");
+                }
+                group[id] = g;
             }
         }
-        SetStatus(id, ServerStatus.Connected);
+        // The servers left out form one more group.
+        for (int id = 0; id < _n; id++)
+        {
+            if (group[id] < 0)
+            {
+                group[id] = groups.Count;
+            }
+        }
+        if (group.Distinct().Count() < 2)
+        {
+            throw BadPartition("that is one group of every server, no partition: name two groups, or one and leave the rest out (use heal to end a partition)");
+        }
+        return group;
     }
+
+    private static PlaygroundException BadPartition(string reason) => new(StatusCodes.Status400BadRequest, $"bad partition: {reason}");
+
+    /// <summary>The groups of <paramref name="group"/> as sorted lists of ids, in the order of their smallest id; null for one group.</summary>
+    private static IReadOnlyList<int>[]? GroupsOf(int[] group)
+    {
+        IReadOnlyList<int>[] groups = [.. Enumerable.Range(0, group.Length).GroupBy(i => group[i]).Select(g => (IReadOnlyList<int>)[.. g.Order()]).OrderBy(g => g[0])];
+        return groups.Length < 2 ? null : groups;
+    }
+
+    /// <summary>"{0, 1} | {2, 3, 4}".</summary>
+    internal static string Describe(IReadOnlyList<IReadOnlyList<int>> groups) =>
+        string.Join(" | ", groups.Select(g => $"{{{string.Join(", ", g)}}}"));
 }

@@ -14,7 +14,7 @@ public sealed record LiveSpan(int Server, ServerState State, int? Term, double S
 
 /// <summary>
 /// An <see cref="ILogger"/> that keeps the latest lines and each server's state spans. A line is
-/// read the way TestLogViz reads a test's log (<see cref="LogParser.ParseEntry"/>, then
+/// read the way TestLogViz reads a test's log (<see cref="LogParser.ParseLine"/>, then
 /// <see cref="ServerStates.StateAfter"/>), so the live timeline and a test's page agree. Writers
 /// never wait: everything happens under a short lock, with no I/O.
 /// </summary>

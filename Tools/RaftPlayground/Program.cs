@@ -5,11 +5,12 @@ using System.Runtime.InteropServices;
 using RaftPlayground;
 
 const string Usage = """
-    usage: dotnet run --project Tools/RaftPlayground -- [--servers 3|5] [--port PORT] [--kv-port-base PORT] [--bind ADDRESS]
+    usage: dotnet run --project Tools/RaftPlayground -- [--servers 3|5] [--port PORT] [--kv-port-base PORT] [--bind ADDRESS] [--watch-only]
       --servers N          servers in the cluster, 3 or 5 (default 5)
       --port PORT          the page's port, 0 for a free one (default 8080)
       --kv-port-base PORT  service i serves its KV API on PORT+i, 0 for free ports (default 14200, as upstream)
       --bind ADDRESS       the page's address (default 127.0.0.1, this machine only)
+      --watch-only         other machines may watch, but only this machine may use the controls
     """;
 
 if (args is ["--help"] or ["-h"])
@@ -42,6 +43,10 @@ using (PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true
 using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); }))
 {
     Console.WriteLine($"RaftPlayground: {options.Servers} servers; KV APIs on {string.Join(", ", playground.KvAddrs)}");
+    if (options.BindWarning() is { } warning)
+    {
+        Console.WriteLine($"RaftPlayground: {warning}");
+    }
     Console.WriteLine($"Open {playground.Address} in a browser. Ctrl+C stops the cluster.");
     await stop.Task;
 }
@@ -60,6 +65,11 @@ internal static class CommandLine
         for (int i = 0; i < args.Count; i++)
         {
             string name = args[i];
+            if (name == "--watch-only")
+            {
+                options = options with { WatchOnly = true };
+                continue;
+            }
             if (name is not ("--servers" or "--port" or "--kv-port-base" or "--bind"))
             {
                 return (null, $"unknown option '{name}'");

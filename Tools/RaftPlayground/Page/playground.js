@@ -5,6 +5,7 @@
   const $ = id => document.getElementById(id);
   const KEEP_LINES = 500;           // log lines kept on the page; older ones are dropped
   const cards = [];                 // per server: the elements updated in place on every state
+  const stores = [];                // per server: its data store's pairs as the updates built them
   let filterText = "";
 
   // --- the JSON API ---
@@ -78,16 +79,17 @@
     c.buttons.reconnect.disabled = view.status !== "disconnected";
 
     // The data store's pairs: redrawn only when they change, so they can be selected and read.
-    const text = JSON.stringify(view.data);
+    const data = view.status === "crashed" ? null : (stores[view.id] || {});
+    const text = JSON.stringify(data);
     if (c.kv.dataset.text === text) return;
     c.kv.dataset.text = text;
     c.kv.replaceChildren();
-    if (view.data === null) {
+    if (data === null) {
       c.kv.append(el("tr", {}, el("td", { className: "empty", colSpan: 2, textContent: "crashed: its data store is gone" })));
-    } else if (Object.keys(view.data).length === 0) {
+    } else if (Object.keys(data).length === 0) {
       c.kv.append(el("tr", {}, el("td", { className: "empty", colSpan: 2, textContent: "no keys yet" })));
     } else {
-      for (const [k, v] of Object.entries(view.data)) {
+      for (const [k, v] of Object.entries(data)) {
         const row = el("tr", {}, el("td", { textContent: k }), el("td", { textContent: v }));
         row.dataset.key = k;
         c.kv.append(row);
@@ -201,7 +203,14 @@
   events.addEventListener("state", e => {
     const s = JSON.parse(e.data);
     $("size").textContent = s.servers + " servers";
+    // A client who may only watch (--watch-only, from another machine) is not shown controls that would be refused.
+    document.body.classList.toggle("watch-only", !s.canControl);
     if (document.activeElement !== $("unreliable")) $("unreliable").checked = s.network === "unreliable";
+    // The data stores come as changes: a reset replaces a store, otherwise the keys given are set.
+    for (const change of s.data) {
+      const store = change.reset ? {} : (stores[change.id] || {});
+      stores[change.id] = Object.assign(store, change.set);
+    }
     for (const view of s.cards) showCard(view);
     showTimeline(s.timeline);
     addLines(s.lines);

@@ -1,36 +1,11 @@
-// The measurements: a burst of commands, one command at a time, and elections.
+// The Raft scenarios: Part3's library alone, three servers in this process, measured three ways.
 using System.Diagnostics;
 using Raft;
 
 namespace RaftBench;
 
-/// <summary>A burst of N commands: how long until every server delivered all of them.</summary>
-/// <param name="Delivered">Per server, how many of the N different commands it delivered.</param>
-/// <param name="LeaderChanges">How many times a new leader took over during the burst.</param>
-/// <param name="Resubmitted">Commands submitted again to a new leader, as a client would.</param>
-public sealed record BurstResult(
-    int N,
-    double Seconds,
-    double CommandsPerSecond,
-    double SubmitSeconds,
-    int[] Delivered,
-    int LeaderChanges,
-    int Resubmitted,
-    long StorageWrites,
-    long StorageBytes,
-    double EstimatedEncodeSeconds,
-    double EstimatedCopySeconds);
-
-/// <summary>
-/// Submit-to-delivery times on the leader, one command at a time, in milliseconds. A command that
-/// met a leader change is timed from its first Submit to its delivery by the new leader.
-/// </summary>
-public sealed record LatencyResult(int Count, double P50, double P90, double P99, double Max, int LeaderChanges, int Resubmitted);
-
-/// <summary>Time from the ready signal to a single leader, over fresh clusters, in milliseconds.</summary>
-public sealed record ElectionResult(int Clusters, double P50, double Max);
-
-internal static class Scenarios
+/// <summary>Part3's Raft library on its own, in one process: a burst of commands, one command at a time, and elections.</summary>
+internal static class RaftScenarios
 {
     /// <summary>How long without any delivery before the watchdog calls it a stall.</summary>
     public static TimeSpan StallLimit { get; set; } = TimeSpan.FromSeconds(10);

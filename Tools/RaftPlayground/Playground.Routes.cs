@@ -1,0 +1,140 @@
+// The playground's routes: the page's files, and the JSON API whose fault actions and KV console
+// requests the page's buttons send.
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
+using TestLogViz;
+
+namespace RaftPlayground;
+
+public sealed partial class Playground
+{
+    private void MapRoutes(WebApplication app, RequestGuard guard)
+    {
+        // Before any route: a request the page would not send is refused with its reason.
+        app.Use(async (HttpContext ctx, RequestDelegate next) =>
+        {
+            if (guard.Check(ctx) is var (status, reason))
+            {
+                await Results.Json(new { error = reason }, JsonOptions, statusCode: status).ExecuteAsync(ctx);
+                return;
+            }
+            await next(ctx);
+        });
+
+        // An unknown route or method gets its status with a one-line reason, like every error here.
+        app.UseStatusCodePages(context =>
+        {
+            HttpContext ctx = context.HttpContext;
+            int code = ctx.Response.StatusCode;
+            return Results.Json(new { error = $"{code} {ReasonPhrases.GetReasonPhrase(code)}: {ctx.Request.Method} {ctx.Request.Path}" }, JsonOptions, statusCode: code).ExecuteAsync(ctx);
+        });
+
+        app.MapGet("/", () => Page("index.html", "text/html; charset=utf-8"));
+        app.MapGet("/playground.js", () => Page("playground.js", "text/javascript; charset=utf-8"));
+        app.MapGet("/playground.css", () => Page("playground.css", "text/css; charset=utf-8"));
+        app.MapGet("/states.css", () => Results.Text(StateStyle.Css, "text/css; charset=utf-8"));
+
+        app.MapGet("/api/state", (HttpContext ctx) => Results.Json(State(100, guard.CanControl(ctx)), JsonOptions));
+        app.MapGet("/api/events", (HttpContext ctx) => TypedResults.ServerSentEvents(EventsAsync(guard.CanControl(ctx), ctx.RequestAborted)));
+        app.MapPost("/api/servers/{id}/{action}", (string id, string action) => Act(() => ServerActionAsync(id, action)));
+        app.MapPost("/api/network/{mode}", (string mode, HttpContext ctx) => Act(() => NetworkActionAsync(mode, ctx)));
+        app.MapPost("/api/kv/{op}", (string op, HttpContext ctx) => KvAsync(op, ctx));
+    }
+
+    /// <summary>The four fault actions by name, on a server id given as text so a bad one gets a reason, not a bare 404.</summary>
+    private Task<string> ServerActionAsync(string id, string action)
+    {
+        if (!int.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out int i))
+        {
+            throw new PlaygroundException(StatusCodes.Status400BadRequest, $"'{id}' is not a server id: ids are 0 to {Cluster.Size - 1}");
+        }
+        return action switch
+        {
+            "crash" => Cluster.CrashAsync(i),
+            "restart" => Cluster.RestartAsync(i),
+            "disconnect" => Cluster.DisconnectAsync(i),
+            "reconnect" => Cluster.ReconnectAsync(i),
+            _ => throw new PlaygroundException(StatusCodes.Status404NotFound, $"no action '{action}': use crash, restart, disconnect or reconnect"),
+        };
+    }
+
+    /// <summary>The network's actions: reliable or unreliable delivery, a partition into the body's groups, and its end.</summary>
+    private async Task<string> NetworkActionAsync(string mode, HttpContext ctx)
+    {
+        switch (mode)
+        {
+            case "reliable":
+                return await Cluster.SetNetworkAsync(false);
+            case "unreliable":
+                return await Cluster.SetNetworkAsync(true);
+            case "partition":
+                PartitionRequest? req = await ReadBodyAsync<PartitionRequest>(ctx, "a partition's groups, such as {\"groups\": [[0, 1], [2, 3, 4]]}");
+                if (req?.Groups is not { Count: > 0 } groups)
+                {
+                    throw new PlaygroundException(StatusCodes.Status400BadRequest, "a partition needs \"groups\": lists of server ids, such as {\"groups\": [[0, 1], [2, 3, 4]]}");
+                }
+                return await Cluster.PartitionAsync(groups);
+            case "heal":
+                return await Cluster.HealAsync();
+            default:
+                throw new PlaygroundException(StatusCodes.Status400BadRequest, $"no network mode '{mode}': use reliable, unreliable, partition or heal");
+        }
+    }
+
+    /// <summary>The request's JSON body as a <typeparamref name="T"/>, or a 400 saying it should be <paramref name="what"/>.</summary>
+    private static async Task<T?> ReadBodyAsync<T>(HttpContext ctx, string what)
+    {
+        try
+        {
+            return await JsonSerializer.DeserializeAsync<T>(ctx.Request.Body, JsonOptions, ctx.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw new PlaygroundException(StatusCodes.Status400BadRequest, $"the body is not {what}: {e.Message}");
+        }
+    }
+
+    /// <summary>Runs an action and answers {"message"}, or its refusal as {"error"} with the refusal's status.</summary>
+    private static async Task<IResult> Act(Func<Task<string>> action)
+    {
+        try
+        {
+            return Results.Json(new { message = await action() }, JsonOptions);
+        }
+        catch (PlaygroundException e)
+        {
+            return Error(e);
+        }
+    }
+
+    private async Task<IResult> KvAsync(string op, HttpContext ctx)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _stopping.Token);
+        try
+        {
+            KvRequest? req = await ReadBodyAsync<KvRequest>(ctx, "a JSON object of key, value and compare");
+            return Results.Json(await _console.RunAsync(op, req, cts.Token), JsonOptions);
+        }
+        catch (PlaygroundException e)
+        {
+            return Error(e);
+        }
+    }
+
+    private static IResult Error(PlaygroundException e) => Results.Json(new { error = e.Message }, JsonOptions, statusCode: e.Status);
+
+    /// <summary>A file of the page, from the program's resources.</summary>
+    private static IResult Page(string name, string contentType)
+    {
+        Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"Page/{name}")
+            ?? throw new InvalidOperationException($"the page's {name} is not built into the program");
+        return Results.Stream(stream, contentType);
+    }
+}
+
+/// <summary>The body of POST /api/network/partition: the groups, each a list of server ids.</summary>
+internal sealed record PartitionRequest(IReadOnlyList<IReadOnlyList<int>>? Groups);
