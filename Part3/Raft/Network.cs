@@ -3,6 +3,9 @@
 // Part3, byte for byte: it models the wire, not the algorithm, so it does not change as the posts
 // add to Raft, and keeping it apart leaves Server.cs to match upstream's server.go and the part
 // diffs to show only what each post adds. Upstream keeps its RPCProxy in server.go.
+using System.Diagnostics;
+using System.Globalization;
+
 namespace Raft;
 
 /// <summary>
@@ -44,6 +47,9 @@ public sealed class RpcProxy
     /// </summary>
     private bool _dropReplies;
 
+    /// <summary>The number of the last call any proxy sent with debug logging on (see <see cref="Traced"/>).</summary>
+    private static long _lastCallId;
+
     internal RpcProxy(int id, ConsensusModule cm, TimeProvider timeProvider)
     {
         _id = id;
@@ -74,11 +80,13 @@ public sealed class RpcProxy
 
     /// <summary>
     /// Routes a call by its service method name, as net/rpc does. An observed call arrives
-    /// inside the record of its journey (see <see cref="CallAsync"/>), an unobserved one bare.
+    /// inside the record of its journey (see <see cref="CallAsync"/>), a call traced for the log
+    /// inside its <see cref="Traced"/> label, any other bare.
     /// </summary>
     internal async Task<object> DispatchAsync(string serviceMethod, object args, CancellationToken ct)
     {
         InFlightMessage? m = args as InFlightMessage;
+        Traced? traced = args as Traced;
         if (m is not null)
         {
             if (!m.Arrive())
@@ -86,11 +94,16 @@ public sealed class RpcProxy
                 throw new RpcException("RPC failed");
             }
             args = m.Args;
+            traced = m.Trace;
+        }
+        else if (traced is not null)
+        {
+            args = traced.Args;
         }
         return serviceMethod switch
         {
-            "ConsensusModule.RequestVote" => await ServeAsync("RequestVote", (RequestVoteArgs)args, _cm.RequestVote, m, ct),
-            "ConsensusModule.AppendEntries" => await ServeAsync("AppendEntries", (AppendEntriesArgs)args, _cm.AppendEntries, m, ct),
+            "ConsensusModule.RequestVote" => await ServeAsync("RequestVote", (RequestVoteArgs)args, _cm.RequestVote, m, traced, ct),
+            "ConsensusModule.AppendEntries" => await ServeAsync("AppendEntries", (AppendEntriesArgs)args, _cm.AppendEntries, m, traced, ct),
             _ => throw UnknownMethod(serviceMethod, m),
         };
     }
@@ -99,13 +112,17 @@ public sealed class RpcProxy
     /// One call's way through the network to <paramref name="handler"/> and its reply's way back;
     /// the same for both RPCs, so only the handler differs.
     /// </summary>
-    private async Task<TReply> ServeAsync<TArgs, TReply>(string method, TArgs args, Func<TArgs, TReply> handler, InFlightMessage? m, CancellationToken ct)
+    private async Task<TReply> ServeAsync<TArgs, TReply>(string method, TArgs args, Func<TArgs, TReply> handler, InFlightMessage? m, Traced? traced, CancellationToken ct)
         where TReply : notnull
     {
         NetworkConditions net = _conditions;
         try
         {
-            TimeSpan replyDelay = await SimulateNetworkAsync(net, method, m, ct);
+            (TimeSpan replyDelay, bool held) = await SimulateNetworkAsync(net, method, m, ct);
+            if (traced is not null)
+            {
+                _cm.Dlog($"net: #{traced.Id} {method} from {traced.From} arrives after {traced.Elapsed()} ms{(held ? " (held)" : "")}");
+            }
             TReply reply = handler(args);
             await SimulateReplyAsync(net, method, reply, replyDelay, m, ct);
             return reply;
@@ -119,7 +136,10 @@ public sealed class RpcProxy
 
     /// <summary>
     /// Makes an outgoing call to peer <paramref name="peerId"/> over <paramref name="peer"/>,
-    /// unless this proxy is dropping calls, in which case the call fails at once.
+    /// unless this proxy is dropping calls, in which case the call fails at once. With debug
+    /// logging on, the call carries a number, and the log gets one line where it arrives and one
+    /// where it ends (its reply or its failure), so Tools/TestLogViz can tell which lines belong
+    /// to which call.
     /// </summary>
     internal async Task<object> CallAsync(int peerId, RpcClient peer, string method, object args)
     {
@@ -134,7 +154,8 @@ public sealed class RpcProxy
             dropReply = _dropReplies;
         }
 
-        // Observed, the message travels inside the record that reports its journey.
+        // Observed, the message travels inside the record that reports its journey; traced for
+        // the log, with its label (inside that record, if both). Neither costs a thing otherwise.
         InFlightMessage? m = _observer?.Send(_id, peerId, method, args);
         if (dropCall)
         {
@@ -142,28 +163,49 @@ public sealed class RpcProxy
             m?.End(MessageEventKind.Lost, "its sender's calls are being dropped");
             throw new RpcException("RPC failed");
         }
+        Traced? traced = _cm.DebugEnabled ? new Traced(Interlocked.Increment(ref _lastCallId), _id, Stopwatch.GetTimestamp(), args) : null;
+        if (m is not null)
+        {
+            m.Trace = traced;
+        }
 
         object reply;
         try
         {
-            reply = await peer.CallAsync(method, m ?? args);
+            reply = await peer.CallAsync(method, (object?)m ?? (object?)traced ?? args);
         }
-        catch (RpcException e) when (m is not null)
+        catch (RpcException e)
         {
-            m.CallerGaveUp(e.Message);
+            m?.CallerGaveUp(e.Message);
+            LogFailure(traced, method, peerId, e.Message);
             throw;
         }
         if (dropReply)
         {
             _cm.Dlog($"drop reply to {method}: {reply}");
             m?.End(MessageEventKind.ReplyLost, "its sender drops replies");
+            LogFailure(traced, method, peerId, "RPC failed: reply lost");
             throw new RpcException("RPC failed: reply lost");
         }
         if (m is not null && !m.Receive())
         {
+            LogFailure(traced, method, peerId, "RPC failed: reply lost");
             throw new RpcException("RPC failed: reply lost");
         }
+        if (traced is not null)
+        {
+            _cm.Dlog($"net: #{traced.Id} {ShortName(method)} reply from {peerId} after {traced.Elapsed()} ms");
+        }
         return reply;
+    }
+
+    /// <summary>The sender's line for a traced call that failed (see <see cref="Traced"/>).</summary>
+    private void LogFailure(Traced? traced, string method, int peerId, string why)
+    {
+        if (traced is not null)
+        {
+            _cm.Dlog($"net: #{traced.Id} {ShortName(method)} to {peerId} failed after {traced.Elapsed()} ms: {why}");
+        }
     }
 
     /// <summary>Lets <paramref name="n"/> more outgoing calls through, then drops all of them.</summary>
@@ -198,10 +240,11 @@ public sealed class RpcProxy
     /// <summary>
     /// What a call suffers on its way in: lost, held for a long while (so later calls overtake
     /// it), or delayed a little. Shutting the server down cancels <paramref name="ct"/>, and then
-    /// the call never reaches the CM. Returns how long to hold the reply: zero, unless the
-    /// conditions hold replies rather than calls and this call drew a long delay.
+    /// the call never reaches the CM. Returns how long to hold the reply (zero, unless the
+    /// conditions hold replies rather than calls and this call drew a long delay) and whether the
+    /// call itself was held.
     /// </summary>
-    private async Task<TimeSpan> SimulateNetworkAsync(NetworkConditions net, string method, InFlightMessage? m, CancellationToken ct)
+    private async Task<(TimeSpan ReplyDelay, bool Held)> SimulateNetworkAsync(NetworkConditions net, string method, InFlightMessage? m, CancellationToken ct)
     {
         // One roll decides, as upstream's one dice roll does: with Unreliable, 10% are lost,
         // another 10% held for 75 ms, and the rest pass at once.
@@ -238,7 +281,7 @@ public sealed class RpcProxy
         }
         ct.ThrowIfCancellationRequested();
         m?.Deliver();
-        return replyDelay;
+        return (replyDelay, held);
     }
 
     /// <summary>
@@ -298,6 +341,21 @@ public sealed class RpcProxy
     /// <summary>A random duration in [min, max], in whole milliseconds as upstream draws them.</summary>
     private static TimeSpan Between(TimeSpan min, TimeSpan max) =>
         TimeSpan.FromMilliseconds(Random.Shared.Next((int)min.TotalMilliseconds, (int)max.TotalMilliseconds + 1));
+
+    /// <summary>"ConsensusModule.RequestVote" as the log names it: RequestVote.</summary>
+    private static string ShortName(string method) => method[(method.LastIndexOf('.') + 1)..];
+
+    /// <summary>
+    /// A call on its way while debug logging is on: the message, labelled with the network's own
+    /// number for it and when it left, like a packet's header. Both ends' log lines name the
+    /// number and say how long ago it left, just after its sender's "sending ..." line.
+    /// </summary>
+    internal sealed record Traced(long Id, int From, long SentAt, object Args)
+    {
+        /// <summary>Milliseconds since the call left, to the microsecond, rounded down.</summary>
+        public string Elapsed() =>
+            (Math.Floor(Stopwatch.GetElapsedTime(SentAt).TotalMicroseconds) / 1000).ToString("0.000", CultureInfo.InvariantCulture);
+    }
 }
 
 /// <summary>
@@ -578,6 +636,9 @@ internal sealed class InFlightMessage
     public string Method { get; }
 
     public object Args { get; }
+
+    /// <summary>The call's label for the log when debug logging is on (see <see cref="RpcProxy.Traced"/>), or null.</summary>
+    public RpcProxy.Traced? Trace { get; set; }
 
     /// <summary>Cancelled when a tool drops the message.</summary>
     public CancellationToken DroppedToken => _dropped.Token;

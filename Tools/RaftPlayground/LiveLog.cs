@@ -14,7 +14,7 @@ public sealed record LiveSpan(int Server, ServerState State, int? Term, double S
 
 /// <summary>
 /// An <see cref="ILogger"/> that keeps the latest lines and each server's state spans. A line is
-/// read the way TestLogViz reads a test's log (<see cref="LogParser.ParseEntry"/>, then
+/// read the way TestLogViz reads a test's log (<see cref="LogParser.ParseLine"/>, then
 /// <see cref="ServerStates.StateAfter"/>), so the live timeline and a test's page agree. Writers
 /// never wait: everything happens under a short lock, with no I/O.
 /// </summary>
@@ -110,8 +110,8 @@ public sealed class LiveLog : ILogger
     {
         string time = DateTime.Now.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
         // The same shape as a test's log line, so TestLogViz's parser files it ("[kv 2]" under 2, clients under TEST).
-        LogEntry? entry = LogParser.ParseEntry($"{time} {message.ReplaceLineEndings(" ")}");
-        string id = entry?.Id ?? TestLog.TestId;
+        LogLine? entry = LogParser.ParseLine($"{time} {message.ReplaceLineEndings(" ")}");
+        string id = entry?.Id ?? ParsedLog.TestId;
         string text = entry?.Message ?? message;
         double now = NowMs;
         lock (_mu)

@@ -24,12 +24,12 @@ public sealed class LogParserTests
         test.Status.Should().Be("PASS");
         test.Duration.Should().Be("1.46s");
         test.Failure.Should().BeEmpty();
-        test.Entries.Should().HaveCount(157, "the StdOut holds 157 log lines; the run summary's [xUnit.net ...] lines are not a test's");
+        test.Lines.Should().HaveCount(157, "the StdOut holds 157 log lines; the run summary's [xUnit.net ...] lines are not a test's");
         test.ServerIds.Should().Equal("0", "1", "2");
         test.AllIds.Should().Equal("0", "1", "2", "TEST");
-        test.Entries[0].Should().Be(new LogEntry("19:04:59.829748", "1", "election timer started (174ms), term=0"));
-        test.Entries.Where(e => e.Id == TestLog.TestId).Select(e => e.Message).Should().Equal("Disconnect 2", "Reconnect 2");
-        test.Entries[^1].Should().Be(new LogEntry("19:05:01.055112", "2", "becomes Dead"));
+        test.Lines[0].Should().Be(new LogLine("19:04:59.829748", "1", "election timer started (174ms), term=0"));
+        test.Lines.Where(e => e.Id == ParsedLog.TestId).Select(e => e.Message).Should().Equal("Disconnect 2", "Reconnect 2");
+        test.Lines[^1].Should().Be(new LogLine("19:05:01.055112", "2", "becomes Dead"));
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public sealed class LogParserTests
             (ServerState.Follower, 4), (ServerState.Candidate, 5), (ServerState.Leader, 5), (ServerState.Dead, null));
         // Server 2, cut off, keeps starting elections it cannot win.
         spans["2"].Where(s => s.State == ServerState.Candidate).Select(s => s.Term).Should().Equal(2, 3, 4);
-        spans["2"][^1].LastRow.Should().Be(test.Entries.Count - 1);
+        spans["2"][^1].LastRow.Should().Be(test.Lines.Count - 1);
     }
 
     [Fact]
@@ -61,19 +61,19 @@ public sealed class LogParserTests
             ("TestKVPutGet", "FAIL", "1.20s"));
 
         var election = tests[0];
-        election.Entries.Should().HaveCount(13);
+        election.Lines.Should().HaveCount(13);
         election.AllIds.Should().Equal("0", "1", "2", "TEST");
-        election.Entries[7].Should().Be(new LogEntry("10:00:00.300000", "TEST", "Disconnect 1"));
+        election.Lines[7].Should().Be(new LogLine("10:00:00.300000", "TEST", "Disconnect 1"));
         election.Failure.Should().BeEmpty();
 
         var kv = tests[1];
-        kv.Entries.Should().Equal(
-            new LogEntry("10:00:01.000000", "0", "[kv 0] Put key=a value=1"),
-            new LogEntry("10:00:01.000500", "TEST", "[client102] sending Put to service 0"),
-            new LogEntry("10:00:01.001000", "1", "becomes Candidate (currentTerm=1); log=[]"),
-            new LogEntry("10:00:01.002000", "1", "becomes Leader; term=1, nextIndex=map[0:1 2:1], matchIndex=map[0:0 2:0]; log=[]"),
-            new LogEntry("10:00:01.003000", "1", "[kv 1] Put key=a value=1 committed"),
-            new LogEntry("10:00:01.004000", "TEST", "[client102] Put done"));
+        kv.Lines.Should().Equal(
+            new LogLine("10:00:01.000000", "0", "[kv 0] Put key=a value=1"),
+            new LogLine("10:00:01.000500", "TEST", "[client102] sending Put to service 0"),
+            new LogLine("10:00:01.001000", "1", "becomes Candidate (currentTerm=1); log=[]"),
+            new LogLine("10:00:01.002000", "1", "becomes Leader; term=1, nextIndex=map[0:1 2:1], matchIndex=map[0:0 2:0]; log=[]"),
+            new LogLine("10:00:01.003000", "1", "[kv 1] Put key=a value=1 committed"),
+            new LogLine("10:00:01.004000", "TEST", "[client102] Put done"));
         kv.Failure.Should().Equal("want value 1, got 2");
     }
 
@@ -106,11 +106,11 @@ public sealed class LogParserTests
         tests.Select(t => (t.Name, t.Status, t.Duration)).Should().Equal(
             ("TestCommitOneCommand(n: 3.5)", "FAIL", "2.50s"),
             ("TestElectionBasic", "PASS", "0.40s"));
-        tests[0].Entries.Should().Equal(
-            new LogEntry("10:00:00.000001", "0", "becomes Candidate (currentTerm=1); log=[]"),
-            new LogEntry("10:00:00.000002", "TEST", "Submit 42 <&>"));
+        tests[0].Lines.Should().Equal(
+            new LogLine("10:00:00.000001", "0", "becomes Candidate (currentTerm=1); log=[]"),
+            new LogLine("10:00:00.000002", "TEST", "Submit 42 <&>"));
         tests[0].Failure.Should().Equal("Expected leader to be 0, but found -1.", "second line");
-        tests[1].Entries.Should().BeEmpty();
+        tests[1].Lines.Should().BeEmpty();
     }
 
     /// <summary>A TRX file holding one passed test whose output is <paramref name="stdout"/>.</summary>
@@ -145,7 +145,7 @@ public sealed class LogParserTests
 
         var test = LogParser.Parse(Trx(Out))[0];
 
-        test.Entries.Select(e => (e.Id, e.Message)).Should().Equal(
+        test.Lines.Select(e => (e.Id, e.Message)).Should().Equal(
             ("0", "becomes Leader; term=1, nextIndex=map[1:0 2:0], matchIndex=map[1:-1 2:-1]; log=[]"),
             ("0", "sending AppendEntries to 2: ni=0, args={Term:1 LeaderId:0}"),
             ("1", "AppendEntries: {Term:1 LeaderId:0}"),
@@ -165,7 +165,7 @@ public sealed class LogParserTests
     public void FailedBackgroundTaskWithNoContextGoesToTest()
     {
         LogParser.TaskFailureOwner([], "commit sender").Should().Be("TEST");
-        LogParser.TaskFailureOwner([new LogEntry("10:00:00", "TEST", "check commit sender")], "commit sender").Should().Be("TEST");
+        LogParser.TaskFailureOwner([new LogLine("10:00:00", "TEST", "check commit sender")], "commit sender").Should().Be("TEST");
     }
 
     [Fact]
@@ -183,7 +183,7 @@ public sealed class LogParserTests
 
         var test = LogParser.Parse(Trx(Out))[0];
 
-        test.Entries.Select(e => (e.Id, e.Message)).Should().Equal(
+        test.Lines.Select(e => (e.Id, e.Message)).Should().Equal(
             ("1", "[kv 1] serving HTTP on 127.0.0.1:41003"),
             ("1", "becomes Leader; term=1, nextIndex=map[0:0 2:0], matchIndex=map[0:-1 2:-1]; log=[]"),
             ("TEST", "[client101] sending kvservice.PutRequest{Key:\"a\", Value:\"1\"} to http://127.0.0.1:41003/put/"),
@@ -213,9 +213,9 @@ public sealed class LogParserTests
     [InlineData("15:04:05.000000 [client101] got a=1", "TEST", "[client101] got a=1")]
     [InlineData("15:04:05.000000 [kv 10] applied", "10", "[kv 10] applied")]
     [InlineData("15:04:05.000000 [0]", "0", "")]
-    public void ParsesEntryLines(string line, string id, string message)
+    public void ParsesLogLines(string line, string id, string message)
     {
-        LogParser.ParseEntry(line).Should().Be(new LogEntry("15:04:05.000000", id, message));
+        LogParser.ParseLine(line).Should().Be(new LogLine("15:04:05.000000", id, message));
     }
 
     [Theory]
@@ -225,6 +225,6 @@ public sealed class LogParserTests
     [InlineData("15:04:05.000000 no id here")]
     public void SkipsOtherLines(string line)
     {
-        LogParser.ParseEntry(line).Should().BeNull();
+        LogParser.ParseLine(line).Should().BeNull();
     }
 }

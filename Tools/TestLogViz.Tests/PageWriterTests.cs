@@ -8,12 +8,12 @@ namespace TestLogViz;
 public sealed partial class PageWriterTests
 {
     /// <summary>A test log made of (id, message) lines, a millisecond apart.</summary>
-    private static TestLog Log(string name, params (string Id, string Message)[] lines)
+    private static ParsedLog Log(string name, params (string Id, string Message)[] lines)
     {
-        var log = new TestLog(name) { Status = "PASS" };
+        var log = new ParsedLog(name) { Status = "PASS" };
         for (int i = 0; i < lines.Length; i++)
         {
-            log.Entries.Add(new LogEntry($"10:00:00.{i:000}000", lines[i].Id, lines[i].Message));
+            log.Lines.Add(new LogLine($"10:00:00.{i:000}000", lines[i].Id, lines[i].Message));
         }
         return log;
     }
@@ -100,10 +100,57 @@ public sealed partial class PageWriterTests
     }
 
     [Fact]
+    public void CarriesMessagesForTheArrows()
+    {
+        var log = Log("TestArrows",
+            ("0", "sending RequestVote to 1: RequestVoteArgs { Term = 1, CandidateId = 0, LastLogIndex = -1, LastLogTerm = -1 }"),
+            ("1", "net: #4 RequestVote from 0 arrives after 0.500 ms"),
+            ("1", "RequestVote: RequestVoteArgs { Term = 1, CandidateId = 0, LastLogIndex = -1, LastLogTerm = -1 } [currentTerm=0, votedFor=-1]"),
+            ("1", "... RequestVote reply: RequestVoteReply { Term = 1, VoteGranted = False }"),
+            ("0", "net: #4 RequestVote reply from 1 after 3.900 ms"),
+            ("0", "received RequestVoteReply RequestVoteReply { Term = 1, VoteGranted = False }"),
+            ("1", "<b>not a message</b>"));
+
+        string html = PageWriter.Render(log, "TestArrows");
+
+        // Columns 0 and 1; rows sent 0, arrived 2, replied 3, back 4, none lost; flag 4: the vote was refused.
+        html.Should().Contain("""
+            const MESSAGES = [[0,0,1,0,2,3,4,-1,4,4,0.5,"Term = 1, CandidateId = 0, LastLogIndex = -1, LastLogTerm = -1","Term = 1, VoteGranted = False",null]];
+            """);
+        html.Should().Contain("<input id=\"show-messages\" type=\"checkbox\" checked>");
+        html.Should().Contain("Paired by the simulated network");
+        Regex.Count(html, "<script").Should().Be(1, "the messages travel inside the page's one script");
+    }
+
+    [Fact]
+    public void KeepsMarkupOutOfTheMessagesScript()
+    {
+        var log = Log("TestArrows",
+            ("0", "sending AppendEntries to 1: ni=0, args={Term:1 LeaderId:0 Entries:[</script><script>alert(1)</script>] LeaderCommit:-1}"),
+            ("1", "AppendEntries: {Term:1 LeaderId:0 Entries:[</script><script>alert(1)</script>] LeaderCommit:-1}"),
+            ("1", "AppendEntries reply: {Term:1 Success:true}"));
+
+        string html = PageWriter.Render(log, "TestArrows");
+
+        html.Should().Contain("\\u003C/script\\u003E").And.NotContain("Entries:[</script>");
+        html.Should().Contain("paired by their text", "a log without the network's lines says how its calls were paired")
+            .And.Contain("pairing is a guess");
+        Regex.Count(html, "<script").Should().Be(1);
+    }
+
+    [Fact]
+    public void LeavesOutTheLegendWithoutMessages()
+    {
+        string html = PageWriter.Render(Log("TestQuiet", ("0", "becomes Dead")), "TestQuiet");
+
+        html.Should().Contain("const MESSAGES = [];").And.NotContain("class=\"legend arrows\"");
+    }
+
+    [Fact]
     public void NumbersRepeatedTestNames()
     {
         string[] names = ["TestX", "TestY", "TestX", "TestX", "TestZ/sub"];
-        var tests = names.Select(n => new TestLog(n)).ToList();
+        var tests = names.Select(n => new ParsedLog(n)).ToList();
 
         PageWriter.PageNames(tests).Should().Equal("TestX", "TestY", "TestX-2", "TestX-3", "TestZ_sub");
     }

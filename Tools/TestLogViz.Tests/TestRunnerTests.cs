@@ -19,7 +19,7 @@ public sealed class TestRunnerTests : IDisposable
     }
 
     /// <summary>This repository's top folder, found from where the tests run (artifacts/bin/...).</summary>
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

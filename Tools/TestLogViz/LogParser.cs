@@ -1,4 +1,4 @@
-// Reads a captured test run into one TestLog per test: a TRX file written by `dotnet test`, or the
+// Reads a captured test run into one ParsedLog per test: a TRX file written by `dotnet test`, or the
 // text `go test -v` prints for upstream's Go code. Both carry log lines of the same shape.
 using System.Globalization;
 using System.Text.RegularExpressions;
@@ -8,10 +8,10 @@ using System.Xml.Linq;
 namespace TestLogViz;
 
 /// <summary>One log line: when, who wrote it (a server id, or TEST), and what it says.</summary>
-public sealed record LogEntry(string Time, string Id, string Message);
+public sealed record LogLine(string Time, string Id, string Message);
 
 /// <summary>Everything one test logged, and how it ended.</summary>
-public sealed class TestLog(string name)
+public sealed class ParsedLog(string name)
 {
     /// <summary>The id the test's own lines (and the clients' lines) are filed under.</summary>
     public const string TestId = "TEST";
@@ -29,14 +29,14 @@ public sealed class TestLog(string name)
     public List<string> Failure { get; } = [];
 
     /// <summary>The log lines, in the order they were written to the log.</summary>
-    public List<LogEntry> Entries { get; } = [];
+    public List<LogLine> Lines { get; } = [];
 
     /// <summary>Whether any line came from the test itself (or a client), i.e. a TEST column is needed.</summary>
-    public bool HasTestLines => Entries.Exists(e => e.Id == TestId);
+    public bool HasTestLines => Lines.Exists(e => e.Id == TestId);
 
     /// <summary>The servers that logged anything: numeric ids in numeric order, then any others.</summary>
     public IReadOnlyList<string> ServerIds =>
-        Entries.Select(e => e.Id).Where(id => id != TestId).Distinct()
+        Lines.Select(e => e.Id).Where(id => id != TestId).Distinct()
             .OrderBy(id => int.TryParse(id, CultureInfo.InvariantCulture, out int n) ? n : int.MaxValue)
             .ThenBy(id => id, StringComparer.Ordinal)
             .ToList();
@@ -45,11 +45,11 @@ public sealed class TestLog(string name)
     public IReadOnlyList<string> AllIds => HasTestLines ? [.. ServerIds, TestId] : ServerIds;
 }
 
-/// <summary>Turns the text of a captured test run into <see cref="TestLog"/>s.</summary>
+/// <summary>Turns the text of a captured test run into <see cref="ParsedLog"/>s.</summary>
 public static partial class LogParser
 {
     /// <summary>Reads either input format; TRX is recognised by its content, not a file name.</summary>
-    public static List<TestLog> Parse(string text) => LooksLikeTrx(text) ? ParseTrx(text) : ParseGoTest(text);
+    public static List<ParsedLog> Parse(string text) => LooksLikeTrx(text) ? ParseTrx(text) : ParseGoTest(text);
 
     /// <summary>True for an XML document (a TRX file starts with an XML declaration and a TestRun element).</summary>
     public static bool LooksLikeTrx(string text)
@@ -67,13 +67,13 @@ public static partial class LogParser
     /// Reads a TRX file: each UnitTestResult has the test's name and outcome, its log lines in
     /// Output/StdOut and, when it failed, the reason in Output/ErrorInfo/Message.
     /// </summary>
-    public static List<TestLog> ParseTrx(string text)
+    public static List<ParsedLog> ParseTrx(string text)
     {
         var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null };
         using var reader = XmlReader.Create(new StringReader(text.TrimStart('\uFEFF')), settings);
         var doc = XDocument.Load(reader);
 
-        var tests = new List<TestLog>();
+        var tests = new List<ParsedLog>();
         foreach (var result in doc.Descendants().Where(e => e.Name.LocalName == "UnitTestResult"))
         {
             // A data-driven test wraps one result per case in InnerResults; those cases are read on their own.
@@ -82,18 +82,18 @@ public static partial class LogParser
                 continue;
             }
 
-            var test = new TestLog(ShortName((string?)result.Attribute("testName") ?? "UnnamedTest"))
+            var test = new ParsedLog(ShortName((string?)result.Attribute("testName") ?? "UnnamedTest"))
             {
                 Status = StatusOf((string?)result.Attribute("outcome")),
                 Duration = SecondsOf((string?)result.Attribute("duration")),
             };
 
             var output = Child(result, "Output");
-            foreach (string line in Lines(Child(output, "StdOut")?.Value))
+            foreach (string line in SplitLines(Child(output, "StdOut")?.Value))
             {
-                AddEntry(test, line);
+                AddLine(test, line);
             }
-            test.Failure.AddRange(Lines(Child(Child(output, "ErrorInfo"), "Message")?.Value));
+            test.Failure.AddRange(SplitLines(Child(Child(output, "ErrorInfo"), "Message")?.Value));
             tests.Add(test);
         }
         return tests;
@@ -101,17 +101,17 @@ public static partial class LogParser
 
     /// <summary>
     /// Reads go test -v output: a test starts at "=== RUN   TestX" and gets its status from
-    /// "--- PASS: TestX (0.50s)"; the log lines in between are its entries.
+    /// "--- PASS: TestX (0.50s)"; the log lines in between are its lines.
     /// </summary>
-    public static List<TestLog> ParseGoTest(string text)
+    public static List<ParsedLog> ParseGoTest(string text)
     {
-        var tests = new List<TestLog>();
-        TestLog? current = null;
-        foreach (string line in Lines(text))
+        var tests = new List<ParsedLog>();
+        ParsedLog? current = null;
+        foreach (string line in SplitLines(text))
         {
             if (GoRunLine().Match(line) is { Success: true } run)
             {
-                current = new TestLog(run.Groups["name"].Value);
+                current = new ParsedLog(run.Groups["name"].Value);
                 tests.Add(current);
                 continue;
             }
@@ -141,7 +141,7 @@ public static partial class LogParser
                 continue;
             }
 
-            if (AddEntry(current, line))
+            if (AddLine(current, line))
             {
                 continue;
             }
@@ -158,9 +158,9 @@ public static partial class LogParser
     /// filed under server N and a client's "[client102]" line under TEST, each keeping its tag in
     /// the message so the reader still sees who wrote it. Returns null for any other line.
     /// </summary>
-    public static LogEntry? ParseEntry(string line)
+    public static LogLine? ParseLine(string line)
     {
-        var m = EntryLine().Match(line);
+        var m = LogLinePattern().Match(line);
         if (!m.Success)
         {
             return null;
@@ -171,30 +171,30 @@ public static partial class LogParser
 
         if (id.StartsWith("kv ", StringComparison.Ordinal))
         {
-            return new LogEntry(time, id["kv ".Length..].Trim(), $"[{id}] {message}");
+            return new LogLine(time, id["kv ".Length..].Trim(), $"[{id}] {message}");
         }
         if (id.StartsWith("client", StringComparison.Ordinal))
         {
-            return new LogEntry(time, TestLog.TestId, $"[{id}] {message}");
+            return new LogLine(time, ParsedLog.TestId, $"[{id}] {message}");
         }
-        return new LogEntry(time, id, message);
+        return new LogLine(time, id, message);
     }
 
     /// <summary>
-    /// Adds the line to the test's entries if it is a log line; returns whether it was. A failed
+    /// Adds the line to the test's lines if it is a log line; returns whether it was. A failed
     /// background task's line carries no server id and is placed by <see cref="TaskFailureOwner"/>.
     /// </summary>
-    private static bool AddEntry(TestLog test, string line)
+    private static bool AddLine(ParsedLog test, string line)
     {
-        if (ParseEntry(line) is { } entry)
+        if (ParseLine(line) is { } entry)
         {
-            test.Entries.Add(entry);
+            test.Lines.Add(entry);
             return true;
         }
         if (TaskFailureLine().Match(line) is { Success: true } failure)
         {
-            string owner = TaskFailureOwner(test.Entries, failure.Groups["task"].Value);
-            test.Entries.Add(new LogEntry(failure.Groups["time"].Value, owner, failure.Groups["message"].Value));
+            string owner = TaskFailureOwner(test.Lines, failure.Groups["task"].Value);
+            test.Lines.Add(new LogLine(failure.Groups["time"].Value, owner, failure.Groups["message"].Value));
             return true;
         }
         return false;
@@ -209,16 +209,16 @@ public static partial class LogParser
     /// A task that never mentions its name ("leader send loop", "commit sender", an RPC server's
     /// tasks) cannot be placed: its line goes to the TEST column, where it is still seen.
     /// </summary>
-    public static string TaskFailureOwner(IReadOnlyList<LogEntry> before, string task)
+    public static string TaskFailureOwner(IReadOnlyList<LogLine> before, string task)
     {
         for (int i = before.Count - 1; i >= 0; i--)
         {
-            if (before[i].Id != TestLog.TestId && before[i].Message.Contains(task, StringComparison.Ordinal))
+            if (before[i].Id != ParsedLog.TestId && before[i].Message.Contains(task, StringComparison.Ordinal))
             {
                 return before[i].Id;
             }
         }
-        return TestLog.TestId;
+        return ParsedLog.TestId;
     }
 
     /// <summary>Raft.RaftTests.TestElectionBasic becomes TestElectionBasic; a case's arguments stay.</summary>
@@ -250,11 +250,11 @@ public static partial class LogParser
         parent?.Elements().FirstOrDefault(e => e.Name.LocalName == name);
 
     /// <summary>Splits text into lines, whatever the line endings; no lines for null.</summary>
-    private static IEnumerable<string> Lines(string? text) =>
+    private static IEnumerable<string> SplitLines(string? text) =>
         text is null ? [] : text.Split('\n').Select(l => l.TrimEnd('\r'));
 
     [GeneratedRegex(@"^\s*(?<time>\d{1,2}:\d{2}:\d{2}(?:\.\d+)?) \[(?<id>[\w ]+)\](?: (?<message>.*))?$")]
-    private static partial Regex EntryLine();
+    private static partial Regex LogLinePattern();
 
     /// <summary>
     /// TaskTracker's "background task '{Name}' failed" as the tests' log writes it, with the

@@ -2,6 +2,7 @@
 //   dotnet run --project Tools/TestLogViz -- artifacts/testlogs/Part1/TestElectionBasic.trx
 //   go test -v -run TestElectionBasic |& dotnet run --project Tools/TestLogViz
 //   dotnet run --project Tools/TestLogViz -- run Part1 TestElectionBasic    (what dotest.sh does)
+//   dotnet run --project Tools/TestLogViz -- repeat Part3 Figure8WithLossAndReordering -n 50 -p 4
 namespace TestLogViz;
 
 /// <summary>The command line: arguments in, pages and a summary out.</summary>
@@ -13,6 +14,7 @@ public static class Program
                      standard input if LOG is absent or -
           --out DIR  where the HTML pages go (default: the system temp folder)
         or:    TestLogViz run PART TEST_NAME   runs one test, then writes its page (see `run --help`)
+        or:    TestLogViz repeat PART TEST -n RUNS -p PARALLEL   runs a test many times, keeps the failures (see `repeat --help`)
         """;
 
     /// <summary>What starts each line naming a page written; the address follows it.</summary>
@@ -29,7 +31,39 @@ public static class Program
             }
             return await TestRunner.RunAsync(args[1..], root: null, Console.Out, Console.Error);
         }
+        if (args is ["repeat", ..])
+        {
+            if (args is [_, "-h" or "--help", ..])
+            {
+                Console.WriteLine(TestRepeater.Usage);
+                return 0;
+            }
+            return await RepeatAsync(args[1..]);
+        }
         return Run(args, Console.IsInputRedirected ? Console.In : null, Console.Out, Console.Error);
+    }
+
+    /// <summary>
+    /// The repeat command, stopped cleanly by the first Ctrl+C (the runs under way end, the table
+    /// is printed); a second Ctrl+C ends the program at once.
+    /// </summary>
+    private static async Task<int> RepeatAsync(string[] args)
+    {
+        using var stop = new CancellationTokenSource();
+        void OnCancel(object? sender, ConsoleCancelEventArgs e)
+        {
+            e.Cancel = !stop.IsCancellationRequested;
+            stop.Cancel();
+        }
+        Console.CancelKeyPress += OnCancel;
+        try
+        {
+            return await TestRepeater.RepeatAsync(args, root: null, Console.Out, Console.Error, interactive: !Console.IsOutputRedirected, stop.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= OnCancel;
+        }
     }
 
     /// <summary>
@@ -91,7 +125,7 @@ public static class Program
             for (int i = 0; i < tests.Count; i++)
             {
                 var test = tests[i];
-                stdout.WriteLine($"{test.Status} {test.Name} ids: [{string.Join(' ', test.AllIds)}]; entries: {test.Entries.Count}");
+                stdout.WriteLine($"{test.Status} {test.Name} ids: [{string.Join(' ', test.AllIds)}]; entries: {test.Lines.Count}");
 
                 string path = Path.GetFullPath(Path.Combine(outDir, names[i] + ".html"));
                 File.WriteAllText(path, PageWriter.Render(test, names[i]));

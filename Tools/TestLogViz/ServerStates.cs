@@ -18,7 +18,7 @@ public enum ServerState
 /// <param name="Server">Which server (its column's id).</param>
 /// <param name="State">The state it was in.</param>
 /// <param name="Term">The term the state began in, when the line said (Dead does not).</param>
-/// <param name="FirstRow">The row (entry index) of the line that began it.</param>
+/// <param name="FirstRow">The row (index in the log's lines) of the line that began it.</param>
 /// <param name="LastRow">The last row before the next change, or the log's last row.</param>
 public sealed record StateSpan(string Server, ServerState State, int? Term, int FirstRow, int LastRow);
 
@@ -35,18 +35,18 @@ public sealed partial class ServerStates
     public IReadOnlyDictionary<string, List<StateSpan>> Spans { get; }
 
     /// <summary>Replays the log. Every server starts as a follower, as a new consensus module does.</summary>
-    public ServerStates(TestLog log)
+    public ServerStates(ParsedLog log)
     {
         var servers = log.ServerIds;
         var column = servers.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i);
         var now = new ServerState[servers.Count];
-        var states = new List<ServerState[]>(log.Entries.Count);
-        var isChange = new List<bool>(log.Entries.Count);
+        var states = new List<ServerState[]>(log.Lines.Count);
+        var isChange = new List<bool>(log.Lines.Count);
         var spans = servers.ToDictionary(id => id, id => new List<StateSpan> { new(id, ServerState.Follower, null, 0, 0) });
 
-        for (int row = 0; row < log.Entries.Count; row++)
+        for (int row = 0; row < log.Lines.Count; row++)
         {
-            var entry = log.Entries[row];
+            var entry = log.Lines[row];
             bool changed = false;
             if (column.TryGetValue(entry.Id, out int col) && StateAfter(entry.Message) is { } state)
             {
@@ -65,7 +65,7 @@ public sealed partial class ServerStates
         // (a server whose first line is already a state change).
         foreach (var own in spans.Values)
         {
-            own[^1] = own[^1] with { LastRow = log.Entries.Count - 1 };
+            own[^1] = own[^1] with { LastRow = log.Lines.Count - 1 };
             own.RemoveAll(s => s.LastRow < s.FirstRow);
         }
 

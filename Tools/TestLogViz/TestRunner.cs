@@ -116,7 +116,7 @@ public static partial class TestRunner
             .Order(StringComparer.Ordinal)];
 
     /// <summary>The part's one solution file, or null if <paramref name="part"/> is not a part.</summary>
-    private static string? Solution(string root, string part)
+    internal static string? Solution(string root, string part)
     {
         if (part.Length == 0 || part.IndexOfAny(['/', '\\']) >= 0 || part is "." or "..")
         {
@@ -135,7 +135,7 @@ public static partial class TestRunner
     /// Runs the dotnet that runs this tool (DOTNET_HOST_PATH, set by the dotnet CLI) or the one on
     /// the PATH, passing its output through line by line.
     /// </summary>
-    private static async Task<int> RunDotnetAsync(string[] args, string workingDir, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    internal static async Task<int> RunDotnetAsync(string[] args, string workingDir, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
         {

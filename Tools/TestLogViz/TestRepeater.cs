@@ -1,0 +1,576 @@
+// `TestLogViz repeat PART TEST -n 50 -p 4`: runs a test many times, a few at a time, to catch the
+// rare run that fails, and turns each failing run's log into its page. Like MIT 6.824's dstest:
+// one progress line while it runs, a table of runs, failures and times at the end.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace TestLogViz;
+
+/// <summary>Runs one part's tests over and over through <c>dotnet test</c>, and keeps what failed.</summary>
+public static partial class TestRepeater
+{
+    public const string Usage = """
+        usage: TestLogViz repeat PART TEST [-n RUNS] [-p PARALLEL] [--keep] [-c CONFIGURATION]
+          PART        a folder at the top of the repository holding one solution (Part1, Part2, ...)
+          TEST        a test method's exact name; several joined by '|' (TestA|TestB); '*' stands for
+                      any letters ('TestCrash*', quoted for the shell)
+          -n RUNS     how many times to run it (default 10)
+          -p PARALLEL how many runs at a time (default 1; at most twice the machine's cores)
+          --keep      keep the logs of passing runs too (they are thrown away by default)
+          -c CONFIG   the build configuration, Debug (default) or Release
+        The part is built once; then every run is `dotnet test --no-build` of the tests named, with
+        the environment as it is (RAFT_UNRELIABLE_RPC, RAFT_FORCE_MORE_REELECTION pass through) and
+        the run's number in TESTLOGVIZ_REPEAT_RUN. Logs go to artifacts/testlogs/PART/repeat-TEST/.
+        Exit status: 0 when every run passed, 1 when any failed (or the part did not build),
+        2 for bad arguments, 130 when stopped by Ctrl+C before the end with no failure.
+        """;
+
+    /// <summary>Each run's number, 1 to RUNS, as the run's tests see it in their environment.</summary>
+    public const string RunVariable = "TESTLOGVIZ_REPEAT_RUN";
+
+    /// <summary>The environment switches that change how the tests run; named in the header when set.</summary>
+    private static readonly string[] FaultSwitches = ["RAFT_UNRELIABLE_RPC", "RAFT_FORCE_MORE_REELECTION"];
+
+    /// <summary>
+    /// Checks the arguments, builds the part, runs the tests named RUNS times, PARALLEL at a time,
+    /// and prints the table. <paramref name="interactive"/> redraws one progress line in place (a
+    /// terminal); otherwise each finished run gets a line of its own (a log file, CI). Cancelling
+    /// <paramref name="ct"/> (Ctrl+C) stops the runs under way, which are not counted, and still
+    /// prints the table of those that finished.
+    /// </summary>
+    public static async Task<int> RepeatAsync(string[] args, string? root, TextWriter stdout, TextWriter stderr, bool interactive, CancellationToken ct)
+    {
+        if (Parse(args) is not { } options)
+        {
+            return UsageError(stderr, ParseError(args));
+        }
+        root ??= TestRunner.FindRoot();
+        if (root is null)
+        {
+            return UsageError(stderr, "cannot find the repository's top folder (the one with Directory.Build.props) above the current folder");
+        }
+        string part = options.Part.TrimEnd('/', '\\');
+        if (TestRunner.Solution(root, part) is not { } solution)
+        {
+            return UsageError(stderr, $"no part named '{options.Part}'; parts here: {string.Join(' ', TestRunner.Parts(root))}");
+        }
+
+        string outDir = Path.Combine(root, "artifacts", "testlogs", part, "repeat-" + SafeName(options.Test));
+        var clock = Stopwatch.StartNew();
+        stdout.WriteLine($"repeat: building {Path.GetRelativePath(root, solution)} ({options.Configuration}) ...");
+        var build = await RunDotnetAsync(["build", solution, "-c", options.Configuration, "--nologo", "-v", "q"], root, null, null, ct);
+        if (build.Cancelled)
+        {
+            stdout.WriteLine("repeat: stopped while building; nothing ran");
+            return 130;
+        }
+        if (build.ExitCode != 0)
+        {
+            stderr.Write(build.Output);
+            stderr.WriteLine($"TestLogViz repeat: {part} did not build (dotnet build exited with {build.ExitCode}); see its output above");
+            return 1;
+        }
+
+        var list = await RunDotnetAsync(
+            ["test", solution, "--no-build", "-c", options.Configuration, "--list-tests", "--nologo", "-v", "q", "--", "xUnit.MethodDisplay=Method"],
+            root, null, null, ct);
+        if (list.Cancelled)
+        {
+            stdout.WriteLine("repeat: stopped while listing the tests; nothing ran");
+            return 130;
+        }
+        var tests = MatchingTests(ListedTests(list.Output), options.Test);
+        if (tests.Count == 0)
+        {
+            return UsageError(stderr, $"no test in {part} matches '{options.Test}' (a test is named by its method, as in {part}'s test classes)");
+        }
+
+        string[] faults = [.. FaultSwitches.Where(v => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(v)))
+            .Select(v => $"{v}={Environment.GetEnvironmentVariable(v)}")];
+        stdout.WriteLine($"repeat: {part} {string.Join(' ', tests)}: {options.Runs} run{(options.Runs == 1 ? "" : "s")}, " +
+                         $"{options.Parallel} at a time{(faults.Length > 0 ? ", with " + string.Join(' ', faults) : "")}; logs in {Path.GetRelativePath(root, outDir)}");
+        if (Directory.Exists(outDir))
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+        Directory.CreateDirectory(outDir);
+
+        string filter = string.Join('|', tests.Select(t => $"DisplayName={t}|DisplayName~{t}\\("));
+        var progress = new Progress(stdout, interactive, options.Runs, clock);
+        var results = new List<RunResult>();
+        int next = 0;
+
+        async Task WorkerAsync()
+        {
+            int run;
+            while (!ct.IsCancellationRequested && (run = Interlocked.Increment(ref next)) <= options.Runs)
+            {
+                if (await RunOnceAsync(run, solution, root, outDir, filter, options, ct) is not { } result)
+                {
+                    return;   // stopped: a run cut short is not counted
+                }
+                lock (results)
+                {
+                    results.Add(result);
+                }
+                progress.Finished(result);
+            }
+        }
+
+        using (var ticking = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            Task ticker = progress.TickAsync(ticking.Token);
+            await Task.WhenAll(Enumerable.Range(0, Math.Min(options.Parallel, options.Runs)).Select(_ => Task.Run(WorkerAsync, CancellationToken.None)));
+            await ticking.CancelAsync();
+            await ticker;
+        }
+        progress.Clear();
+
+        bool stopped = ct.IsCancellationRequested && results.Count < options.Runs;
+        PrintSummary(stdout, results, tests, options, clock.Elapsed, stopped, root, outDir);
+        return results.Any(r => r.Failed) ? 1 : stopped ? 130 : 0;
+    }
+
+    /// <summary>What the command line asked for.</summary>
+    private sealed record Options(string Part, string Test, int Runs, int Parallel, bool Keep, string Configuration);
+
+    /// <summary>The most runs at a time: more than two per core and runs fail for want of CPU, not for a bug.</summary>
+    public static int MaxParallel => 2 * Environment.ProcessorCount;
+
+    private static Options? Parse(string[] args) => ParseError(args) is null ? ParseValid(args) : null;
+
+    /// <summary>What is wrong with the arguments, in one line, or null if nothing is.</summary>
+    private static string? ParseError(string[] args)
+    {
+        var positional = new List<string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "-n" or "-p" or "-c" when i + 1 >= args.Length:
+                    return $"{args[i]} needs a value";
+                case "-n":
+                    if (!int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out int runs) || runs < 1)
+                    {
+                        return $"-n needs a number of runs, 1 or more, not '{args[i]}'";
+                    }
+                    break;
+                case "-p":
+                    if (!int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out int parallel) || parallel < 1 || parallel > MaxParallel)
+                    {
+                        return $"-p needs a number of runs at a time from 1 to {MaxParallel} (twice this machine's {Environment.ProcessorCount} cores; " +
+                               $"more and runs fail for want of CPU, not for a bug), not '{args[i]}'";
+                    }
+                    break;
+                case "-c":
+                    i++;
+                    break;
+                case "--keep":
+                    break;
+                case var arg when arg.StartsWith('-'):
+                    return $"unknown option '{arg}' (see `repeat --help`)";
+                default:
+                    positional.Add(args[i]);
+                    break;
+            }
+        }
+        return positional.Count switch
+        {
+            < 2 => "name a part and a test (see `repeat --help`)",
+            > 2 => $"one part and one test name or pattern, not also '{positional[2]}' (join several tests with '|')",
+            _ when !TestPattern().IsMatch(positional[1]) => $"'{positional[1]}' is not a test method's name or a pattern of names (letters, digits, '_', '*', '|')",
+            _ => null,
+        };
+    }
+
+    private static Options ParseValid(string[] args)
+    {
+        var positional = new List<string>();
+        int runs = 10, parallel = 1;
+        bool keep = false;
+        string configuration = "Debug";
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "-n":
+                    runs = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "-p":
+                    parallel = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "-c":
+                    configuration = args[++i];
+                    break;
+                case "--keep":
+                    keep = true;
+                    break;
+                default:
+                    positional.Add(args[i]);
+                    break;
+            }
+        }
+        return new Options(positional[0], positional[1], runs, parallel, keep, configuration);
+    }
+
+    /// <summary>The method names `dotnet test --list-tests` printed (a theory's cases share one), in its order.</summary>
+    public static IReadOnlyList<string> ListedTests(string output)
+    {
+        var names = new List<string>();
+        bool listing = false;
+        foreach (string raw in output.Split('\n'))
+        {
+            string line = raw.TrimEnd('\r');
+            if (line.StartsWith("The following Tests are available", StringComparison.Ordinal))
+            {
+                listing = true;
+            }
+            else if (listing && line.StartsWith("    ", StringComparison.Ordinal))
+            {
+                string name = line.Trim();
+                int args = name.IndexOf('(', StringComparison.Ordinal);
+                names.Add(args < 0 ? name : name[..args]);
+            }
+        }
+        return [.. names.Distinct()];
+    }
+
+    /// <summary>The listed tests that one of the '|'-separated names or patterns matches.</summary>
+    public static IReadOnlyList<string> MatchingTests(IReadOnlyList<string> listed, string pattern)
+    {
+        var regexes = pattern.Split('|', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => new Regex("^" + string.Join(".*", p.Split('*').Select(Regex.Escape)) + "$", RegexOptions.CultureInvariant))
+            .ToList();
+        return [.. listed.Where(name => regexes.Exists(r => r.IsMatch(name)))];
+    }
+
+    /// <summary>One run's outcome: its tests' results, read from its TRX file.</summary>
+    private sealed record RunResult(int Run, int ExitCode, IReadOnlyList<ParsedLog> Tests, string Dir, IReadOnlyList<string> Pages, TimeSpan Took)
+    {
+        /// <summary>A run fails if dotnet test did, or if any test failed or none reported at all.</summary>
+        public bool Failed => ExitCode != 0 || Tests.Count == 0 || Tests.Any(t => t.Status == "FAIL");
+    }
+
+    /// <summary>
+    /// One run, in a folder of its own: dotnet test's output goes to output.txt, its log to run.trx.
+    /// A failing run's failing tests get their pages there; a passing run's folder is removed
+    /// unless --keep. Null if the run was stopped before it ended.
+    /// </summary>
+    private static async Task<RunResult?> RunOnceAsync(int run, string solution, string root, string outDir, string filter, Options options, CancellationToken ct)
+    {
+        string dir = Path.Combine(outDir, $"run-{run.ToString("D" + options.Runs.ToString(CultureInfo.InvariantCulture).Length, CultureInfo.InvariantCulture)}");
+        Directory.CreateDirectory(dir);
+        var clock = Stopwatch.StartNew();
+        var result = await RunDotnetAsync(
+            ["test", solution, "--no-build", "-c", options.Configuration, "--nologo", "-v", "q", "--filter", filter,
+             "--logger", "trx;LogFileName=run.trx", "--results-directory", dir, "--", "xUnit.MethodDisplay=Method"],
+            root, Path.Combine(dir, "output.txt"), new Dictionary<string, string> { [RunVariable] = run.ToString(CultureInfo.InvariantCulture) }, ct);
+        if (result.Cancelled)
+        {
+            return null;
+        }
+        if (result.ExitCode != 0)
+        {
+            // Ctrl+C in a terminal reaches the runs too, and one may end of it before this process
+            // has heard of it: a run that fails just as the repeat is stopped was stopped, not failed.
+            await Task.Delay(TimeSpan.FromMilliseconds(500), CancellationToken.None);
+            if (ct.IsCancellationRequested)
+            {
+                return null;
+            }
+        }
+
+        string trx = Path.Combine(dir, "run.trx");
+        List<ParsedLog> tests;
+        try
+        {
+            tests = File.Exists(trx) ? LogParser.Parse(await File.ReadAllTextAsync(trx, CancellationToken.None)) : [];
+        }
+        catch (Exception e) when (e is IOException or System.Xml.XmlException)
+        {
+            tests = [];
+        }
+
+        var pages = new List<string>();
+        bool failed = result.ExitCode != 0 || tests.Count == 0 || tests.Any(t => t.Status == "FAIL");
+        if (failed || options.Keep)
+        {
+            var names = PageWriter.PageNames(tests);
+            for (int i = 0; i < tests.Count; i++)
+            {
+                if (failed && tests[i].Status == "PASS")
+                {
+                    continue;
+                }
+                string page = Path.Combine(dir, names[i] + ".html");
+                await File.WriteAllTextAsync(page, PageWriter.Render(tests[i], names[i]), CancellationToken.None);
+                pages.Add(page);
+            }
+        }
+        else
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        return new RunResult(run, result.ExitCode, tests, dir, pages, clock.Elapsed);
+    }
+
+    /// <summary>The table of runs, failures and times per test, then where the failing runs' pages are.</summary>
+    private static void PrintSummary(TextWriter stdout, List<RunResult> results, IReadOnlyList<string> tests, Options options, TimeSpan elapsed,
+                                     bool stopped, string root, string outDir)
+    {
+        results.Sort((a, b) => a.Run.CompareTo(b.Run));
+        int failedRuns = results.Count(r => r.Failed);
+        stdout.WriteLine(stopped
+            ? $"repeat: stopped after {results.Count} of {options.Runs} runs ({failedRuns} failed) in {Clock(elapsed)}; runs under way were not counted"
+            : $"repeat: {results.Count} runs, {failedRuns} failed, in {Clock(elapsed)}");
+        stdout.WriteLine();
+
+        int width = Math.Max("test".Length, tests.Max(t => t.Length));
+        stdout.WriteLine($"{"test".PadRight(width)}  {"runs",5}  {"failed",6}  time (mean ± sd)");
+        foreach (string test in tests)
+        {
+            // A theory's cases are named Test(arguments); they count as runs of the one method.
+            var runs = results.SelectMany(r => r.Tests).Where(t => t.Name == test || t.Name.StartsWith(test + "(", StringComparison.Ordinal)).ToList();
+            var seconds = runs.Select(t => Seconds(t.Duration)).OfType<double>().ToList();
+            string time = seconds.Count == 0 ? "-" : $"{seconds.Average():0.00} s ± {StandardDeviation(seconds):0.00} s";
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{test.PadRight(width)}  {runs.Count,5}  {runs.Count(t => t.Status == "FAIL"),6}  {time}"));
+        }
+
+        var empty = results.Where(r => r.Tests.Count == 0).ToList();
+        if (empty.Count > 0)
+        {
+            stdout.WriteLine();
+            stdout.WriteLine($"{empty.Count} run{(empty.Count == 1 ? "" : "s")} ended with no test result (did the test host crash?); dotnet test's output is in:");
+            foreach (var r in empty)
+            {
+                stdout.WriteLine($"  run {r.Run}: {Path.Combine(r.Dir, "output.txt")}");
+            }
+        }
+
+        var failing = results.Where(r => r.Failed && r.Pages.Count > 0).ToList();
+        if (failing.Count > 0)
+        {
+            stdout.WriteLine();
+            stdout.WriteLine("Pages of the failing runs:");
+            foreach (var r in failing)
+            {
+                foreach (string page in r.Pages)
+                {
+                    stdout.WriteLine($"  run {r.Run}: {new Uri(page).AbsoluteUri}");
+                }
+            }
+        }
+        if (options.Keep && results.Any(r => !r.Failed))
+        {
+            stdout.WriteLine();
+            stdout.WriteLine($"The passing runs' logs and pages are kept too, in {Path.GetRelativePath(root, outDir)}.");
+        }
+    }
+
+    /// <summary>"1.46s", as the log's duration reads, in seconds.</summary>
+    private static double? Seconds(string? duration) =>
+        duration is not null && double.TryParse(duration.TrimEnd('s'), NumberStyles.Float, CultureInfo.InvariantCulture, out double s) ? s : null;
+
+    /// <summary>The sample standard deviation; 0 for a single value.</summary>
+    private static double StandardDeviation(List<double> values)
+    {
+        if (values.Count < 2)
+        {
+            return 0;
+        }
+        double mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+    }
+
+    /// <summary>A duration as 1m02s (or 12s).</summary>
+    private static string Clock(TimeSpan t) =>
+        t.TotalMinutes >= 1
+            ? string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalMinutes}m{t.Seconds:00}s")
+            : string.Create(CultureInfo.InvariantCulture, $"{t.Seconds}s");
+
+    /// <summary>
+    /// The progress line: runs done, failures, time so far and an estimate of the time left (the
+    /// runs left at the pace so far). In a terminal it is one line, redrawn in place every second
+    /// and at each finished run; elsewhere each finished run prints a line. A failure is announced
+    /// on a line of its own as it happens, in both.
+    /// </summary>
+    private sealed class Progress(TextWriter stdout, bool interactive, int total, Stopwatch clock)
+    {
+        private readonly Lock _mu = new();
+        private int _done;
+        private int _failed;
+        private bool _drawn;
+
+        public void Finished(RunResult result)
+        {
+            lock (_mu)
+            {
+                _done++;
+                _failed += result.Failed ? 1 : 0;
+                if (result.Failed)
+                {
+                    ClearLine();
+                    string why = result.Tests.Count == 0 ? "no test result" : string.Join(", ", result.Tests.Where(t => t.Status == "FAIL").Select(t => t.Name));
+                    stdout.WriteLine($"run {result.Run}: FAIL {(why.Length > 0 ? why : $"dotnet test exited with {result.ExitCode}")}" +
+                                     $"{(result.Pages.Count > 0 ? " -> " + new Uri(result.Pages[0]).AbsoluteUri : "")}");
+                }
+                if (interactive)
+                {
+                    Draw();
+                }
+                else
+                {
+                    stdout.WriteLine($"run {result.Run}: {(result.Failed ? "FAIL" : "PASS")} in {result.Took.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s; {Line()}");
+                }
+            }
+        }
+
+        /// <summary>Redraws the line every second (in a terminal only) until <paramref name="stop"/> is cancelled.</summary>
+        public async Task TickAsync(CancellationToken stop)
+        {
+            if (!interactive)
+            {
+                return;
+            }
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+            try
+            {
+                do
+                {
+                    lock (_mu)
+                    {
+                        Draw();
+                    }
+                }
+                while (await timer.WaitForNextTickAsync(stop));
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // The runs are over.
+            }
+        }
+
+        /// <summary>Removes the line, before the table is printed.</summary>
+        public void Clear()
+        {
+            lock (_mu)
+            {
+                ClearLine();
+                interactive = false;   // nothing draws the line again
+            }
+        }
+
+        private void Draw()
+        {
+            if (!interactive)
+            {
+                return;
+            }
+            stdout.Write($"\r{Line()}\u001b[K");
+            stdout.Flush();
+            _drawn = true;
+        }
+
+        private void ClearLine()
+        {
+            if (_drawn)
+            {
+                stdout.Write("\r\u001b[K");
+                _drawn = false;
+            }
+        }
+
+        private string Line()
+        {
+            var elapsed = clock.Elapsed;
+            string left = _done == 0 ? "time left unknown yet" : $"about {Clock(elapsed / _done * (total - _done))} left";
+            return $"[{_done}/{total} runs, {_failed} failed] {Clock(elapsed)} elapsed, {left}";
+        }
+    }
+
+    /// <summary>How a dotnet command ended: its exit code and output, or that it was stopped.</summary>
+    private sealed record DotnetResult(int ExitCode, string Output, bool Cancelled);
+
+    /// <summary>
+    /// Runs dotnet (the one running this tool, as TestRunner does) with its output gathered, into
+    /// <paramref name="outputFile"/> if given. Cancelling kills it and all it started, and waits.
+    /// </summary>
+    private static async Task<DotnetResult> RunDotnetAsync(string[] args, string workingDir, string? outputFile, Dictionary<string, string>? env, CancellationToken ct)
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        {
+            WorkingDirectory = workingDir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        foreach (var (name, value) in env ?? [])
+        {
+            start.Environment[name] = value;
+        }
+        if (ct.IsCancellationRequested)
+        {
+            return new DotnetResult(-1, "", Cancelled: true);
+        }
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
+        var output = new StringBuilder();
+        async Task CopyAsync(StreamReader from)
+        {
+            while (await from.ReadLineAsync(CancellationToken.None) is { } line)
+            {
+                lock (output)
+                {
+                    output.AppendLine(line);
+                }
+            }
+        }
+        var copying = Task.WhenAll(CopyAsync(process.StandardOutput), CopyAsync(process.StandardError));
+        bool cancelled = false;
+        try
+        {
+            await process.WaitForExitAsync(ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            cancelled = true;
+            try
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // It ended on its own meanwhile.
+            }
+            await process.WaitForExitAsync(CancellationToken.None);
+        }
+        await copying;
+        string text = output.ToString();
+        if (outputFile is not null)
+        {
+            await File.WriteAllTextAsync(outputFile, text, CancellationToken.None);
+        }
+        return new DotnetResult(cancelled ? -1 : process.ExitCode, text, cancelled);
+    }
+
+    /// <summary>The error in one line, then status 2.</summary>
+    private static int UsageError(TextWriter stderr, string? message)
+    {
+        stderr.WriteLine($"TestLogViz repeat: {message}");
+        return 2;
+    }
+
+    /// <summary>Letters, digits, '_' and '-' stay in a folder's name; anything else ('*', '|') becomes '_'.</summary>
+    private static string SafeName(string name) =>
+        new([.. name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_')]);
+
+    /// <summary>Method names, '*' standing for any letters, several joined by '|'.</summary>
+    [GeneratedRegex(@"^[A-Za-z_*][A-Za-z0-9_*]*(\|[A-Za-z_*][A-Za-z0-9_*]*)*$")]
+    private static partial Regex TestPattern();
+}
