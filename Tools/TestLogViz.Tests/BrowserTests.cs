@@ -5,22 +5,39 @@ using System.Drawing;
 using System.Globalization;
 using FluentAssertions;
 using OpenQA.Selenium;
+using OpenQA.Selenium.Chrome;
 using OpenQA.Selenium.Interactions;
 using OpenQA.Selenium.Support.UI;
 using Xunit;
 
 namespace TestLogViz;
 
-public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
+/// <summary>
+/// One browser for all of <see cref="BrowserTests"/>, started by the first test that needs it
+/// (after its check for a browser, so a machine without one still skips) and quit after the last:
+/// starting Chromium costs seconds on a loaded machine. Each test opens its own page.
+/// </summary>
+public sealed class SharedBrowser : IDisposable
+{
+    private HeadlessBrowser? _browser;
+
+    /// <summary>The running browser's driver, started on the first call.</summary>
+    public ChromeDriver Driver(BrowserSetup setup)
+    {
+        _browser ??= HeadlessBrowser.Start(setup);
+        return _browser.Driver;
+    }
+
+    public void Dispose() => _browser?.Dispose();
+}
+
+public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared) : IClassFixture<SharedBrowser>, IDisposable
 {
     /// <summary>Set to a folder to get the screenshots the tests take along the way (for looking at the page).</summary>
     private const string ScreenshotVariable = "TESTLOGVIZ_SCREENSHOTS";
 
     /// <summary>The page, thrown away after the test.</summary>
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("testlogviz-browser-");
-
-    /// <summary>The browser, once started; quit in Dispose whatever the test did.</summary>
-    private HeadlessBrowser? _browser;
 
     [Fact]
     public void PageShowsTimelineAndFilters()
@@ -34,8 +51,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         code.Should().Be(0, stderr);
         var test = LogParser.Parse(File.ReadAllText(LogParserTests.DataPath("TestElectionFollowerComesBack.trx")))[0];
 
-        _browser = HeadlessBrowser.Start(browser);
-        var driver = _browser.Driver;
+        var driver = shared.Driver(browser);
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestElectionFollowerComesBack.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
         wait.Message = "the page did not finish loading its 157 rows";
@@ -90,8 +106,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         var test = LogParser.Parse(File.ReadAllText(trx))[0];
         var pairs = new MessagePairs(test);
 
-        _browser = HeadlessBrowser.Start(browser);
-        var driver = _browser.Driver;
+        var driver = shared.Driver(browser);
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestCommitOneCommand.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { Message = "the page never drew its arrows" };
@@ -197,8 +212,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         render.Stop();
         int messages = new MessagePairs(log).All.Count;
 
-        _browser = HeadlessBrowser.Start(browser);
-        var driver = _browser.Driver;
+        var driver = shared.Driver(browser);
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(path).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60)) { Message = "the large page never finished drawing" };
@@ -359,15 +373,5 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         return Color.FromArgb(parts[0], parts[1], parts[2]);
     }
 
-    public void Dispose()
-    {
-        try
-        {
-            _browser?.Dispose();
-        }
-        finally
-        {
-            _work.Delete(recursive: true);
-        }
-    }
+    public void Dispose() => _work.Delete(recursive: true);
 }

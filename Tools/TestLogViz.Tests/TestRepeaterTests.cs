@@ -5,12 +5,12 @@ using Xunit;
 
 namespace TestLogViz;
 
-public sealed class TestRepeaterTests : IDisposable
+public sealed class TestRepeaterTests(BuiltFixture fixture) : IDisposable
 {
-    /// <summary>A made-up repository; the real repeats copy the fixture into it.</summary>
+    /// <summary>A made-up repository, for the checks of the command line.</summary>
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("testlogviz-repeat-");
 
-    private static async Task<(int Code, string Stdout, string Stderr)> Repeat(string root, bool interactive, CancellationToken ct, params string[] args)
+    internal static async Task<(int Code, string Stdout, string Stderr)> Repeat(string root, bool interactive, CancellationToken ct, params string[] args)
     {
         var stdout = new StringWriter { NewLine = "\n" };
         var stderr = new StringWriter { NewLine = "\n" };
@@ -56,79 +56,82 @@ public sealed class TestRepeaterTests : IDisposable
             .Should().Equal("TestA", "TestT");
     }
 
-    /// <summary>
-    /// The fixture in a folder of its own, as a repository with one part (Fixture), with this
-    /// repository's package versions. Built by the first repeat (restoring from the package cache).
-    /// </summary>
-    private string CopyFixture()
-    {
-        string from = LogParserTests.DataPath("RepeatFixture");
-        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            string to = Path.Combine(_root.FullName, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(file, to);
-        }
-        File.Copy(Path.Combine(TestRunnerTests.RepositoryRoot(), "Directory.Packages.props"), Path.Combine(_root.FullName, "Directory.Packages.props"));
-        return _root.FullName;
-    }
-
-    private string RunDir(string test, int run) => Path.Combine(_root.FullName, "artifacts", "testlogs", "Fixture", "repeat-" + test, $"run-{run}");
-
     [Fact]
     public async Task RepeatsAndKeepsOnlyTheFailingRunsPage()
     {
-        string root = CopyFixture();
+        string root = await fixture.RootAsync();
         var ct = TestContext.Current.CancellationToken;
 
-        // A test that passes: three runs, two at a time, nothing kept.
-        var (code, stdout, stderr) = await Repeat(root, false, ct, "Fixture", "TestAlwaysPasses", "-n", "3", "-p", "2");
-        code.Should().Be(0, stdout + stderr);
-        var lines = stdout.TrimEnd().Split('\n');
-        lines.Should().Contain(l => l.StartsWith("repeat: Fixture TestAlwaysPasses: 3 runs, 2 at a time;", StringComparison.Ordinal));
-        lines.Count(l => l.StartsWith("run ", StringComparison.Ordinal) && l.Contains(": PASS in ", StringComparison.Ordinal)).Should().Be(3, stdout);
-        lines.Should().Contain(l => l.StartsWith("repeat: 3 runs, 0 failed, in ", StringComparison.Ordinal));
-        lines[^2].Should().MatchRegex(@"^test\s+runs  failed  time \(mean ± sd\)$");
-        lines[^1].Should().MatchRegex(@"^TestAlwaysPasses\s+3\s+0  \d+\.\d\d s ± \d+\.\d\d s$");
-        Directory.EnumerateDirectories(Path.GetDirectoryName(RunDir("TestAlwaysPasses", 1))!).Should().BeEmpty("passing runs' logs are thrown away");
-
-        // A test that fails in run 2: exit status 1, and only run 2's log and page are kept.
-        (code, stdout, stderr) = await Repeat(root, false, ct, "Fixture", "TestFailsOnSecondRun", "-n", "3", "-p", "2");
+        // Two tests, three runs, two at a time: one test always passes, the other fails in run 2.
+        // Exit status 1; runs 1 and 3 are thrown away, and of run 2 only the failing test's page is written.
+        string runs = Path.GetDirectoryName(BuiltFixture.RunDir(root, "TestAlwaysPasses_TestFailsOnSecondRun", 1))!;
+        string run2 = Path.Combine(runs, "run-2");
+        var (code, stdout, stderr) = await Repeat(root, false, ct, "Fixture", "TestAlwaysPasses|TestFailsOnSecondRun", "-n", "3", "-p", "2", "--no-build");
         code.Should().Be(1, stdout + stderr);
-        string page = Path.Combine(RunDir("TestFailsOnSecondRun", 2), "TestFailsOnSecondRun.html");
+        var lines = stdout.TrimEnd().Split('\n');
+        lines.Should().Contain(l => l.StartsWith("repeat: Fixture TestAlwaysPasses TestFailsOnSecondRun: 3 runs, 2 at a time;", StringComparison.Ordinal), stdout);
+        lines.Should().NotContain(l => l.StartsWith("repeat: building", StringComparison.Ordinal), "--no-build builds nothing");
+        lines.Count(l => l.StartsWith("run ", StringComparison.Ordinal) && l.Contains(": PASS in ", StringComparison.Ordinal)).Should().Be(2, stdout);
+        string page = Path.Combine(run2, "TestFailsOnSecondRun.html");
         File.Exists(page).Should().BeTrue(stdout);
         File.ReadAllText(page).Should().Contain("this test fails in run 2, on purpose").And.Contain("const MESSAGES = [[0,");
-        File.Exists(Path.Combine(RunDir("TestFailsOnSecondRun", 2), "run.trx")).Should().BeTrue();
-        Directory.EnumerateDirectories(Path.GetDirectoryName(RunDir("TestFailsOnSecondRun", 2))!)
-            .Select(Path.GetFileName).Should().Equal(["run-2"], "only the failing run is kept");
-        lines = stdout.TrimEnd().Split('\n');
+        File.Exists(Path.Combine(run2, "run.trx")).Should().BeTrue();
+        File.Exists(Path.Combine(run2, "TestAlwaysPasses.html")).Should().BeFalse("a failing run's passing tests get no page");
+        Directory.EnumerateDirectories(runs).Select(Path.GetFileName).Should().Equal(["run-2"], "only the failing run is kept");
         lines.Should().Contain($"run 2: FAIL TestFailsOnSecondRun -> {new Uri(page).AbsoluteUri}");
         lines.Should().Contain(l => l.StartsWith("repeat: 3 runs, 1 failed, in ", StringComparison.Ordinal));
-        lines.Should().Contain(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^TestFailsOnSecondRun\s+3\s+1  \d"));
+        int table = Array.FindIndex(lines, l => l.StartsWith("test ", StringComparison.Ordinal));
+        table.Should().BePositive(stdout);
+        lines[table].Should().MatchRegex(@"^test\s+runs  failed  time \(mean ± sd\)$");
+        lines[table + 1].Should().MatchRegex(@"^TestAlwaysPasses\s+3\s+0  \d+\.\d\d s ± \d+\.\d\d s$");
+        lines[table + 2].Should().MatchRegex(@"^TestFailsOnSecondRun\s+3\s+1  \d+\.\d\d s ± \d+\.\d\d s$");
         lines[^2].Should().Be("Pages of the failing runs:");
         lines[^1].Should().Be($"  run 2: {new Uri(page).AbsoluteUri}");
 
-        // A name that matches none of the part's tests.
-        (code, stdout, stderr) = await Repeat(root, false, ct, "Fixture", "TestNoSuch*", "-n", "3");
+        // A name that matches none of the part's tests: one line, exit status 2.
+        (code, stdout, stderr) = await Repeat(root, false, ct, "Fixture", "TestNoSuch*", "-n", "3", "--no-build");
         code.Should().Be(2);
         stderr.Should().StartWith("TestLogViz repeat: no test in Fixture matches 'TestNoSuch*'");
+        stderr.TrimEnd().Should().NotContain("\n", "the error is one line");
 
-        // In a terminal, one line redrawn in place; --keep keeps a passing run's log and page.
-        (code, stdout, _) = await Repeat(root, true, ct, "Fixture", "TestAlwaysPasses", "-n", "1", "--keep");
-        code.Should().Be(0);
+        // In a terminal, one line redrawn in place; every run passed: exit status 0; --keep keeps a
+        // passing run's log and page. (The build step, which --no-build skips everywhere here, is
+        // `dotnet build` of the part's solution; BuiltFixture has done the same.)
+        (code, stdout, stderr) = await Repeat(root, true, ct, "Fixture", "TestAlwaysPasses", "-n", "1", "--keep", "--no-build");
+        code.Should().Be(0, stdout + stderr);
         stdout.Should().Contain("\r[1/1 runs, 0 failed] ").And.NotContain("run 1: PASS");
-        File.Exists(Path.Combine(RunDir("TestAlwaysPasses", 1), "TestAlwaysPasses.html")).Should().BeTrue();
+        File.Exists(Path.Combine(BuiltFixture.RunDir(root, "TestAlwaysPasses", 1), "TestAlwaysPasses.html")).Should().BeTrue();
     }
 
+    public void Dispose()
+    {
+        try
+        {
+            _root.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // The temp folder is cleaned eventually.
+        }
+    }
+}
+
+/// <summary>
+/// Ctrl+C in the middle of a repeat. A class of its own, so that it runs beside
+/// <see cref="TestRepeaterTests"/> rather than after it: both spend most of their time waiting
+/// for child processes.
+/// </summary>
+public sealed class TestRepeaterStopTests(BuiltFixture fixture)
+{
     [Fact]
     public async Task StopsCleanlyAndStillPrintsTheTable()
     {
-        string root = CopyFixture();
+        string root = await fixture.RootAsync();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
 
         // Runs of a test that waits two minutes, stopped once two are under way, as Ctrl+C stops them.
-        var repeat = Repeat(root, false, stop.Token, "Fixture", "TestWaitsLong", "-n", "4", "-p", "2");
-        string runs = Path.GetDirectoryName(RunDir("TestWaitsLong", 1))!;
+        var repeat = TestRepeaterTests.Repeat(root, false, stop.Token, "Fixture", "TestWaitsLong", "-n", "4", "-p", "2", "--no-build");
+        string runs = Path.GetDirectoryName(BuiltFixture.RunDir(root, "TestWaitsLong", 1))!;
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
         while (!(Directory.Exists(runs) && Directory.EnumerateDirectories(runs).Count() == 2) && !repeat.IsCompleted)
         {
@@ -145,17 +148,7 @@ public sealed class TestRepeaterTests : IDisposable
                                     && l.EndsWith("; runs under way were not counted", StringComparison.Ordinal), stdout);
         lines[^2].Should().MatchRegex(@"^test\s+runs  failed  time \(mean ± sd\)$");
         lines[^1].Should().MatchRegex(@"^TestWaitsLong\s+0\s+0  -$");
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            _root.Delete(recursive: true);
-        }
-        catch (IOException)
-        {
-            // A build server may still hold a file for a moment; the temp folder is cleaned eventually.
-        }
+        Directory.Exists(runs).Should().BeTrue();
+        Directory.EnumerateDirectories(runs).Should().HaveCount(2, "only the two runs under way had started");
     }
 }

@@ -1,4 +1,5 @@
-// `TestLogViz run PART TEST`, the command behind dotest.sh: its checks, and a name that matches nothing.
+// `TestLogViz run PART TEST`, the command behind dotest.sh: its checks, a name that matches nothing,
+// and a real run of the miniature part in TestData/RepeatFixture.
 using FluentAssertions;
 using Xunit;
 
@@ -9,8 +10,12 @@ public sealed class TestRunnerTests : IDisposable
     /// <summary>A made-up repository: parts with one solution each, and folders that are not parts.</summary>
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("testlogviz-root-");
 
-    public TestRunnerTests()
+    /// <summary>The miniature repository that the real runs run, built once for all tests.</summary>
+    private readonly BuiltFixture _fixture;
+
+    public TestRunnerTests(BuiltFixture fixture)
     {
+        _fixture = fixture;
         File.WriteAllText(Path.Combine(_root.FullName, "Directory.Build.props"), "<Project />");
         AddFolder("Part1", "Raft.sln");
         AddFolder("Part4Kv", "Kv.sln");
@@ -30,17 +35,6 @@ public sealed class TestRunnerTests : IDisposable
         }
         throw new InvalidOperationException($"no repository above {AppContext.BaseDirectory}");
     }
-
-    /// <summary>
-    /// Options for the real runs of Part1: no build (this project's build built Part1's tests
-    /// already, in the same configuration), so the run adds little load to a machine running tests.
-    /// </summary>
-    private static readonly string[] NoBuild =
-#if DEBUG
-        ["--no-build", "-c", "Debug"];
-#else
-        ["--no-build", "-c", "Release"];
-#endif
 
     private void AddFolder(string name, params string[] files)
     {
@@ -99,35 +93,37 @@ public sealed class TestRunnerTests : IDisposable
     [Fact]
     public async Task NameMatchingNoTestSaysSo()
     {
-        // Lists Part1's tests; no Raft test runs.
-        string root = RepositoryRoot();
-        var (code, stdout, stderr) = await Run(root, ["Part1", "NoSuchTest", .. NoBuild]);
+        // Lists the fixture's tests (built once for all tests, so --no-build); nothing runs.
+        string root = await _fixture.RootAsync();
+        var (code, stdout, stderr) = await Run(root, "Fixture", "NoSuchTest", "--no-build");
 
         code.Should().Be(1, stdout + stderr);
-        stderr.Should().Contain("TestLogViz: no test named 'NoSuchTest' in Part1 (Part1");
+        stderr.Should().Contain($"TestLogViz: no test named 'NoSuchTest' in Fixture ({Path.Combine("Fixture", "Fixture.slnx")}); a test is named by its method");
         stdout.Should().NotContain("Emitted");
-        File.Exists(Path.Combine(root, "artifacts", "testlogs", "Part1", "NoSuchTest.trx")).Should().BeFalse();
+        File.Exists(Path.Combine(root, "artifacts", "testlogs", "Fixture", "NoSuchTest.trx")).Should().BeFalse();
     }
 
     [Fact]
     public async Task RunsExactlyTheNamedTestAndPrintsItsPageLast()
     {
-        // A real run of one Part1 test, about a second long. Its name is also the start of another
-        // test's (...Reconnect5), which must not run. Whether the Raft test passes is its own affair:
-        // this checks which test ran and what the command wrote.
-        string root = RepositoryRoot();
-        var (code, stdout, stderr) = await Run(root, ["Part1", "TestElectionLeaderDisconnectThenReconnect", .. NoBuild]);
+        // A real run of the fixture's TestAlwaysPasses, whose name is also the start of another
+        // test's (TestAlwaysPasses2), which must not run, as FullyQualifiedName~ would run it.
+        string root = await _fixture.RootAsync();
+        var (code, stdout, stderr) = await Run(root, "Fixture", "TestAlwaysPasses", "--no-build");
 
-        string trx = Path.Combine(root, "artifacts", "testlogs", "Part1", "TestElectionLeaderDisconnectThenReconnect.trx");
+        string trx = Path.Combine(root, "artifacts", "testlogs", "Fixture", "TestAlwaysPasses.trx");
         File.Exists(trx).Should().BeTrue(stdout + stderr);
         var tests = LogParser.Parse(await File.ReadAllTextAsync(trx, TestContext.Current.CancellationToken));
-        tests.Select(t => t.Name).Should().Equal(["TestElectionLeaderDisconnectThenReconnect"], "the filter matches the method's exact name");
-        code.Should().Be(tests[0].Status == "PASS" ? 0 : 1, stdout + stderr);
+        tests.Select(t => t.Name).Should().Equal(["TestAlwaysPasses"], "the filter matches the method's exact name");
+        tests[0].Status.Should().Be("PASS");
+        tests[0].Lines.Should().Contain(l => l.Id == "1" && l.Message.StartsWith("net: #1 RequestVote from 0", StringComparison.Ordinal));
+        code.Should().Be(0, stdout + stderr);
 
         string page = new Uri(Path.ChangeExtension(trx, ".html")).AbsoluteUri;
+        File.ReadAllText(Path.ChangeExtension(trx, ".html")).Should().Contain("const MESSAGES = [[0,", "the page has the test's one RequestVote");
         var lines = stdout.TrimEnd().Split(Environment.NewLine);
         lines.Should().Contain($"Log: {trx}").And.Contain($"... Emitted {page}");
-        lines[^2].Should().Be(tests[0].Status);
+        lines[^2].Should().Be("PASS");
         lines[^1].Should().Be(page);
     }
 

@@ -12,7 +12,7 @@ namespace TestLogViz;
 public static partial class TestRepeater
 {
     public const string Usage = """
-        usage: TestLogViz repeat PART TEST [-n RUNS] [-p PARALLEL] [--keep] [-c CONFIGURATION]
+        usage: TestLogViz repeat PART TEST [-n RUNS] [-p PARALLEL] [--keep] [-c CONFIGURATION] [--no-build]
           PART        a folder at the top of the repository holding one solution (Part1, Part2, ...)
           TEST        a test method's exact name; several joined by '|' (TestA|TestB); '*' stands for
                       any letters ('TestCrash*', quoted for the shell)
@@ -20,7 +20,8 @@ public static partial class TestRepeater
           -p PARALLEL how many runs at a time (default 1; at most twice the machine's cores)
           --keep      keep the logs of passing runs too (they are thrown away by default)
           -c CONFIG   the build configuration, Debug (default) or Release
-        The part is built once; then every run is `dotnet test --no-build` of the tests named, with
+          --no-build  do not build the part first (it was built already, in that configuration)
+        The part is built once (unless --no-build); then every run is `dotnet test --no-build` of the tests named, with
         the environment as it is (RAFT_UNRELIABLE_RPC, RAFT_FORCE_MORE_REELECTION pass through) and
         the run's number in TESTLOGVIZ_REPEAT_RUN. Logs go to artifacts/testlogs/PART/repeat-TEST/.
         Exit status: 0 when every run passed, 1 when any failed (or the part did not build),
@@ -59,18 +60,21 @@ public static partial class TestRepeater
 
         string outDir = Path.Combine(root, "artifacts", "testlogs", part, "repeat-" + SafeName(options.Test));
         var clock = Stopwatch.StartNew();
-        stdout.WriteLine($"repeat: building {Path.GetRelativePath(root, solution)} ({options.Configuration}) ...");
-        var build = await RunDotnetAsync(["build", solution, "-c", options.Configuration, "--nologo", "-v", "q"], root, null, null, ct);
-        if (build.Cancelled)
+        if (options.Build)
         {
-            stdout.WriteLine("repeat: stopped while building; nothing ran");
-            return 130;
-        }
-        if (build.ExitCode != 0)
-        {
-            stderr.Write(build.Output);
-            stderr.WriteLine($"TestLogViz repeat: {part} did not build (dotnet build exited with {build.ExitCode}); see its output above");
-            return 1;
+            stdout.WriteLine($"repeat: building {Path.GetRelativePath(root, solution)} ({options.Configuration}) ...");
+            var build = await RunDotnetAsync(["build", solution, "-c", options.Configuration, "--nologo", "-v", "q"], root, null, null, ct);
+            if (build.Cancelled)
+            {
+                stdout.WriteLine("repeat: stopped while building; nothing ran");
+                return 130;
+            }
+            if (build.ExitCode != 0)
+            {
+                stderr.Write(build.Output);
+                stderr.WriteLine($"TestLogViz repeat: {part} did not build (dotnet build exited with {build.ExitCode}); see its output above");
+                return 1;
+            }
         }
 
         var list = await RunDotnetAsync(
@@ -80,6 +84,13 @@ public static partial class TestRepeater
         {
             stdout.WriteLine("repeat: stopped while listing the tests; nothing ran");
             return 130;
+        }
+        if (list.ExitCode != 0)
+        {
+            stderr.Write(list.Output);
+            stderr.WriteLine($"TestLogViz repeat: could not list {part}'s tests (dotnet test --list-tests exited with {list.ExitCode}" +
+                             $"{(options.Build ? "" : "; with --no-build, was the part built in " + options.Configuration + "?")}); see its output above");
+            return 1;
         }
         var tests = MatchingTests(ListedTests(list.Output), options.Test);
         if (tests.Count == 0)
@@ -134,7 +145,7 @@ public static partial class TestRepeater
     }
 
     /// <summary>What the command line asked for.</summary>
-    private sealed record Options(string Part, string Test, int Runs, int Parallel, bool Keep, string Configuration);
+    private sealed record Options(string Part, string Test, int Runs, int Parallel, bool Keep, string Configuration, bool Build);
 
     /// <summary>The most runs at a time: more than two per core and runs fail for want of CPU, not for a bug.</summary>
     public static int MaxParallel => 2 * Environment.ProcessorCount;
@@ -167,7 +178,7 @@ public static partial class TestRepeater
                 case "-c":
                     i++;
                     break;
-                case "--keep":
+                case "--keep" or "--no-build":
                     break;
                 case var arg when arg.StartsWith('-'):
                     return $"unknown option '{arg}' (see `repeat --help`)";
@@ -189,7 +200,7 @@ public static partial class TestRepeater
     {
         var positional = new List<string>();
         int runs = 10, parallel = 1;
-        bool keep = false;
+        bool keep = false, build = true;
         string configuration = "Debug";
         for (int i = 0; i < args.Length; i++)
         {
@@ -207,12 +218,15 @@ public static partial class TestRepeater
                 case "--keep":
                     keep = true;
                     break;
+                case "--no-build":
+                    build = false;
+                    break;
                 default:
                     positional.Add(args[i]);
                     break;
             }
         }
-        return new Options(positional[0], positional[1], runs, parallel, keep, configuration);
+        return new Options(positional[0], positional[1], runs, parallel, keep, configuration, build);
     }
 
     /// <summary>The method names `dotnet test --list-tests` printed (a theory's cases share one), in its order.</summary>

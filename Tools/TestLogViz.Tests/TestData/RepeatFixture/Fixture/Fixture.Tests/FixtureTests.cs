@@ -1,6 +1,8 @@
 // What TestRepeaterTests repeats: a test that always passes, one that fails in the second run only
 // (it reads the run's number, which `repeat` gives each run), and one that waits long enough to be
-// stopped midway. Each writes a few lines in the shape of a Raft test's log, so its page has rows.
+// stopped midway. TestRunnerTests runs the first with `run`, which must not also run the one
+// whose name starts with it (TestAlwaysPasses2). Each writes a few lines in the shape of a Raft
+// test's log, so its page has rows.
 using Xunit;
 
 namespace Fixture;
@@ -9,6 +11,9 @@ public sealed class FixtureTests(ITestOutputHelper output)
 {
     [Fact]
     public void TestAlwaysPasses() => Log();
+
+    [Fact]
+    public void TestAlwaysPasses2() => Log();
 
     [Fact]
     public void TestFailsOnSecondRun()
