@@ -134,7 +134,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         newTerm.Should().BeGreaterThan(origTerm);
     }
 
-    [Fact]
+    [Fact, LongTest]
     public async Task TestElectionDisconnectLoop()
     {
         await using var h = new Harness(output, 3, LeakCheck);
@@ -823,7 +823,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         reply.VoteGranted.Should().BeFalse($"follower {followerId} already voted for {leaderId} in term {leaderTerm}");
     }
 
-    [Fact]
+    [Fact, LongTest]
     public async Task TestElectionSafetyStress()
     {
         // Partition the leader again and again: each time the cluster must settle on one leader.

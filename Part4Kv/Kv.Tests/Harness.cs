@@ -428,10 +428,11 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>
-    /// Sends a few requests through a throwaway service before the first test. The first HTTP
-    /// exchange of a process compiles Kestrel's, HttpClient's and the JSON code, which can take
-    /// longer than the client's 50 ms attempt: the client would resend, and a test's first Put
-    /// would run twice. The service is never ready, so it answers NotLeader until the deadline.
+    /// Sends a few requests through a throwaway service before the first test. A service warms
+    /// its own side before it serves (see KvService.ServeHttpAsync); this warms the client's: the
+    /// first request of a process's KvClient compiles its HttpClient and JSON code, which can take
+    /// longer than the client's attempt, and the client would resend, so a test's first Put would
+    /// run twice. The service is never ready, so it answers NotLeader until the deadline.
     /// </summary>
     private static async Task WarmUpAsync()
     {
