@@ -341,6 +341,29 @@ public sealed class Harness : IAsyncDisposable
         nc.Should().Be(n, $"cmd={cmd} should be committed by {n} servers");
     }
 
+    /// <summary>Beyond upstream: waits until <paramref name="n"/> connected servers have committed <paramref name="cmd"/>; fails after 5 s.</summary>
+    public async Task WaitCommittedAsync(int cmd, int n)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (CommittedBy(cmd) < n)
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
+            }
+            await SleepMs(1);
+        }
+    }
+
+    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
+    public int CommittedBy(int cmd)
+    {
+        lock (_mu)
+        {
+            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
+        }
+    }
+
     /// <summary>Checks that no connected server has committed <paramref name="cmd"/>.</summary>
     public void CheckNotCommitted(int cmd)
     {
