@@ -312,8 +312,31 @@ public sealed class ServiceTests(ITestOutputHelper output)
     /// (this test project, started as a <see cref="FreshCluster"/>), and the request is sent over
     /// a bare socket, whose own first use costs next to nothing.
     /// </summary>
-    [Fact]
+    [Fact, LongTest]
     public async Task TestFreshServiceAnswersItsFirstRequestQuickly()
+    {
+        // A cold request path costs about 200 ms of compiling, however quiet the machine, so one
+        // fresh process answering within 50 ms shows the warm-up works. Up to three processes,
+        // one after another: a machine busy with other tests can stall any single request.
+        var firsts = new List<TimeSpan>();
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            var (first, second) = await FirstRequestsToAFreshClusterAsync();
+            output.WriteLine($"fresh cluster {attempt + 1}: first request {first.TotalMilliseconds:F1} ms, second {second.TotalMilliseconds:F1} ms");
+            firsts.Add(first);
+            if (first < TimeSpan.FromMilliseconds(50))
+            {
+                return;
+            }
+        }
+        Assert.Fail($"a client gives up on an attempt after 50 ms and resends, but the first requests took {string.Join(", ", firsts.Select(t => $"{t.TotalMilliseconds:F1} ms"))}");
+    }
+
+    /// <summary>
+    /// Starts a <see cref="FreshCluster"/> in a process of its own and times the first two Puts
+    /// sent to its leader.
+    /// </summary>
+    private static async Task<(TimeSpan First, TimeSpan Second)> FirstRequestsToAFreshClusterAsync()
     {
         CancellationToken ct = TestContext.Current.CancellationToken;
         string dll = Path.Combine(AppContext.BaseDirectory, $"{typeof(FreshCluster).Assembly.GetName().Name}.dll");
@@ -325,6 +348,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
         };
         using var cluster = Process.Start(start)!;
         Task<string> stderr = cluster.StandardError.ReadToEndAsync(ct);
+        TimeSpan first, second;
         try
         {
             string? leader = await cluster.StandardOutput.ReadLineAsync(ct).AsTask().WaitAsync(TimeSpan.FromSeconds(60), ct);
@@ -335,11 +359,9 @@ public sealed class ServiceTests(ITestOutputHelper output)
 
             // Our own side of the socket is compiled on its first use too: spend that on a listener of our own.
             await WarmOurSideAsync(ct);
-            var (first, firstAnswer) = await TimedPostAsync(leader, "put", """{"Key":"k","Value":"v"}""", ct);
-            var (second, _) = await TimedPostAsync(leader, "put", """{"Key":"k","Value":"w"}""", ct);
-            output.WriteLine($"fresh service at {leader}: first request {first.TotalMilliseconds:F1} ms, second {second.TotalMilliseconds:F1} ms");
+            (first, string firstAnswer) = await TimedPostAsync(leader, "put", """{"Key":"k","Value":"v"}""", ct);
+            (second, _) = await TimedPostAsync(leader, "put", """{"Key":"k","Value":"w"}""", ct);
             firstAnswer.Should().StartWith("HTTP/1.1 200 ", "the first request must be answered");
-            first.Should().BeLessThan(TimeSpan.FromMilliseconds(50), "a client gives up on an attempt after 50 ms and resends");
         }
         finally
         {
@@ -347,6 +369,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
             await cluster.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
         }
         cluster.ExitCode.Should().Be(0, await stderr);
+        return (first, second);
     }
 
     /// <summary>Sends <see cref="TimedPostAsync"/> once to a listener of this process, which answers it with an empty 200.</summary>
