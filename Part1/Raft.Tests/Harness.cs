@@ -12,6 +12,13 @@ namespace Raft;
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
+    /// <summary>
+    /// How long <see cref="CheckSingleLeaderAsync"/> waits for an election. Upstream gives up after
+    /// a handful of looks (under 1.2 s), but beside other tests' clusters an election can take
+    /// longer: late timers split the vote again and again. A passing test never waits for it.
+    /// </summary>
+    private static readonly TimeSpan LeaderPatience = TimeSpan.FromSeconds(5);
+
     /// <summary>Every server of the cluster, by id.</summary>
     private readonly Server[] _cluster;
 
@@ -175,11 +182,12 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>
     /// Checks that exactly one connected server thinks it is the leader, and returns its id and
-    /// term. Tries a few times, 150 ms apart, while no leader has been elected yet.
+    /// term. Looks every 150 ms while no leader has been elected yet, for up to <see cref="LeaderPatience"/>.
     /// </summary>
     public async Task<(int LeaderId, int LeaderTerm)> CheckSingleLeaderAsync()
     {
-        for (int r = 0; r < 5; r++)
+        var deadline = DateTime.UtcNow + LeaderPatience;
+        while (true)
         {
             int leaderId = -1;
             int leaderTerm = -1;
@@ -205,6 +213,10 @@ public sealed class Harness : IAsyncDisposable
             if (leaderId >= 0)
             {
                 return (leaderId, leaderTerm);
+            }
+            if (DateTime.UtcNow >= deadline)
+            {
+                break;
             }
             await SleepMs(150);
         }

@@ -134,7 +134,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         newTerm.Should().BeGreaterThan(origTerm);
     }
 
-    [Fact]
+    [Fact, LongTest]
     public async Task TestElectionDisconnectLoop()
     {
         await using var h = new Harness(output, 3, LeakCheck);

@@ -29,13 +29,20 @@ internal static class PreciseDelay
         long deadline = Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency);
         lock (Mu)
         {
+            // The delay thread sleeps until the earliest deadline; only a new earliest one needs to
+            // wake it. Waking it for every delay would keep it contending for this lock with every
+            // caller, and with many clusters at once that blocks pool threads by the dozen.
+            bool earliest = !Due.TryPeek(out _, out long first) || deadline < first;
             Due.Enqueue(done, deadline);
             if (_thread is null)
             {
                 _thread = new Thread(FireDelays) { IsBackground = true, Name = "simulated network delays" };
                 _thread.Start();
             }
-            Monitor.Pulse(Mu);
+            if (earliest)
+            {
+                Monitor.Pulse(Mu);
+            }
         }
         // A cancelled delay stays queued until its deadline, when completing it again does nothing.
         using CancellationTokenRegistration registration = ct.Register(() => done.TrySetCanceled(ct));

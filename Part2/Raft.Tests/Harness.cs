@@ -13,6 +13,13 @@ namespace Raft;
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
+    /// <summary>
+    /// How long <see cref="CheckSingleLeaderAsync"/> waits for an election. Upstream gives up after
+    /// a handful of looks (under 1.2 s), but beside other tests' clusters an election can take
+    /// longer: late timers split the vote again and again. A passing test never waits for it.
+    /// </summary>
+    private static readonly TimeSpan LeaderPatience = TimeSpan.FromSeconds(5);
+
     /// <summary>Guards <see cref="_commits"/>.</summary>
     private readonly Lock _mu = new();
 
@@ -204,11 +211,12 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>
     /// Checks that exactly one connected server thinks it is the leader, and returns its id and
-    /// term. Tries a few times, 150 ms apart, while no leader has been elected yet.
+    /// term. Looks every 150 ms while no leader has been elected yet, for up to <see cref="LeaderPatience"/>.
     /// </summary>
     public async Task<(int LeaderId, int LeaderTerm)> CheckSingleLeaderAsync()
     {
-        for (int r = 0; r < 8; r++)
+        var deadline = DateTime.UtcNow + LeaderPatience;
+        while (true)
         {
             int leaderId = -1;
             int leaderTerm = -1;
@@ -234,6 +242,10 @@ public sealed class Harness : IAsyncDisposable
             if (leaderId >= 0)
             {
                 return (leaderId, leaderTerm);
+            }
+            if (DateTime.UtcNow >= deadline)
+            {
+                break;
             }
             await SleepMs(150);
         }
@@ -339,6 +351,29 @@ public sealed class Harness : IAsyncDisposable
     {
         var (nc, _) = CheckCommitted(cmd);
         nc.Should().Be(n, $"cmd={cmd} should be committed by {n} servers");
+    }
+
+    /// <summary>Beyond upstream: waits until <paramref name="n"/> connected servers have committed <paramref name="cmd"/>; fails after 5 s.</summary>
+    public async Task WaitCommittedAsync(int cmd, int n)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (CommittedBy(cmd) < n)
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
+            }
+            await SleepMs(1);
+        }
+    }
+
+    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
+    public int CommittedBy(int cmd)
+    {
+        lock (_mu)
+        {
+            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
+        }
     }
 
     /// <summary>Checks that no connected server has committed <paramref name="cmd"/>.</summary>

@@ -1,4 +1,8 @@
 // The tests of this part, one for each of upstream's, with the same names and scenarios.
+// Where upstream sleeps for a commit and then checks it, these tests wait for that commit
+// (WaitCommittedAsync, at most 5 s) and then check it: with other tests' clusters beside it, a
+// commit can take longer than the sleep allows. The sleeps that let a fault play out, or that
+// give something the time not to happen, are upstream's.
 using FluentAssertions;
 using Xunit;
 using static Raft.Harness;
@@ -134,7 +138,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         newTerm.Should().BeGreaterThan(origTerm);
     }
 
-    [Fact]
+    [Fact, LongTest]
     public async Task TestElectionDisconnectLoop()
     {
         await using var h = new Harness(output, 3, LeakCheck);
@@ -169,7 +173,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         bool isLeader = h.SubmitToServer(origLeaderId, 42);
         isLeader.Should().BeTrue($"want id={origLeaderId} leader, but it's not");
 
-        await SleepMs(150);
+        await h.WaitCommittedAsync(42, 3);
         h.CheckCommittedN(42, 3);
     }
 
@@ -202,7 +206,7 @@ public sealed class RaftTests(ITestOutputHelper output)
             await SleepMs(100);
         }
 
-        await SleepMs(150);
+        await h.WaitCommittedAsync(81, 3);
         var (nc, i1) = h.CheckCommitted(42);
         var (_, i2) = h.CheckCommitted(55);
         nc.Should().Be(3);
@@ -222,7 +226,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
 
-        await SleepMs(250);
+        await h.WaitCommittedAsync(6, 3);
         h.CheckCommittedN(6, 3);
 
         int dPeerId = (origLeaderId + 1) % 3;
@@ -231,7 +235,7 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         // Submit a new command; it is committed, but only by the two connected servers.
         h.SubmitToServer(origLeaderId, 7);
-        await SleepMs(250);
+        await h.WaitCommittedAsync(7, 2);
         h.CheckCommittedN(7, 2);
 
         // Reconnect dPeerId and give it a moment: it catches up and commits 7 too.
@@ -239,7 +243,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await SleepMs(200);
         await h.CheckSingleLeaderAsync();
 
-        await SleepMs(150);
+        await h.WaitCommittedAsync(7, 3);
         h.CheckCommittedN(7, 3);
     }
 
@@ -253,7 +257,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
 
-        await SleepMs(250);
+        await h.WaitCommittedAsync(6, 3);
         h.CheckCommittedN(6, 3);
 
         // Disconnect both followers.
@@ -285,10 +289,10 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(newLeaderId, 9);
         h.SubmitToServer(newLeaderId, 10);
         h.SubmitToServer(newLeaderId, 11);
-        await SleepMs(350);
 
         foreach (int v in new[] { 9, 10, 11 })
         {
+            await h.WaitCommittedAsync(v, 3);
             h.CheckCommittedN(v, 3);
         }
     }
@@ -303,7 +307,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
 
-        await SleepMs(150);
+        await h.WaitCommittedAsync(6, 5);
         h.CheckCommittedN(6, 5);
 
         // Leader disconnected...
@@ -320,7 +324,7 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         // Submit 8 to the new leader.
         h.SubmitToServer(newLeaderId, 8);
-        await SleepMs(150);
+        await h.WaitCommittedAsync(8, 4);
         h.CheckCommittedN(8, 4);
 
         // Reconnect the old leader and let the cluster settle. The old leader must not win.
@@ -332,7 +336,7 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         // One more command on the new leader: every server must commit 9.
         h.SubmitToServer(newLeaderId, 9);
-        await SleepMs(150);
+        await h.WaitCommittedAsync(9, 5);
         h.CheckCommittedN(9, 5);
         h.CheckCommittedN(8, 5);
 

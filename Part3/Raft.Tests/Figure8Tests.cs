@@ -27,7 +27,7 @@ public sealed class Figure8Tests(ITestOutputHelper output)
     /// all along that no term has two leaders and that no two servers, in any incarnation, ever
     /// apply different commands at one index; at the end all five must agree on every commit.
     /// </summary>
-    [Fact]
+    [Fact, LongTest]
     public async Task Figure8WithLossAndReordering()
     {
         const int n = 5;

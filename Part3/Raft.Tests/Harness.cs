@@ -13,6 +13,13 @@ namespace Raft;
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
+    /// <summary>
+    /// How long <see cref="CheckSingleLeaderAsync"/> waits for an election. Upstream gives up after
+    /// a handful of looks (under 1.2 s), but beside other tests' clusters an election can take
+    /// longer: late timers split the vote again and again. A passing test never waits for it.
+    /// </summary>
+    private static readonly TimeSpan LeaderPatience = TimeSpan.FromSeconds(5);
+
     /// <summary>Guards <see cref="_commits"/>.</summary>
     private readonly Lock _mu = new();
 
@@ -352,11 +359,12 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>
     /// Checks that exactly one connected server thinks it is the leader, and returns its id and
-    /// term. Tries a few times, 150 ms apart, while no leader has been elected yet.
+    /// term. Looks every 150 ms while no leader has been elected yet, for up to <see cref="LeaderPatience"/>.
     /// </summary>
     public async Task<(int LeaderId, int LeaderTerm)> CheckSingleLeaderAsync()
     {
-        for (int r = 0; r < 8; r++)
+        var deadline = DateTime.UtcNow + LeaderPatience;
+        while (true)
         {
             int leaderId = -1;
             int leaderTerm = -1;
@@ -382,6 +390,10 @@ public sealed class Harness : IAsyncDisposable
             if (leaderId >= 0)
             {
                 return (leaderId, leaderTerm);
+            }
+            if (DateTime.UtcNow >= deadline)
+            {
+                break;
             }
             await SleepMs(150);
         }

@@ -1,4 +1,8 @@
 // The tests of this part, one for each of upstream's, with the same names and scenarios.
+// Where upstream sleeps for a commit and then checks it, these tests wait for that commit
+// (WaitCommittedAsync, at most 5 s) and then check it: with other tests' clusters beside it, a
+// commit can take longer than the sleep allows. The sleeps that let a fault play out, or that
+// give something the time not to happen, are upstream's.
 using FluentAssertions;
 using Xunit;
 using static Raft.Harness;
@@ -134,7 +138,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         newTerm.Should().BeGreaterThan(origTerm);
     }
 
-    [Fact]
+    [Fact, LongTest]
     public async Task TestElectionDisconnectLoop()
     {
         await using var h = new Harness(output, 3, LeakCheck);
@@ -169,7 +173,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         bool isLeader = h.SubmitToServer(origLeaderId, 42) >= 0;
         isLeader.Should().BeTrue($"want id={origLeaderId} leader, but it's not");
 
-        await SleepMs(250);
+        await h.WaitCommittedAsync(42, 3);
         h.CheckCommittedN(42, 3);
     }
 
@@ -184,7 +188,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await SleepMs(30);
         h.PeerDontDropCalls(lid);
 
-        await SleepMs(60);
+        await h.WaitCommittedAsync(99, 3);
         h.CheckCommittedN(99, 3);
     }
 
@@ -217,7 +221,7 @@ public sealed class RaftTests(ITestOutputHelper output)
             await SleepMs(100);
         }
 
-        await SleepMs(250);
+        await h.WaitCommittedAsync(81, 3);
         var (nc, i1) = h.CheckCommitted(42);
         var (_, i2) = h.CheckCommitted(55);
         nc.Should().Be(3);
@@ -237,7 +241,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
 
-        await SleepMs(250);
+        await h.WaitCommittedAsync(6, 3);
         h.CheckCommittedN(6, 3);
 
         int dPeerId = (origLeaderId + 1) % 3;
@@ -246,7 +250,7 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         // Submit a new command; it is committed, but only by the two connected servers.
         h.SubmitToServer(origLeaderId, 7);
-        await SleepMs(250);
+        await h.WaitCommittedAsync(7, 2);
         h.CheckCommittedN(7, 2);
 
         // Reconnect dPeerId and give it a moment: it catches up and commits 7 too.
@@ -254,7 +258,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await SleepMs(250);
         await h.CheckSingleLeaderAsync();
 
-        await SleepMs(150);
+        await h.WaitCommittedAsync(7, 3);
         h.CheckCommittedN(7, 3);
     }
 
@@ -268,7 +272,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
 
-        await SleepMs(250);
+        await h.WaitCommittedAsync(6, 3);
         h.CheckCommittedN(6, 3);
 
         // Disconnect both followers.
@@ -300,10 +304,10 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(newLeaderId, 9);
         h.SubmitToServer(newLeaderId, 10);
         h.SubmitToServer(newLeaderId, 11);
-        await SleepMs(350);
 
         foreach (int v in new[] { 9, 10, 11 })
         {
+            await h.WaitCommittedAsync(v, 3);
             h.CheckCommittedN(v, 3);
         }
     }
@@ -317,7 +321,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
-        await SleepMs(250);
+        await h.WaitCommittedAsync(6, 3);
         h.CheckCommittedN(6, 3);
 
         // Disconnect the leader for less than the followers' election timeout. Upstream waits
@@ -330,7 +334,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await SleepMs(200);
 
         h.SubmitToServer(origLeaderId, 7);
-        await SleepMs(250);
+        await h.WaitCommittedAsync(7, 3);
         h.CheckCommittedN(7, 3);
     }
 
@@ -344,7 +348,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
 
-        await SleepMs(250);
+        await h.WaitCommittedAsync(6, 5);
         h.CheckCommittedN(6, 5);
 
         // Leader disconnected...
@@ -361,7 +365,7 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         // Submit 8 to the new leader.
         h.SubmitToServer(newLeaderId, 8);
-        await SleepMs(250);
+        await h.WaitCommittedAsync(8, 4);
         h.CheckCommittedN(8, 4);
 
         // Reconnect the old leader and let the cluster settle. The old leader must not win.
@@ -373,7 +377,7 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         // One more command on the new leader: every server must commit 9.
         h.SubmitToServer(newLeaderId, 9);
-        await SleepMs(250);
+        await h.WaitCommittedAsync(9, 5);
         h.CheckCommittedN(9, 5);
         h.CheckCommittedN(8, 5);
 
@@ -390,7 +394,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         h.SubmitToServer(origLeaderId, 5);
 
-        await SleepMs(350);
+        await h.WaitCommittedAsync(5, 3);
         h.CheckCommittedN(5, 3);
 
         await h.CrashPeerAsync((origLeaderId + 1) % 3);
@@ -409,9 +413,9 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 7);
 
         int[] vals = [5, 6, 7];
-        await SleepMs(350);
         foreach (int v in vals)
         {
+            await h.WaitCommittedAsync(v, 3);
             h.CheckCommittedN(v, 3);
         }
 
@@ -424,9 +428,9 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         // The follower comes back from its storage and needs a moment to catch up.
         await h.RestartPeerAsync((origLeaderId + 1) % 3);
-        await SleepMs(650);
         foreach (int v in vals)
         {
+            await h.WaitCommittedAsync(v, 3);
             h.CheckCommittedN(v, 3);
         }
     }
@@ -442,9 +446,9 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 7);
 
         int[] vals = [5, 6, 7];
-        await SleepMs(350);
         foreach (int v in vals)
         {
+            await h.WaitCommittedAsync(v, 3);
             h.CheckCommittedN(v, 3);
         }
 
@@ -456,9 +460,9 @@ public sealed class RaftTests(ITestOutputHelper output)
         }
 
         await h.RestartPeerAsync(origLeaderId);
-        await SleepMs(550);
         foreach (int v in vals)
         {
+            await h.WaitCommittedAsync(v, 3);
             h.CheckCommittedN(v, 3);
         }
     }
@@ -474,9 +478,9 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 7);
 
         int[] vals = [5, 6, 7];
-        await SleepMs(350);
         foreach (int v in vals)
         {
+            await h.WaitCommittedAsync(v, 3);
             h.CheckCommittedN(v, 3);
         }
 
@@ -496,11 +500,11 @@ public sealed class RaftTests(ITestOutputHelper output)
         var (newLeaderId, _) = await h.CheckSingleLeaderAsync();
 
         h.SubmitToServer(newLeaderId, 8);
-        await SleepMs(250);
 
         vals = [5, 6, 7, 8];
         foreach (int v in vals)
         {
+            await h.WaitCommittedAsync(v, 3);
             h.CheckCommittedN(v, 3);
         }
     }
@@ -515,7 +519,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(origLeaderId, 5);
         h.SubmitToServer(origLeaderId, 6);
 
-        await SleepMs(250);
+        await h.WaitCommittedAsync(6, 3);
         h.CheckCommittedN(6, 3);
 
         // Leader disconnected...
@@ -540,7 +544,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.SubmitToServer(newLeaderId, 9);
         await SleepMs(5);
         h.SubmitToServer(newLeaderId, 10);
-        await SleepMs(250);
+        await h.WaitCommittedAsync(10, 2);
         h.CheckNotCommitted(21);
         h.CheckCommittedN(10, 2);
 
@@ -559,7 +563,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         // Submit one more entry: a leader does not commit entries of earlier terms on their own
         // (section 5.4.2), so 8, 9 and 10 may wait for an entry of the current term.
         h.SubmitToServer(finalLeaderId, 11);
-        await SleepMs(250);
+        await h.WaitCommittedAsync(11, 3);
 
         // Now 11 and 10 are committed everywhere, and 21 nowhere.
         h.CheckNotCommitted(21);
@@ -599,7 +603,7 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         // A new command is committed, and 5 with it, since it is in everyone's log.
         h.SubmitToServer(newLeaderId, 6);
-        await SleepMs(100);
+        await h.WaitCommittedAsync(6, 3);
         h.CheckCommittedN(5, 3);
         h.CheckCommittedN(6, 3);
     }
@@ -635,7 +639,7 @@ public sealed class RaftTests(ITestOutputHelper output)
 
         // A new command is committed, and 5 with it, since it is in everyone's log.
         h.SubmitToServer(newLeaderId, 6);
-        await SleepMs(100);
+        await h.WaitCommittedAsync(6, 3);
         h.CheckCommittedN(5, 3);
         h.CheckCommittedN(6, 3);
     }
@@ -823,7 +827,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         reply.VoteGranted.Should().BeFalse($"follower {followerId} already voted for {leaderId} in term {leaderTerm}");
     }
 
-    [Fact]
+    [Fact, LongTest]
     public async Task TestElectionSafetyStress()
     {
         // Partition the leader again and again: each time the cluster must settle on one leader.

@@ -9,7 +9,6 @@ using static Kv.Tests.Harness;
 
 namespace Kv.Tests;
 
-[Collection("cluster")]
 public sealed class FaultHistoryTests(ITestOutputHelper output)
 {
     /// <summary>How long faults come and go while the clients work.</summary>
@@ -28,7 +27,7 @@ public sealed class FaultHistoryTests(ITestOutputHelper output)
     /// <summary>Few keys, so that clients often touch the same one at the same time.</summary>
     private static readonly string[] Keys = ["k0", "k1", "k2", "k3"];
 
-    [Fact]
+    [Fact, LongTest]
     public async Task HistoryUnderFaultsIsLinearizable()
     {
         await using var h = await NewHarnessAsync(output, Services);

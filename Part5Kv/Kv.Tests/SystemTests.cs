@@ -7,11 +7,6 @@ using static Kv.Tests.Harness;
 
 namespace Kv.Tests;
 
-/// <summary>Cluster tests run one at a time: on two cores, two clusters at once would starve each other's timers.</summary>
-[CollectionDefinition("cluster", DisableParallelization = true)]
-public sealed class ClusterGroup;
-
-[Collection("cluster")]
 public sealed class SystemTests(ITestOutputHelper output)
 {
     /// <summary>Upstream's leaktest.CheckTimeout(t, 100*time.Millisecond).</summary>
