@@ -48,6 +48,12 @@ public sealed class MessageBoard
     /// <summary>How long an ended message stays on the board, at least, in cluster time (more when slowed: see <see cref="Take"/>).</summary>
     private static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(3);
 
+    /// <summary>
+    /// How long at most: at full speed an update spans 250 ms, in which a busy cluster ends
+    /// hundreds of messages; the counts say how many, and only the last 40 ms are drawn.
+    /// </summary>
+    private static readonly TimeSpan MaxLinger = TimeSpan.FromMilliseconds(40);
+
     private readonly ClusterClock _clock;
 
     private readonly Lock _mu = new();
@@ -84,13 +90,13 @@ public sealed class MessageBoard
 
     /// <summary>
     /// The board for one update: the messages on their way, then those ended within
-    /// <paramref name="span"/> of cluster time (or <see cref="Linger"/>, if longer), newest first,
+    /// <paramref name="span"/> of cluster time (at least <see cref="Linger"/>, at most <see cref="MaxLinger"/>), newest first,
     /// at most <see cref="MaxShown"/>; and the counts sent so far.
     /// </summary>
     public MessagesView Take(TimeSpan span)
     {
         double now = _clock.Elapsed.TotalMilliseconds;
-        double keep = Math.Max(span.TotalMilliseconds, Linger.TotalMilliseconds);
+        double keep = Math.Clamp(span.TotalMilliseconds, Linger.TotalMilliseconds, MaxLinger.TotalMilliseconds);
         lock (_mu)
         {
             while (_ended.First is { } first && first.Value.EndMs < now - keep)
