@@ -96,7 +96,7 @@
       g.append(svg("circle", { cx: p.x, cy: p.y, r: 31, class: "body", fill: c.status === "crashed" ? "#d0d0d0" : termColour(c.term), "data-term": c.term }));
       g.append(svg("text", { x: p.x, y: p.y - 5, class: "name" }, "S" + c.id));
       g.append(svg("text", { x: p.x, y: p.y + 12, class: "term" }, "term " + c.term));
-      const below = p.y > 182 ? p.y + 47 : p.y - 39;
+      const below = p.y > 182 ? p.y + 53 : p.y - 45;
       g.append(svg("text", { x: p.x, y: below, class: "role" }, c.status === "crashed" ? "crashed" : c.status === "disconnected" ? c.role + " · cut off" : c.role));
       g.append(svg("title", {}, `Server ${c.id}: ${c.role}, term ${c.term}, log ${c.logLength}, commit index ${c.commitIndex}. Click for its state.`));
       servers.append(g);
