@@ -75,12 +75,14 @@ public sealed class MessageBoard
     /// <summary>Set on every Raft server's proxy.</summary>
     public MessageObserver Observer { get; }
 
-    /// <summary>The cluster time at which the next message on its way reaches its receiver; null if none is on its way with a known delay.</summary>
+    /// <summary>The cluster time at which the next message on its way reaches its receiver (or a held reply its sender); null if none is still to come.</summary>
     public TimeSpan? NextDelivery()
     {
+        // Only those still to come: one due already is being handed over on the thread pool.
+        double now = _clock.Elapsed.TotalMilliseconds;
         lock (_mu)
         {
-            double? next = _live.Values.Where(m => m.DueMs is not null && m.Stage is "sending" or "replying").Min(m => m.DueMs);
+            double? next = _live.Values.Where(m => m.DueMs > now && m.Stage is "sending" or "replying").Min(m => m.DueMs);
             return next is double ms ? TimeSpan.FromMilliseconds(ms) : null;
         }
     }
