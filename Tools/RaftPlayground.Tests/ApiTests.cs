@@ -173,47 +173,66 @@ public sealed class ApiTests
         await api.KvAsync("get", "k");
     }
 
-    [Theory]
-    [InlineData("servers/9/crash", null, 404, "no server 9")]
-    [InlineData("servers/-1/crash", null, 400, "not a server id")]
-    [InlineData("servers/x/restart", null, 400, "not a server id")]
-    [InlineData("servers/0/explode", null, 404, "no action 'explode'")]
-    [InlineData("servers/0/restart", null, 409, "only a crashed server can be restarted")]
-    [InlineData("servers/1/reconnect", null, 409, "only a disconnected server can be reconnected")]
-    [InlineData("network/sometimes", null, 400, "no network mode")]
-    [InlineData("network/partition", "{\"groups\":[[0,7]]}", 400, "bad partition: there is no server 7 (group 1): ids are 0 to 2")]
-    [InlineData("network/partition", "{\"groups\":[[0,1],[1,2]]}", 400, "bad partition: server 1 is in two groups (1 and 2)")]
-    [InlineData("network/partition", "{\"groups\":[[0,0]]}", 400, "bad partition: server 0 is named twice in group 1")]
-    [InlineData("network/partition", "{\"groups\":[[0],[]]}", 400, "bad partition: group 2 is empty")]
-    [InlineData("network/partition", "{\"groups\":[[0,1,2]]}", 400, "no partition")]
-    [InlineData("network/partition", "{\"groups\":[[0],[1],[2]]}", 200, null)]
-    [InlineData("network/partition", "{}", 400, "a partition needs \"groups\"")]
-    [InlineData("network/partition", "{\"groups\":[[\"a\"]]}", 400, "the body is not a partition's groups")]
-    [InlineData("network/partition", "", 400, "the body is not a partition's groups")]
-    [InlineData("kv/delete", "{\"key\":\"k\"}", 404, "no KV operation 'delete'")]
-    [InlineData("kv/put", "{\"value\":\"v\"}", 400, "needs a non-empty \"key\"")]
-    [InlineData("kv/put", "{\"key\":\"k\"}", 400, "needs a \"value\"")]
-    [InlineData("kv/cas", "{\"key\":\"k\",\"value\":\"v\"}", 400, "needs a \"compare\"")]
-    [InlineData("kv/get", "not json", 400, "not a JSON object")]
-    [InlineData("nowhere", null, 404, "404 Not Found")]
-    public async Task TestBadRequestsAreRefused(string path, string? body, int wantStatus, string? wantReason)
+    /// <summary>Bad requests, each with the status and the reason it must get; all sent to one cluster, which must go on after each.</summary>
+    private static readonly (string Path, string? Body, int Status, string? Reason)[] BadRequests =
+    [
+        ("servers/9/crash", null, 404, "no server 9"),
+        ("servers/-1/crash", null, 400, "not a server id"),
+        ("servers/x/restart", null, 400, "not a server id"),
+        ("servers/0/explode", null, 404, "no action 'explode'"),
+        ("servers/0/restart", null, 409, "only a crashed server can be restarted"),
+        ("servers/1/reconnect", null, 409, "only a disconnected server can be reconnected"),
+        ("network/sometimes", null, 400, "no network mode"),
+        ("network/partition", "{\"groups\":[[0,7]]}", 400, "bad partition: there is no server 7 (group 1): ids are 0 to 2"),
+        ("network/partition", "{\"groups\":[[0,1],[1,2]]}", 400, "bad partition: server 1 is in two groups (1 and 2)"),
+        ("network/partition", "{\"groups\":[[0,0]]}", 400, "bad partition: server 0 is named twice in group 1"),
+        ("network/partition", "{\"groups\":[[0],[]]}", 400, "bad partition: group 2 is empty"),
+        ("network/partition", "{\"groups\":[[0,1,2]]}", 400, "no partition"),
+        ("network/partition", "{\"groups\":[[0],[1],[2]]}", 200, null),
+        ("network/partition", "{}", 400, "a partition needs \"groups\""),
+        ("network/partition", "{\"groups\":[[\"a\"]]}", 400, "the body is not a partition's groups"),
+        ("network/partition", "", 400, "the body is not a partition's groups"),
+        ("kv/delete", "{\"key\":\"k\"}", 404, "no KV operation 'delete'"),
+        ("kv/put", "{\"value\":\"v\"}", 400, "needs a non-empty \"key\""),
+        ("kv/put", "{\"key\":\"k\"}", 400, "needs a \"value\""),
+        ("kv/cas", "{\"key\":\"k\",\"value\":\"v\"}", 400, "needs a \"compare\""),
+        ("kv/get", "not json", 400, "not a JSON object"),
+        ("nowhere", null, 404, "404 Not Found"),
+        ("clock/speed", "{\"speed\":0}", 400, "bad speed 0: give \"speed\" from 0.005 (1/200) to 1"),
+        ("clock/speed", "{\"speed\":10000}", 400, "bad speed 10000"),
+        ("clock/speed", "{}", 400, "bad speed (none)"),
+        ("clock/step", "{\"to\":\"timer\"}", 409, "the clock is running: pause it before stepping"),
+        ("clock/step", "{\"ms\":10}", 409, "the clock is running: pause it before stepping"),
+        ("clock/warp", null, 404, "no clock action 'warp'"),
+        ("messages/x/drop", null, 400, "'x' is not a message id"),
+        ("messages/99999999/drop", null, 409, "message 99999999 is not on its way any more"),
+    ];
+
+    [Fact]
+    public async Task TestBadRequestsAreRefused()
     {
+        // One cluster for every case: each is refused (or, the one odd but fine request, undone) and changes nothing.
         await using var p = await Playground.StartAsync(FreePorts(3));
         using var api = new ApiClient(p.Address);
         await api.WaitForLeaderAsync(ElectionLimit);
 
-        var (status, answer) = await api.PostAsync(path, body);
-        status.Should().Be(wantStatus, answer.ToString());
-        if (wantReason is null)
+        foreach (var (path, body, wantStatus, wantReason) in BadRequests)
         {
-            // A request that looks odd but is fine (every server on its own): heal, and go on.
-            (await api.PostAsync("network/heal")).Status.Should().Be(200);
-        }
-        else
-        {
-            string reason = answer.GetProperty("error").GetString()!;
-            reason.Should().Contain(wantReason).And.NotContain("\n", "a reason is one line");
-            (await api.StateAsync()).Groups.Should().BeNull("a refused partition changes nothing");
+            var (status, answer) = await api.PostAsync(path, body);
+            status.Should().Be(wantStatus, $"POST {path} {body}: {answer}");
+            if (wantReason is null)
+            {
+                // A request that looks odd but is fine (every server on its own): heal, and go on.
+                (await api.PostAsync("network/heal")).Status.Should().Be(200);
+            }
+            else
+            {
+                string reason = answer.GetProperty("error").GetString()!;
+                reason.Should().Contain(wantReason, $"POST {path} {body}").And.NotContain("\n", "a reason is one line");
+                PlaygroundState state = await api.StateAsync();
+                state.Groups.Should().BeNull("a refused partition changes nothing");
+                state.Clock.Should().Be(state.Clock with { Speed = 1, Paused = false }, "a refused clock request changes nothing");
+            }
         }
 
         // The cluster goes on as if nothing happened.

@@ -243,6 +243,131 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task PageSlowMotionPauseStepAndMessages()
+    {
+        BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = 0, KvPortBase = 0 });
+        using var api = new ApiClient(p.Address);
+
+        _browser = HeadlessBrowser.Start(browser);
+        ChromeDriver driver = _browser.Driver;
+        driver.Manage().Window.Size = new Size(1180, 1000);
+        driver.Navigate().GoToUrl(p.Address);
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = TimeSpan.FromMilliseconds(20) };
+
+        // An election at 1x, then one at 1/20x, each timed on the page from the crash click to the new leader's card.
+        var (wall1, cluster1) = TimeElection(driver, wait);
+        int crashed = int.Parse(driver.FindElement(By.CssSelector("#cards .card[data-status=crashed]")).GetDomAttribute("id")!["server-".Length..], CultureInfo.InvariantCulture);
+        (await api.PostAsync($"servers/{crashed}/restart")).Status.Should().Be(200);
+        driver.FindElement(By.CssSelector("#speed option[value='0.05']")).Click();
+        wait.Message = "the page never said it runs at 1/20";
+        wait.Until(d => d.FindElement(By.Id("clock-state")).Text == "at 1/20×");
+        await api.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        var (wall20, cluster20) = TimeElection(driver, wait);
+        output.WriteLine(FormattableString.Invariant(
+            $"election from the crash click to the new leader on the page: {wall1:0} ms of real time ({cluster1:0} ms of cluster time) at 1x, {wall20:0} ms ({cluster20:0} ms) at 1/20x"));
+        wall20.Should().BeGreaterThanOrEqualTo(3000, "at 1/20 even the shortest election timeout (150 ms) is 3 s of real time");
+        (wall20 / Math.Max(cluster20, 1)).Should().BeGreaterThanOrEqualTo(10, "at 1/20 the page's cluster time runs 20 times slower than its wall clock");
+
+        // Paused: for 2 s nothing on the page changes: cluster time, terms, logs, timers, messages.
+        driver.FindElement(By.Id("pause")).Click();
+        wait.Message = "the page never showed the clock paused";
+        wait.Until(d => d.FindElement(By.Id("clock-state")).Text == "paused" && d.FindElement(By.Id("step-10")).Enabled);
+        string frozen = Frozen(driver);
+        await Task.Delay(2000, TestContext.Current.CancellationToken);
+        Frozen(driver).Should().Be(frozen, "nothing moves while the clock is paused");
+
+        // +10 ms moves the page's cluster time by 10 ms; steps to the next timer bring the next message.
+        double t0 = ClusterTime(driver);
+        driver.FindElement(By.Id("step-10")).Click();
+        wait.Message = "the page's cluster time never moved on by the 10 ms step";
+        wait.Until(d => Math.Abs(ClusterTime(d) - (t0 + 10)) < 0.11);
+        wait.Message = "no message appeared on its way while stepping timer by timer";
+        IWebElement? message = null;
+        for (int i = 0; i < 100 && message is null; i++)
+        {
+            driver.FindElement(By.Id("step-timer")).Click();
+            // The step is answered once its timers fired ("stepped 2.9 ms to 5301.287 ms ..."); then an update that shows that time.
+            string answer = wait.Until(d => d.FindElement(By.Id("notice")).Text is var t && t.StartsWith("stepped", StringComparison.Ordinal) ? t : null)!;
+            double target = double.Parse(answer.Split(' ')[4], CultureInfo.InvariantCulture);
+            wait.Until(d => Convert.ToDouble(((IJavaScriptExecutor)d).ExecuteScript("return window.playgroundStats.clusterMs"), CultureInfo.InvariantCulture) >= target - 0.01);
+            // One that has not reached its due time: paused, it stays on its way until a later step.
+            double now = ClusterTime(driver);
+            message = driver.FindElements(By.CssSelector("#ring g.message[data-stage=sending]"))
+                .FirstOrDefault(g => double.TryParse(g.GetDomAttribute("data-due"), CultureInfo.InvariantCulture, out double due) && due > now + 0.1);
+            ((IJavaScriptExecutor)driver).ExecuteScript("document.getElementById('notice').textContent = ''");
+        }
+        message.Should().NotBeNull("a heartbeat goes out within 100 timer steps");
+
+        // A click on it shows its fields; Drop loses it in flight.
+        string messageId = message!.GetDomAttribute("data-msg")!;
+        string seen = "";
+        try
+        {
+            wait.Until(d =>
+            {
+                try
+                {
+                    d.FindElement(By.CssSelector($"#ring g.message[data-msg='{messageId}']")).Click();
+                    return true;
+                }
+                catch (Exception e) when (e is StaleElementReferenceException or NoSuchElementException)
+                {
+                    seen = e.GetType().Name + ": " + (string)((IJavaScriptExecutor)d).ExecuteScript("return document.querySelector('#ring > g:last-child').innerHTML")!;
+                    return false;
+                }
+            });
+        }
+        catch (WebDriverTimeoutException)
+        {
+            Assert.Fail($"message {messageId} could not be clicked; the ring's messages: {seen}");
+        }
+        wait.Message = "a click on a message in flight never showed its fields";
+        wait.Until(d => d.FindElement(By.Id("details-title")).Text.StartsWith("Message #", StringComparison.Ordinal));
+        string fields = driver.FindElement(By.Id("details-fields")).Text;
+        fields.Should().Contain("term=").And.Contain("on its way to the receiver");
+        Screenshot(driver, "playground-message.png");
+        driver.FindElement(By.Id("msg-drop")).Click();
+        wait.Message = "the dropped message never showed as lost";
+        wait.Until(d => d.FindElement(By.Id("details-fields")).Text.Contains("lost before the receiver's handler", StringComparison.Ordinal));
+        driver.FindElement(By.Id("details-fields")).Text.Should().Contain("dropped in flight");
+
+        // Resumed at full speed, the cluster goes on.
+        driver.FindElement(By.Id("pause")).Click();
+        driver.FindElement(By.CssSelector("#speed option[value='1']")).Click();
+        await api.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>Crashes the leader from its card, and times (in real and in the page's cluster time) until the page shows another leader.</summary>
+    private static (double WallMs, double ClusterMs) TimeElection(ChromeDriver driver, WebDriverWait wait)
+    {
+        wait.Message = "the page never showed one connected leader";
+        IWebElement leader = wait.Until(d => d.FindElements(By.CssSelector("#cards .card[data-role=Leader][data-status=connected]")).SingleOrDefault())!;
+        string id = leader.GetDomAttribute("id")!;
+        double cluster0 = ClusterTime(driver);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        leader.FindElement(By.CssSelector("button[data-action=crash]")).Click();
+        wait.Message = $"no leader other than {id} showed on the page";
+        wait.Until(d => d.FindElements(By.CssSelector("#cards .card[data-role=Leader][data-status=connected]")).Any(c => c.GetDomAttribute("id") != id));
+        return (watch.Elapsed.TotalMilliseconds, ClusterTime(driver) - cluster0);
+    }
+
+    /// <summary>The page's cluster time, in ms.</summary>
+    private static double ClusterTime(IWebDriver d)
+    {
+        string text = d.FindElement(By.Id("cluster-time")).Text;
+        double v = double.Parse(text.Split(' ')[0], CultureInfo.InvariantCulture);
+        return text.EndsWith(" s", StringComparison.Ordinal) ? v * 1000 : v;
+    }
+
+    /// <summary>Everything on the page that moves with the cluster: its time, the ring (timers and messages included), the logs, the cards.</summary>
+    private static string Frozen(IWebDriver d) => (string)((IJavaScriptExecutor)d).ExecuteScript("""
+        return [document.getElementById("cluster-time").textContent, document.getElementById("ring").innerHTML,
+                document.getElementById("log-rows").innerHTML, document.getElementById("cards").innerText,
+                document.getElementById("lanes").innerHTML].join("\n");
+        """)!;
+
     /// <summary>Clicks server <paramref name="id"/> on the ring, again if it was redrawn under the click.</summary>
     private static void ClickServer(WebDriverWait wait, int id) => wait.Until(d =>
     {

@@ -81,6 +81,7 @@ public sealed class Cluster
         _n = n;
         _log = log;
         Clock = clock ?? new ClusterClock();
+        Messages = new MessageBoard(Clock);
         _services = new KvService[n];
         _storage = new MapStorage[n];
         _status = new ServerStatus[n];
@@ -92,6 +93,9 @@ public sealed class Cluster
 
     /// <summary>The cluster's time: every Raft server's timers and network run on it (slow motion, pause, step).</summary>
     public ClusterClock Clock { get; }
+
+    /// <summary>The messages between the servers, as every Raft server's network reports them.</summary>
+    public MessageBoard Messages { get; }
 
     /// <summary>Creates the services, connects their Raft servers, lets them start, and serves each KV API.</summary>
     public async Task StartAsync()
@@ -205,6 +209,7 @@ public sealed class Cluster
         int term, votedFor, logLength, commitIndex, lastApplied;
         int[] terms;
         int?[]? nextIndex = null, matchIndex = null;
+        double? timerMs = null, timeoutMs = null;
         lock (cm.Mu)
         {
             role = Enum.Parse<ServerState>(cm.State.ToString());
@@ -218,6 +223,12 @@ public sealed class Cluster
             for (int k = 0; k < terms.Length; k++)
             {
                 terms[k] = log[logFrom + k].Term;
+            }
+            // A follower's or candidate's election countdown: how far it has gone (a leader runs none).
+            if (role is ServerState.Follower or ServerState.Candidate && cm.ElectionTimeoutDuration > TimeSpan.Zero)
+            {
+                timeoutMs = cm.ElectionTimeoutDuration.TotalMilliseconds;
+                timerMs = Math.Round(Math.Min(Clock.GetElapsedTime(cm.ElectionResetEvent).TotalMilliseconds, timeoutMs.Value), 1);
             }
             // A leader's view of each follower: what it will send next, and what it knows the follower holds.
             if (role == ServerState.Leader)
@@ -239,12 +250,13 @@ public sealed class Cluster
         {
             role = ServerState.Dead;
             nextIndex = matchIndex = null;
+            timerMs = timeoutMs = null;
         }
         IReadOnlyDictionary<string, string>? data = status == ServerStatus.Crashed
             ? null
             : new SortedDictionary<string, string>(service.DataSnapshot().ToDictionary(), StringComparer.Ordinal);
         var card = new ServerView(id, role.ToString(), term, votedFor, logLength, commitIndex, lastApplied,
-            status.ToString().ToLowerInvariant(), $"127.0.0.1:{_ports[id]}", data, nextIndex, matchIndex);
+            status.ToString().ToLowerInvariant(), $"127.0.0.1:{_ports[id]}", data, nextIndex, matchIndex, timerMs, timeoutMs);
         return new ServerReading(card, cm, Math.Min(logFrom, logLength), terms);
     }
 
@@ -414,6 +426,7 @@ public sealed class Cluster
     {
         var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log, Clock);
         service.SetRaftNetwork(Conditions());
+        service.RaftServer.Proxy().Observer = Messages.Observer;
         lock (_mu)
         {
             _everCreated.Add(service);

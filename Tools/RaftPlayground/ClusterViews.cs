@@ -14,10 +14,17 @@ namespace RaftPlayground;
 /// <param name="Data">Its data store's pairs, by key; null while crashed (the store lived in memory).</param>
 /// <param name="NextIndex">For a leader, by peer id: the next log index it will send that peer (null for itself); null for any other role.</param>
 /// <param name="MatchIndex">For a leader, by peer id: the highest log index it knows that peer holds, -1 for none yet (null for itself); null for any other role.</param>
+/// <param name="TimerMs">A follower's or candidate's election countdown: cluster milliseconds since it last restarted (at most <paramref name="TimeoutMs"/>); null for a leader or a crashed server.</param>
+/// <param name="TimeoutMs">The random timeout of that countdown.</param>
 public sealed record ServerView(
     int Id, string Role, int Term, int VotedFor, int LogLength, int CommitIndex, int LastApplied,
     string Status, string KvAddr, IReadOnlyDictionary<string, string>? Data,
-    IReadOnlyList<int?>? NextIndex = null, IReadOnlyList<int?>? MatchIndex = null);
+    IReadOnlyList<int?>? NextIndex = null, IReadOnlyList<int?>? MatchIndex = null, double? TimerMs = null, double? TimeoutMs = null);
+
+/// <summary>The cluster's clock as the page shows it: cluster time, its speed, whether it is paused.</summary>
+/// <param name="TimeMs">Cluster milliseconds since the playground started.</param>
+/// <param name="Speed">Cluster time per real time, 1 down to 1/200.</param>
+public sealed record ClockView(double TimeMs, double Speed, bool Paused);
 
 /// <summary>The link between servers <paramref name="A"/> and <paramref name="B"/> (A &lt; B), both ways: up, cut (by a partition) or down (a server at either end is disconnected or crashed).</summary>
 public sealed record LinkView(int A, int B, string State);

@@ -60,10 +60,12 @@ public sealed partial class KvConsole(Cluster cluster, LiveLog log)
             throw new PlaygroundException(StatusCodes.Status409Conflict, "no server is running: restart one first");
         }
 
+        // The cluster's time, not the wall's: at 1/50 a commit takes 50 times longer, and an
+        // attempt is given 50 times longer too; the whole operation's limit pauses with the clock.
         var capture = new AnsweringService(log);
-        using var client = new KvClient([.. running.Select(s => s.Addr)], capture, AttemptTimeout);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(OperationTimeout);
+        using var client = new KvClient([.. running.Select(s => s.Addr)], capture, AttemptTimeout / cluster.Clock.Speed);
+        using var limit = new CancellationTokenSource(OperationTimeout, cluster.Clock);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, limit.Token);
         long started = Stopwatch.GetTimestamp();
         try
         {
@@ -79,7 +81,7 @@ public sealed partial class KvConsole(Cluster cluster, LiveLog log)
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             return new KvAnswer(op, req.Key, false, "", false, null, Elapsed(started),
-                $"no leader answered within {OperationTimeout.TotalSeconds:0} s (is a majority connected?)");
+                $"no leader answered within {OperationTimeout.TotalSeconds:0} s of cluster time (is a majority connected?)");
         }
         catch (KvException e)
         {

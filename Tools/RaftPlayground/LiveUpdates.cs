@@ -11,11 +11,12 @@ namespace RaftPlayground;
 /// <param name="Logs">Each server's log from the first index that changed (a restarted server's from 0); servers whose log did not change are absent.</param>
 /// <param name="Data">Each server's data store changes; servers whose store did not change are absent.</param>
 /// <param name="Lines">The log lines written since the previous update, at most <see cref="LiveUpdateWriter.MaxLines"/>.</param>
+/// <param name="Messages">The messages on their way, and those ended since the previous update, with counts of all sent since then.</param>
 /// <param name="LinesSkipped">How many lines were written since the previous update but left out, being too many to send (or to read).</param>
 internal sealed record LiveUpdate(
     int Servers, bool CanControl, string Network, IReadOnlyList<IReadOnlyList<int>>? Groups, IReadOnlyList<LinkView> Links,
     IReadOnlyList<ServerView> Cards, IReadOnlyList<LogView> Logs, IReadOnlyList<DataChange> Data,
-    TimelineView Timeline, IReadOnlyList<LiveLine> Lines, long LinesSkipped, ScenarioView? Scenario);
+    TimelineView Timeline, IReadOnlyList<LiveLine> Lines, long LinesSkipped, ScenarioView? Scenario, ClockView Clock, MessagesView Messages);
 
 /// <summary>
 /// A change to server <paramref name="Id"/>'s data store: with <paramref name="Reset"/>, it is

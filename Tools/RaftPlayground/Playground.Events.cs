@@ -46,7 +46,8 @@ public sealed partial class Playground
     {
         var (cards, logs, data) = writer.Changes(Cluster.Read(writer.LogFrom()));
         var (lines, skipped) = writer.Lines(_log);
-        return new LiveUpdate(Cluster.Size, canControl, Network(), Cluster.Groups(), Cluster.Links(), cards, logs, data, Timeline.Of(_log), lines, skipped, _scenarios.Current);
+        return new LiveUpdate(Cluster.Size, canControl, Network(), Cluster.Groups(), Cluster.Links(), cards, logs, data, Timeline.Of(_log), lines, skipped, _scenarios.Current,
+            ClockNow(), Cluster.Messages.Take(Tick * Cluster.Clock.Speed));
     }
 
     /// <summary>Everything the page shows, with the last <paramref name="lines"/> log lines; <paramref name="canControl"/> says whether its controls work for this client.</summary>
@@ -55,8 +56,10 @@ public sealed partial class Playground
         IReadOnlyList<ServerReading> readings = Cluster.Read(new int[Cluster.Size]);
         return new PlaygroundState(Cluster.Size, canControl, Network(), Cluster.Groups(), Cluster.Links(),
             [.. readings.Select(r => r.Card)], [.. readings.Select(r => new LogView(r.Card.Id, 0, LogView.RunsOf(r.Terms)))],
-            Timeline.Of(_log), _log.LinesAfter(0, lines), _scenarios.Current);
+            Timeline.Of(_log), _log.LinesAfter(0, lines), _scenarios.Current, ClockNow(), Cluster.Messages.Take(Tick * Cluster.Clock.Speed));
     }
+
+    private ClockView ClockNow() => new(Math.Round(Cluster.Clock.Elapsed.TotalMilliseconds, 2), Cluster.Clock.Speed, Cluster.Clock.IsPaused);
 
     private string Network() => Cluster.Unreliable ? "unreliable" : "reliable";
 }

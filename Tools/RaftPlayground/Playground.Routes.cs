@@ -43,6 +43,9 @@ public sealed partial class Playground
         app.MapPost("/api/servers/{id}/{action}", (string id, string action) => Act(() => ServerActionAsync(id, action)));
         app.MapPost("/api/network/{mode}", (string mode, HttpContext ctx) => Act(() => NetworkActionAsync(mode, ctx)));
         app.MapPost("/api/kv/{op}", (string op, HttpContext ctx) => KvAsync(op, ctx));
+        app.MapGet("/api/clock", () => Results.Json(ClockNow(), JsonOptions));
+        app.MapPost("/api/clock/{action}", (string action, HttpContext ctx) => Act(() => ClockActionAsync(action, ctx)));
+        app.MapPost("/api/messages/{id}/drop", (string id) => Act(() => Task.FromResult(DropMessage(id))));
         app.MapGet("/api/scenarios", () => Results.Json(Scenarios.All, JsonOptions));
         app.MapPost("/api/scenarios/{name}", (string name) => Act(() => name == "stop" ? _scenarios.StopRunningAsync() : Task.FromResult(_scenarios.Start(name))));
     }
@@ -86,6 +89,95 @@ public sealed partial class Playground
                 throw new PlaygroundException(StatusCodes.Status400BadRequest, $"no network mode '{mode}': use reliable, unreliable, partition or heal");
         }
     }
+
+    /// <summary>
+    /// The clock's actions: a speed (body {"speed": 0.02}), pause, resume, and while paused a
+    /// step (body {"to": "timer"}, {"to": "message"} or {"ms": 10}). Each answers with the clock
+    /// as it is after it.
+    /// </summary>
+    private async Task<string> ClockActionAsync(string action, HttpContext ctx)
+    {
+        ClusterClock clock = Cluster.Clock;
+        switch (action)
+        {
+            case "speed":
+                ClockRequest? sr = await ReadBodyAsync<ClockRequest>(ctx, "a speed, such as {\"speed\": 0.02}");
+                if (sr?.Speed is not double speed || !(speed >= ClusterClock.MinSpeed && speed <= ClusterClock.MaxSpeed))
+                {
+                    throw new PlaygroundException(StatusCodes.Status400BadRequest,
+                        $"bad speed {(sr?.Speed is double v ? v.ToString(CultureInfo.InvariantCulture) : "(none)")}: give \"speed\" from 0.005 (1/200) to 1, such as {{\"speed\": 0.02}} for 1/50");
+                }
+                clock.Speed = speed;
+                _log.Write(Invariant($"Clock speed 1/{1 / speed:0.##}"));
+                return Invariant($"speed {Ratio(speed)}");
+            case "pause":
+                clock.Pause();
+                _log.Write("Clock paused");
+                return Invariant($"paused at {clock.Elapsed.TotalMilliseconds:0.0} ms of cluster time");
+            case "resume":
+                clock.Resume();
+                _log.Write("Clock resumed");
+                return Invariant($"running at {Ratio(clock.Speed)} from {clock.Elapsed.TotalMilliseconds:0.0} ms");
+            case "step":
+                ClockRequest? step = await ReadBodyAsync<ClockRequest>(ctx, "a step, such as {\"to\": \"timer\"}, {\"to\": \"message\"} or {\"ms\": 10}");
+                if (!clock.IsPaused)
+                {
+                    throw new PlaygroundException(StatusCodes.Status409Conflict, "the clock is running: pause it before stepping");
+                }
+                TimeSpan moved;
+                try
+                {
+                    moved = step switch
+                    {
+                        { To: "timer", Ms: null } => await clock.StepToNextTimerAsync(),
+                        { To: "message", Ms: null } => await StepToNextMessageAsync(),
+                        { To: null, Ms: double ms } when ms > 0 && ms <= ClusterClock.MaxStep.TotalMilliseconds => await clock.StepAsync(TimeSpan.FromMilliseconds(ms)),
+                        { To: null, Ms: double ms } => throw new PlaygroundException(StatusCodes.Status400BadRequest,
+                            Invariant($"bad step of {ms} ms: a step is more than 0 and at most {ClusterClock.MaxStep.TotalMilliseconds} ms")),
+                        _ => throw new PlaygroundException(StatusCodes.Status400BadRequest,
+                            "a step needs {\"to\": \"timer\"} (the next timer), {\"to\": \"message\"} (the next message's arrival) or {\"ms\": 10}"),
+                    };
+                }
+                catch (InvalidOperationException e)
+                {
+                    // Resumed meanwhile, or another step under way.
+                    throw new PlaygroundException(StatusCodes.Status409Conflict, e.Message);
+                }
+                return Invariant($"stepped {moved.TotalMilliseconds:0.###} ms to {clock.Elapsed.TotalMilliseconds:0.###} ms of cluster time");
+            default:
+                throw new PlaygroundException(StatusCodes.Status404NotFound, $"no clock action '{action}': use speed, pause, resume or step");
+        }
+    }
+
+    /// <summary>Steps to the moment the next message on its way reaches its receiver (or its reply its sender); 409 if none is on its way.</summary>
+    private Task<TimeSpan> StepToNextMessageAsync()
+    {
+        ClusterClock clock = Cluster.Clock;
+        TimeSpan next = Cluster.Messages.NextDelivery()
+            ?? throw new PlaygroundException(StatusCodes.Status409Conflict, "no message is on its way: step to the next timer, which sends the next ones");
+        TimeSpan by = next - clock.Elapsed;
+        // Due already (its timer fires at the next tick of the clock thread): the least step.
+        return clock.StepAsync(by > TimeSpan.Zero ? TimeSpan.FromTicks(Math.Min(by.Ticks, ClusterClock.MaxStep.Ticks)) : TimeSpan.FromTicks(1));
+    }
+
+    /// <summary>Drops message <paramref name="id"/> in flight.</summary>
+    private string DropMessage(string id)
+    {
+        if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out long n))
+        {
+            throw new PlaygroundException(StatusCodes.Status400BadRequest, $"'{id}' is not a message id: ids are the numbers in \"messages\"");
+        }
+        if (!Cluster.Messages.Drop(n))
+        {
+            throw new PlaygroundException(StatusCodes.Status409Conflict, $"message {n} is not on its way any more: it has ended (or never was)");
+        }
+        _log.Write(Invariant($"Drop message #{n}"));
+        return $"message {n} dropped";
+    }
+
+    private static string Ratio(double speed) => speed >= 1 ? "1×" : Invariant($"1/{1 / speed:0.##}×");
+
+    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The request's JSON body as a <typeparamref name="T"/>, or a 400 saying it should be <paramref name="what"/>.</summary>
     private static async Task<T?> ReadBodyAsync<T>(HttpContext ctx, string what)
@@ -137,6 +229,9 @@ public sealed partial class Playground
         return Results.Stream(stream, contentType);
     }
 }
+
+/// <summary>The body of POST /api/clock/speed ({"speed"}) and /api/clock/step ({"to"} or {"ms"}).</summary>
+internal sealed record ClockRequest(double? Speed, string? To, double? Ms);
 
 /// <summary>The body of POST /api/network/partition: the groups, each a list of server ids.</summary>
 internal sealed record PartitionRequest(IReadOnlyList<IReadOnlyList<int>>? Groups);

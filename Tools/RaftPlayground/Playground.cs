@@ -65,8 +65,10 @@ public sealed partial class Playground : IAsyncDisposable
     /// <summary>Starts the cluster, then the page; if the page cannot listen, the cluster is stopped again.</summary>
     public static async Task<Playground> StartAsync(PlaygroundOptions options)
     {
-        var log = new LiveLog(options.Servers);
-        var cluster = new Cluster(options.Servers, options.KvPortList, log);
+        // One clock for the cluster and the timeline, so that slowed down or paused, both are.
+        var clock = new ClusterClock();
+        var log = new LiveLog(options.Servers, clock);
+        var cluster = new Cluster(options.Servers, options.KvPortList, log, clock);
         WebApplication? app = null;
         try
         {

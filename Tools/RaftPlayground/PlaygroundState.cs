@@ -7,6 +7,9 @@ namespace RaftPlayground;
 /// <param name="Links">Every pair of servers' link: up, cut or down.</param>
 /// <param name="Logs">Every server's whole log (each from 0).</param>
 /// <param name="Scenario">The scenario running or last run; null before the first.</param>
+/// <param name="Clock">The cluster's time, speed and pause.</param>
+/// <param name="Messages">The messages on their way and just ended.</param>
 internal sealed record PlaygroundState(
     int Servers, bool CanControl, string Network, IReadOnlyList<IReadOnlyList<int>>? Groups, IReadOnlyList<LinkView> Links,
-    IReadOnlyList<ServerView> Cards, IReadOnlyList<LogView> Logs, TimelineView Timeline, IReadOnlyList<LiveLine> Lines, ScenarioView? Scenario);
+    IReadOnlyList<ServerView> Cards, IReadOnlyList<LogView> Logs, TimelineView Timeline, IReadOnlyList<LiveLine> Lines, ScenarioView? Scenario,
+    ClockView Clock, MessagesView Messages);

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Writes the README's pictures of the playground into Tools/RaftPlayground/screenshots/: the
-# browser tests take them as they drive the page (a Put, a partition, the Figure 7 scenario).
+# browser tests take them as they drive the page (a Put, a partition, the Figure 7 scenario, a message in flight at 1/20x).
 # Needs Chromium and ChromeDriver, as the browser tests do.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export RAFTPLAYGROUND_SCREENSHOTS="$PWD/Tools/RaftPlayground/screenshots"
 export TESTLOGVIZ_REQUIRE_BROWSER=1
-dotnet test Tools/RaftPlayground.Tests --filter "FullyQualifiedName~PageShowsRingLogsAndPartition|FullyQualifiedName~PageShowsFigure7Scenario"
+dotnet test Tools/RaftPlayground.Tests --filter "FullyQualifiedName~PageShowsRingLogsAndPartition|FullyQualifiedName~PageShowsFigure7Scenario|FullyQualifiedName~PageSlowMotionPauseStepAndMessages"
 ls -l "$RAFTPLAYGROUND_SCREENSHOTS"

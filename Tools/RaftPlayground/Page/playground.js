@@ -13,6 +13,9 @@
   let ringDrawn = "", logsDrawn = "";  // what the ring and the logs show now, to skip redrawing the same
   let last = null;                  // the latest update
   let selected = null;              // the server whose state the details panel shows
+  let selectedMsg = null;           // or the message whose fields it shows: its last known view
+  let clock = null, clockAt = 0;    // the cluster's clock as the latest update gave it, and when (performance.now())
+  const live = document.createElementNS("http://www.w3.org/2000/svg", "g");  // timers and messages, drawn every frame over the ring
   let filterText = "";
 
   // --- one colour per term, for every view: the ring, the log cells, the cards, the details ---
@@ -93,19 +96,121 @@
       g.append(svg("circle", { cx: p.x, cy: p.y, r: 31, class: "body", fill: c.status === "crashed" ? "#d0d0d0" : termColour(c.term), "data-term": c.term }));
       g.append(svg("text", { x: p.x, y: p.y - 5, class: "name" }, "S" + c.id));
       g.append(svg("text", { x: p.x, y: p.y + 12, class: "term" }, "term " + c.term));
-      const below = p.y > 182 ? p.y + 47 : p.y - 39;
+      const below = p.y > 182 ? p.y + 53 : p.y - 45;
       g.append(svg("text", { x: p.x, y: below, class: "role" }, c.status === "crashed" ? "crashed" : c.status === "disconnected" ? c.role + " · cut off" : c.role));
       g.append(svg("title", {}, `Server ${c.id}: ${c.role}, term ${c.term}, log ${c.logLength}, commit index ${c.commitIndex}. Click for its state.`));
       servers.append(g);
     }
-    ring.replaceChildren(links, servers);
+    ring.replaceChildren(links, servers, live);
   }
+
+  // --- the cluster's time, between two updates: moved on at its speed unless paused ---
+
+  function clusterNow() {
+    if (!clock) return 0;
+    return clock.paused ? clock.timeMs : clock.timeMs + (performance.now() - clockAt) * clock.speed;
+  }
+
+  function fmtMs(ms) {
+    return ms >= 10000 ? (ms / 1000).toFixed(2) + " s" : ms.toFixed(1) + " ms";
+  }
+
+  // --- drawn every frame over the ring: each follower's election timer, each message on its way ---
+
+  // The point a fraction f of the way from server a's edge to server b's.
+  function along(a, b, n, f) {
+    const p = ringPoint(a, n), q = ringPoint(b, n);
+    const d = Math.hypot(q.x - p.x, q.y - p.y), edge = 38 / d;
+    const t = edge + (1 - 2 * edge) * Math.min(Math.max(f, 0), 1);
+    return { x: p.x + (q.x - p.x) * t, y: p.y + (q.y - p.y) * t };
+  }
+
+  function arc(p, r, f) {
+    // An arc clockwise from the top, a fraction f of the circle (just short of whole, so it is still drawn).
+    const a = 2 * Math.PI * Math.min(f, 0.9999) - Math.PI / 2;
+    const x = p.x + r * Math.cos(a), y = p.y + r * Math.sin(a);
+    return `M ${p.x} ${p.y - r} A ${r} ${r} 0 ${f > 0.5 ? 1 : 0} 1 ${x} ${y}`;
+  }
+
+  const msgKind = m => m.method === "RequestVote" ? "rv" : m.heartbeat ? "hb" : "ae";
+  const kindName = m => m.method === "RequestVote" ? "RequestVote" : m.heartbeat ? "heartbeat (AppendEntries, no entries)" : "AppendEntries";
+
+  function drawLive() {
+    const s = last;
+    if (!s) return;
+    const n = s.servers, now = clusterNow();
+    const parts = [];
+    for (const c of s.cards) {
+      if (c.timerMs === undefined || c.timerMs === null || !c.timeoutMs || c.status === "crashed") continue;
+      const p = ringPoint(c.id, n);
+      const elapsed = Math.min(c.timerMs + (now - clock.timeMs), c.timeoutMs);
+      parts.push(svg("circle", { cx: p.x, cy: p.y, r: 36, class: "timer-track" }));
+      const t = svg("path", { d: arc(p, 36, elapsed / c.timeoutMs), class: "timer" + (elapsed >= c.timeoutMs ? " late" : ""), "data-server": c.id });
+      parts.push(t);
+    }
+    for (const m of s.messages.shown) {
+      const sel = selectedMsg && selectedMsg.id === m.id ? " selected" : "";
+      const kind = msgKind(m);
+      let at, cls = "msg " + kind + sel, mark = null;
+      if (m.stage === "sending") {
+        const f = m.dueMs === undefined || m.dueMs === null || m.dueMs <= m.sentMs ? 0 : (now - m.sentMs) / (m.dueMs - m.sentMs);
+        at = along(m.from, m.to, n, f);
+        if (m.held) cls += " held";
+      } else if (m.stage === "handling") {
+        at = along(m.from, m.to, n, 1);
+      } else if (m.stage === "replying" || m.stage === "answered") {
+        // The reply: back at the sender's end (held halfway while the network holds it).
+        at = along(m.to, m.from, n, m.held && m.stage === "replying" ? 0.5 : 1);
+        cls += " reply " + (m.outcome === "granted" || m.outcome === "success" ? "ok" : "no") + (m.held && m.stage === "replying" ? " held" : "");
+      } else {
+        // Lost: a cross where it was, the request's way or the reply's.
+        const f = m.stage === "lost" ? (m.dueMs && m.dueMs > m.sentMs ? (m.endMs - m.sentMs) / (m.dueMs - m.sentMs) : 0.5) : 0.2;
+        at = m.stage === "lost" ? along(m.from, m.to, n, f) : along(m.to, m.from, n, f);
+        mark = svg("text", { x: at.x, y: at.y + 5, class: "msg-lost" + sel, "data-msg": m.id }, "✕");
+      }
+      const title = `#${m.id} ${kindName(m)} S${m.from} → S${m.to}: ${m.stage}${m.outcome ? ", " + m.outcome : ""}. Click for its fields.`;
+      const g = svg("g", { "data-msg": m.id, "data-stage": m.stage, "data-due": m.dueMs === undefined || m.dueMs === null ? "" : m.dueMs, class: "message" }, svg("title", {}, title));
+      g.append(svg("circle", { cx: at.x, cy: at.y, r: 10, class: "hit", "data-msg": m.id }));
+      g.append(mark || svg("circle", { cx: at.x, cy: at.y, r: m.heartbeat ? 4.5 : 6, class: cls, "data-msg": m.id }));
+      parts.push(g);
+    }
+    live.replaceChildren(...parts);
+    const clusterText = fmtMs(now);
+    if ($("cluster-time").textContent !== clusterText) $("cluster-time").textContent = clusterText;
+  }
+
+  // Drawn every frame while the clock runs; while paused, only when an update brings something new
+  // (so that nothing is replaced under a click).
+  let drawnPausedAt = null;
+  function frame() {
+    if (clock) {
+      const key = clock.paused ? JSON.stringify([clock.timeMs, last.messages.shown, last.cards.map(c => [c.timerMs, c.timeoutMs, c.status]), selectedMsg && selectedMsg.id]) : null;
+      if (key === null || key !== drawnPausedAt) {
+        drawLive();
+        drawnPausedAt = key;
+      }
+    }
+    requestAnimationFrame(frame);
+  }
+  requestAnimationFrame(frame);
+  setInterval(() => { $("wall-time").textContent = new Date().toLocaleTimeString("en-GB"); }, 250);
 
   function select(id) {
     selected = selected === id ? null : id;
+    selectedMsg = null;
+    if (last) { showRing(last); showDetails(last); }
+  }
+  function selectMsg(id) {
+    const m = last && last.messages.shown.find(x => x.id === id);
+    if (!m) return;
+    selectedMsg = selectedMsg && selectedMsg.id === id ? null : m;
+    selected = null;
+    drawnPausedAt = null;
     if (last) { showRing(last); showDetails(last); }
   }
   $("ring").addEventListener("click", e => {
+    const msg = e.target.closest("[data-msg]");
+    if (msg) { selectMsg(Number(msg.dataset.msg)); return; }
     const g = e.target.closest(".server");
     if (g) select(Number(g.dataset.id));
   });
@@ -116,7 +221,37 @@
 
   // --- the details of the selected server ---
 
+  function showMessage(s) {
+    // The message's latest view while it is on the board; once gone, the last one seen.
+    const m = s.messages.shown.find(x => x.id === selectedMsg.id) || selectedMsg;
+    selectedMsg = m;
+    $("details-hint").hidden = true;
+    $("details-title").textContent = `Message #${m.id}: ${m.method}`;
+    const dl = $("details-fields");
+    dl.replaceChildren();
+    $("progress").hidden = true;
+    const stages = { sending: "on its way to the receiver", handling: "at the receiver: its handler runs", replying: "the reply on its way back",
+      answered: "ended: the sender has the reply", lost: "ended: lost before the receiver's handler", "reply-lost": "ended: the receiver acted on it, but the reply was lost" };
+    const rows = [
+      ["kind", kindName(m)], ["from → to", `S${m.from} → S${m.to}`], ["stage", stages[m.stage] + (m.held ? " (held by the network for a long delay)" : "")],
+      ["sent at", fmtMs(m.sentMs) + " (cluster time)"],
+    ];
+    if (m.dueMs !== undefined && m.dueMs !== null && m.stage === "sending") rows.push(["arrives at", fmtMs(m.dueMs) + ` (after ${(m.dueMs - m.sentMs).toFixed(2)} ms)`]);
+    if (m.endMs !== undefined && m.endMs !== null) rows.push(["ended at", fmtMs(m.endMs)]);
+    rows.push(["fields", m.args.split(" ").join("\n")]);
+    if (m.reply) rows.push(["reply", m.reply.split(" ").join("\n") + (m.outcome ? "\n→ " + m.outcome : "")]);
+    if (m.reason) rows.push(["why lost", m.reason]);
+    for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", { textContent: v, className: k === "fields" || k === "reply" ? "fields" : "" }));
+    const drop = $("msg-drop");
+    drop.hidden = false;
+    drop.disabled = !["sending", "handling", "replying"].includes(m.stage) || !s.canControl;
+    drop.dataset.msg = m.id;
+  }
+  $("msg-drop").addEventListener("click", () => run("/api/messages/" + $("msg-drop").dataset.msg + "/drop"));
+
   function showDetails(s) {
+    $("msg-drop").hidden = true;
+    if (selectedMsg) { showMessage(s); return; }
     const c = selected === null ? null : s.cards[selected];
     $("details-hint").hidden = c !== null;
     $("details-title").textContent = c ? `Server ${c.id}` : "Server";
@@ -132,6 +267,8 @@
       ["currentTerm", [swatch, String(c.term)]], ["votedFor", c.votedFor < 0 ? "nobody" : String(c.votedFor)],
       ["log length", String(c.logLength)], ["commitIndex", String(c.commitIndex)], ["lastApplied", String(c.lastApplied)],
       ["last entry's term", logs[c.id] && logs[c.id].length ? String(logs[c.id][logs[c.id].length - 1]) : "(empty log)"],
+      ["election timer", c.timerMs === undefined || c.timerMs === null ? (c.role === "Leader" ? "none (a leader sends heartbeats instead)" : "–")
+        : `${c.timerMs.toFixed(1)} of ${c.timeoutMs.toFixed(0)} ms`],
       ["KV API", c.kvAddr],
     ];
     for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", {}, ...(Array.isArray(v) ? v : [v])));
@@ -438,6 +575,44 @@
     }
   });
 
+  // --- the cluster's clock: speed, pause and resume, steps while paused ---
+
+  $("speed").addEventListener("change", e => run("/api/clock/speed", { speed: Number(e.target.value) }));
+  $("pause").addEventListener("click", () => run("/api/clock/" + (clock && clock.paused ? "resume" : "pause")));
+  for (const id of ["step-timer", "step-message", "step-10"]) {
+    $(id).addEventListener("click", e => {
+      const to = e.currentTarget.dataset.step;
+      run("/api/clock/step", to === "10" ? { ms: 10 } : { to });
+    });
+  }
+
+  function showClock(c) {
+    clock = c;
+    stats.clusterMs = c.timeMs;
+    clockAt = performance.now();
+    $("pause").textContent = c.paused ? "Resume" : "Pause";
+    $("pause").classList.toggle("paused", c.paused);
+    for (const id of ["step-timer", "step-message", "step-10"]) $(id).disabled = !c.paused;
+    $("clock-state").textContent = c.paused ? "paused" : c.speed < 1 ? `at 1/${Math.round(1 / c.speed)}×` : "";
+    if (document.activeElement !== $("speed")) {
+      const opt = [...$("speed").options].find(o => Math.abs(Number(o.value) - c.speed) < 1e-9);
+      if (opt) $("speed").value = opt.value;
+    }
+    drawnPausedAt = null;
+  }
+
+  // How many messages the cluster sent since the previous update: at full speed most begin and end between two.
+  let sentBefore = null;
+  function showMessageSummary(m) {
+    const sent = m.sent;
+    if (sentBefore) {
+      const d = k => sent[k] - sentBefore[k];
+      $("msg-summary").textContent = `sent since the last update: ${d("heartbeats")} heartbeats, ${d("appendEntries")} AppendEntries with entries, ${d("requestVote")} RequestVote`
+        + ` · drawn: ${m.shown.length}` + (m.notShown ? ` (${m.notShown} more not drawn)` : "") + (clock && clock.speed === 1 && !clock.paused ? " · at 1× most are over before the page sees them: slow down to watch them" : "");
+    }
+    sentBefore = sent;
+  }
+
   // --- the network switch ---
 
   $("unreliable").addEventListener("change", e => run("/api/network/" + (e.target.checked ? "unreliable" : "reliable")));
@@ -471,6 +646,8 @@
       const store = change.reset ? {} : (stores[change.id] || {});
       stores[change.id] = Object.assign(store, change.set);
     }
+    showClock(s.clock);
+    showMessageSummary(s.messages);
     showRing(s);
     showDetails(s);
     showGroups(s);

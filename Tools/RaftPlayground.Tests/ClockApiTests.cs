@@ -1,0 +1,74 @@
+// The cluster's clock through the JSON API: paused means nothing moves; steps move cluster time
+// by what they say; slowed down, the KV console's requests take longer and still succeed.
+using FluentAssertions;
+using Xunit;
+
+namespace RaftPlayground;
+
+[Collection("cluster")]
+public sealed class ClockApiTests
+{
+    [Fact]
+    public async Task TestPauseStepAndSlowMotionThroughTheApi()
+    {
+        await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = 0, KvPortBase = 0 });
+        using var api = new ApiClient(p.Address);
+        await api.WaitForLeaderAsync(TimeSpan.FromSeconds(5));
+
+        // Paused: cluster time, terms, logs and messages stand still.
+        (await api.PostAsync("clock/pause")).Status.Should().Be(200);
+        PlaygroundState before = await api.StateAsync();
+        before.Clock.Paused.Should().BeTrue();
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        PlaygroundState after = await api.StateAsync();
+        after.Clock.TimeMs.Should().Be(before.Clock.TimeMs, "no cluster time passes while paused");
+        after.Cards.Select(c => (c.Term, c.Role, c.CommitIndex, c.TimerMs)).Should().Equal(before.Cards.Select(c => (c.Term, c.Role, c.CommitIndex, c.TimerMs)));
+        after.Messages.Shown.Should().Equal(before.Messages.Shown, "no message moves while paused");
+
+        // A step of 10 ms moves cluster time by exactly that; bad steps are refused with their reason.
+        var (status, answer) = await api.PostAsync("clock/step", new { ms = 10 });
+        status.Should().Be(200, answer.ToString());
+        (await api.StateAsync()).Clock.TimeMs.Should().BeApproximately(before.Clock.TimeMs + 10, 0.02);
+        foreach (var (body, reason) in new[]
+        {
+            ("{\"ms\":0}", "bad step of 0 ms"),
+            ("{\"ms\":20000}", "bad step of 20000 ms"),
+            ("{\"to\":\"nowhere\"}", "a step needs {\"to\": \"timer\"}"),
+            ("{\"to\":\"timer\",\"ms\":5}", "a step needs"),
+        })
+        {
+            (status, answer) = await api.PostAsync("clock/step", body);
+            status.Should().Be(400, body);
+            answer.GetProperty("error").GetString().Should().Contain(reason);
+        }
+
+        // Steps to the next timer until a message is on its way; a step to the next message moves it on.
+        MessageView? sending = null;
+        for (int i = 0; i < 200 && sending is null; i++)
+        {
+            (await api.PostAsync("clock/step", new { to = "timer" })).Status.Should().Be(200);
+            sending = (await api.StateAsync()).Messages.Shown.FirstOrDefault(m => m.Stage == "sending" && m.DueMs is not null);
+        }
+        sending.Should().NotBeNull("stepping timer by timer, a heartbeat is sent within 200 steps");
+        // The step goes to the earliest arrival still to come, which may be another message's.
+        PlaygroundState waiting = await api.StateAsync();
+        sending = waiting.Messages.Shown.Where(m => m.Stage is "sending" or "replying" && m.DueMs > waiting.Clock.TimeMs + 0.01).MinBy(m => m.DueMs) ?? sending;
+        (status, answer) = await api.PostAsync("clock/step", new { to = "message" });
+        status.Should().Be(200, answer.ToString());
+        PlaygroundState stepped = await api.StateAsync();
+        stepped.Clock.TimeMs.Should().BeGreaterThanOrEqualTo(sending!.DueMs!.Value - 0.01);
+        // The message handed over is no longer on its way to its receiver (its reply may be on the board).
+        await Poll.UntilAsync(async () => (await api.StateAsync()).Messages.Shown.All(m => m.Id != sending.Id || m.Stage != "sending"),
+            TimeSpan.FromSeconds(5), $"message {sending.Id} to reach its receiver after the step to its arrival");
+
+        // Resumed at 1/50: a Put takes at least one network delay (1 ms of cluster time, 50 ms of real time), and succeeds.
+        (await api.PostAsync("clock/resume")).Status.Should().Be(200);
+        (await api.PostAsync("clock/speed", new { speed = 0.02 })).Status.Should().Be(200);
+        (await api.StateAsync()).Clock.Speed.Should().Be(0.02);
+        await api.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        KvAnswer put = await api.KvAsync("put", "b", "2");
+        put.ElapsedMs.Should().BeGreaterThanOrEqualTo(50, "at 1/50 even the quickest commit takes 50 ms of real time");
+        (await api.PostAsync("clock/speed", new { speed = 1 })).Status.Should().Be(200);
+        await api.KvAsync("get", "b");
+    }
+}
