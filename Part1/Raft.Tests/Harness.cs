@@ -247,6 +247,24 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Waits <paramref name="n"/> milliseconds, without blocking a thread.</summary>
     public static Task SleepMs(int n) => Task.Delay(n);
 
+    /// <summary>
+    /// Beyond upstream: waits until <paramref name="condition"/> holds, looking every millisecond;
+    /// fails the test after <paramref name="limit"/> (5 s unless given), saying what did not happen.
+    /// </summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null)
+    {
+        TimeSpan patience = limit ?? TimeSpan.FromSeconds(5);
+        var deadline = DateTime.UtcNow + patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"waited {patience.TotalSeconds:0.#} s for {what}");
+            }
+            await SleepMs(1);
+        }
+    }
+
     /// <summary>Waits up to <paramref name="limit"/> for all tasks to end; returns those still running.</summary>
     private async Task<IReadOnlyList<string>> WaitForTasksAsync(TimeSpan limit)
     {

@@ -184,20 +184,6 @@ public sealed class HazardTests(ITestOutputHelper output)
         h.Cm(leaderId).SetPeerTaskHook(null);
     }
 
-    /// <summary>Waits up to 5 s for <paramref name="condition"/>; fails the test saying what did not happen.</summary>
-    private static async Task WaitForAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (!condition())
-        {
-            if (DateTime.UtcNow >= deadline)
-            {
-                Assert.Fail($"timed out waiting for {what}");
-            }
-            await SleepMs(1);
-        }
-    }
-
     /// <summary>A heartbeat by hand from leader <paramref name="leaderId"/> of <paramref name="term"/>, so <paramref name="cm"/> stays a follower.</summary>
     private static void KeepFollowing(ConsensusModule cm, int leaderId, int term) =>
         cm.AppendEntries(new AppendEntriesArgs { Term = term, LeaderId = leaderId, PrevLogIndex = -1, PrevLogTerm = -1, LeaderCommit = -1 });
@@ -286,7 +272,7 @@ public sealed class HazardTests(ITestOutputHelper output)
             }
             _mode = HoldingSends;
             await _sendHeld.Task.WaitAsync(TimeSpan.FromSeconds(5));
-            await WaitForAsync(
+            await WaitUntilAsync(
                 () => _cm.RunningTasks().Count(n => n.StartsWith("AppendEntries to", StringComparison.Ordinal)) == Volatile.Read(ref _heldCount),
                 "the send tasks that started before the hold to finish");
         }

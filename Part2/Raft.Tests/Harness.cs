@@ -26,10 +26,7 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Every server of the cluster, by id.</summary>
     private readonly Server[] _cluster;
 
-    /// <summary>
-    /// Each server's commit channel. Unbounded where upstream's are unbuffered: a collector that
-    /// waits for the harness lock must never hold up a CM's commit sender, nor its shutdown.
-    /// </summary>
+    /// <summary>Each server's commit channel, unbounded (upstream's are unbuffered): a collector waiting for the harness lock never holds up a CM.</summary>
     private readonly Channel<CommitEntry>[] _commitChans;
 
     /// <summary>The commits each server has reported so far, in order, as its collector task read them.</summary>
@@ -284,17 +281,11 @@ public sealed class Harness : IAsyncDisposable
             {
                 if (_connected[i])
                 {
-                    if (commitsLen >= 0)
+                    if (commitsLen >= 0 && _commits[i].Count != commitsLen)
                     {
-                        if (_commits[i].Count != commitsLen)
-                        {
-                            Assert.Fail($"commits[{i}] = {Format(_commits[i])}, commitsLen = {commitsLen}");
-                        }
+                        Assert.Fail($"commits[{i}] = {Format(_commits[i])}, commitsLen = {commitsLen}");
                     }
-                    else
-                    {
-                        commitsLen = _commits[i].Count;
-                    }
+                    commitsLen = _commits[i].Count;
                 }
             }
 
@@ -311,10 +302,7 @@ public sealed class Harness : IAsyncDisposable
                         {
                             cmdOfN.Should().Be(cmdAtC, $"servers must agree at commits[{i}][{c}]");
                         }
-                        else
-                        {
-                            cmdAtC = cmdOfN;
-                        }
+                        cmdAtC = cmdOfN;
                     }
                 }
                 if (cmdAtC == cmd)
@@ -330,10 +318,7 @@ public sealed class Harness : IAsyncDisposable
                             {
                                 Assert.Fail($"got Index={_commits[i][c].Index}, want {index} at commits[{i}][{c}]");
                             }
-                            else
-                            {
-                                index = _commits[i][c].Index;
-                            }
+                            index = _commits[i][c].Index;
                             nc++;
                         }
                     }
@@ -354,18 +339,7 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>Beyond upstream: waits until <paramref name="n"/> connected servers have committed <paramref name="cmd"/>; fails after 5 s.</summary>
-    public async Task WaitCommittedAsync(int cmd, int n)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (CommittedBy(cmd) < n)
-        {
-            if (DateTime.UtcNow >= deadline)
-            {
-                Assert.Fail($"cmd={cmd} was not committed by {n} servers within 5 s");
-            }
-            await SleepMs(1);
-        }
-    }
+    public Task WaitCommittedAsync(int cmd, int n) => WaitUntilAsync(() => CommittedBy(cmd) >= n, $"cmd={cmd} to be committed by {n} servers");
 
     /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
     public int CommittedBy(int cmd)
@@ -403,6 +377,24 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>Waits <paramref name="n"/> milliseconds, without blocking a thread.</summary>
     public static Task SleepMs(int n) => Task.Delay(n);
+
+    /// <summary>
+    /// Beyond upstream: waits until <paramref name="condition"/> holds, looking every millisecond;
+    /// fails the test after <paramref name="limit"/> (5 s unless given), saying what did not happen.
+    /// </summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null)
+    {
+        TimeSpan patience = limit ?? TimeSpan.FromSeconds(5);
+        var deadline = DateTime.UtcNow + patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"waited {patience.TotalSeconds:0.#} s for {what}");
+            }
+            await SleepMs(1);
+        }
+    }
 
     /// <summary>Reads one of server <paramref name="i"/>'s commit channels into its list, until the channel is completed.</summary>
     private async Task CollectCommitsAsync(int i, ChannelReader<CommitEntry> commits)

@@ -1,8 +1,6 @@
 // The tests of this part, one for each of upstream's, with the same names and scenarios.
-// Where upstream sleeps for a commit and then checks it, these tests wait for that commit
-// (WaitCommittedAsync, at most 5 s) and then check it: with other tests' clusters beside it, a
-// commit can take longer than the sleep allows. The sleeps that let a fault play out, or that
-// give something the time not to happen, are upstream's.
+// Where upstream sleeps for a commit, these wait for it (WaitCommittedAsync): beside other tests'
+// clusters, a commit can outlast the sleep. Sleeps that let a fault play out are upstream's.
 using FluentAssertions;
 using Xunit;
 using static Raft.Harness;

@@ -34,15 +34,8 @@ public sealed partial class ConsensusModule
     /// <summary>The log itself, not a copy.</summary>
     internal IReadOnlyList<LogEntry> Log => _log;
 
-    internal int CommitIndex => _commitIndex;
-
-    internal int LastApplied => _lastApplied;
-
     /// <summary>The next log index the leader will send to <paramref name="peerId"/>.</summary>
     internal int NextIndexOf(int peerId) => _nextIndex[peerId];
-
-    /// <summary>The highest log index the leader knows <paramref name="peerId"/> holds.</summary>
-    internal int MatchIndexOf(int peerId) => _matchIndex[peerId];
 
     /// <summary>The timeout of the election countdown started last.</summary>
     internal TimeSpan ElectionTimeoutDuration => _electionTimeout;

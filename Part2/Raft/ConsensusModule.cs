@@ -561,9 +561,9 @@ public sealed partial class ConsensusModule
                 AppendEntriesArgs args;
                 lock (_mu)
                 {
-                    // This task may start after the CM stepped down or stopped, and a new leader
-                    // may have cut its log meanwhile: check again before reading nextIndex and
-                    // the log (upstream does not, and can index past the log's end).
+                    // This task may start after the CM stepped down or stopped: check again, as
+                    // upstream does not, so a deposed leader never speaks for a term it lost.
+                    // A new leader may also have cut the log, and nextIndex would point past its end.
                     if (_state != CMState.Leader || _currentTerm != savedCurrentTerm)
                     {
                         Dlog($"AppendEntries to {peerId} not sent: state={_state}, term={_currentTerm}");

@@ -16,8 +16,9 @@ public sealed class HazardTests(ITestOutputHelper output)
 
     /// <summary>
     /// A leader's per-peer send task is held before it reads any state; meanwhile a newer leader
-    /// deposes it and cuts its log below the peer's nextIndex. Released, the task must see that
-    /// it no longer leads and send nothing (upstream's reads the log past its end).
+    /// deposes it. Released, the task must see that it no longer leads and send nothing, rather
+    /// than a heartbeat for a term it has lost.
+    /// The new leader also cuts the log below the peer's nextIndex, which upstream's task reads past.
     /// </summary>
     [Fact]
     public async Task DeposedLeaderSendTaskChecksStateFirst()
@@ -28,23 +29,15 @@ public sealed class HazardTests(ITestOutputHelper output)
         int otherId = (leaderId + 1) % 3;
         h.SubmitToServer(leaderId, 5);
         h.SubmitToServer(leaderId, 6);
-        await WaitForAsync(() => NextIndex(h, leaderId, otherId) == 2, "both entries to reach the peer");
+        await WaitUntilAsync(() => NextIndex(h, leaderId, otherId) == 2, "both entries to reach the peer");
 
         ConsensusModule cm = h.Cm(leaderId);
         MuteFollowers(h, leaderId);
         using var gate = new HookGate(cm);
         await gate.HoldSendsAsync();
 
-        // By hand, what a new leader of a later term would send: it replaces the whole log.
-        cm.AppendEntries(new AppendEntriesArgs
-        {
-            Term = term + 1,
-            LeaderId = otherId,
-            PrevLogIndex = -1,
-            PrevLogTerm = -1,
-            Entries = [new LogEntry(100, term + 1)],
-            LeaderCommit = -1,
-        });
+        // By hand, what a new leader of a later term would send.
+        cm.AppendEntries(new AppendEntriesArgs { Term = term + 1, LeaderId = otherId, PrevLogIndex = -1, PrevLogTerm = -1, Entries = [new LogEntry(100, term + 1)], LeaderCommit = -1 });
         lock (cm.Mu)
         {
             cm.State.Should().Be(CMState.Follower);
@@ -116,7 +109,7 @@ public sealed class HazardTests(ITestOutputHelper output)
 
         h.SubmitToServer(leaderId, 6);
         h.SubmitToServer(leaderId, 7);
-        await WaitForAsync(() => NextIndex(h, leaderId, otherId) == 3, "a newer message's reply to move nextIndex to 3");
+        await WaitUntilAsync(() => NextIndex(h, leaderId, otherId) == 3, "a newer message's reply to move nextIndex to 3");
 
         // Nothing else may move nextIndex while the old reply is handled.
         h.DisconnectPeer(leaderId);
@@ -162,15 +155,15 @@ public sealed class HazardTests(ITestOutputHelper output)
         ConsensusModule cm = server.Cm;
 
         // With no peer connected, the election timer fires and StartElection tries to persist.
-        await WaitForAsync(() => { lock (cm.Mu) { return cm.State == CMState.Dead; } }, "the CM to stop after the failed write");
+        await WaitUntilAsync(() => { lock (cm.Mu) { return cm.State == CMState.Dead; } }, "the CM to stop after the failed write");
         // The CM is Dead before the exception has left its task; the task records it just after.
-        await WaitForAsync(() => server.Faults().Count > 0, "the failure to be recorded");
+        await WaitUntilAsync(() => server.Faults().Count > 0, "the failure to be recorded");
         storage.Writes.Should().Be(1, "one write was tried, and none after it");
         server.Faults().Should().ContainSingle().Which.Should().BeOfType<IOException>()
             .Which.Message.Should().Contain("could not persist");
 
         await server.ShutdownAsync();
-        await WaitForAsync(() => server.RunningTasks().Count == 0, "every task to end");
+        await WaitUntilAsync(() => server.RunningTasks().Count == 0, "every task to end");
     }
 
     /// <summary>
@@ -280,26 +273,12 @@ public sealed class HazardTests(ITestOutputHelper output)
         h.Cm(leaderId).SetPeerTaskHook(null);
     }
 
-    /// <summary>Waits up to 5 s for <paramref name="condition"/>; fails the test saying what did not happen.</summary>
-    private static async Task WaitForAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (!condition())
-        {
-            if (DateTime.UtcNow >= deadline)
-            {
-                Assert.Fail($"timed out waiting for {what}");
-            }
-            await SleepMs(1);
-        }
-    }
-
+    /// <summary>The leader's nextIndex for <paramref name="peerId"/>, read under its lock.</summary>
     private static int NextIndex(Harness h, int leaderId, int peerId)
     {
-        ConsensusModule cm = h.Cm(leaderId);
-        lock (cm.Mu)
+        lock (h.Cm(leaderId).Mu)
         {
-            return cm.NextIndexOf(peerId);
+            return h.Cm(leaderId).NextIndexOf(peerId);
         }
     }
 
@@ -415,7 +394,7 @@ public sealed class HazardTests(ITestOutputHelper output)
             }
             _mode = HoldingSends;
             await _sendHeld.Task.WaitAsync(TimeSpan.FromSeconds(5));
-            await WaitForAsync(
+            await WaitUntilAsync(
                 () => _cm.RunningTasks().Count(n => n.StartsWith("AppendEntries to", StringComparison.Ordinal)) == Volatile.Read(ref _heldCount),
                 "the send tasks that started before the hold to finish");
         }

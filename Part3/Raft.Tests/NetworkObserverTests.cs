@@ -4,6 +4,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using FluentAssertions;
 using Xunit;
+using static Raft.Harness;
 using static Raft.MessageEventKind;
 
 namespace Raft;
@@ -90,7 +91,7 @@ public sealed class NetworkObserverTests(ITestOutputHelper output)
         held!.Delay.Should().Be(TimeSpan.FromSeconds(1));
 
         log.Observer.Drop(held.Id).Should().BeTrue();
-        (await WaitForAsync(() => log.HasEnded(held.Id))).Should().BeTrue("a dropped message ends without the clock moving");
+        await WaitUntilAsync(() => log.HasEnded(held.Id), "the dropped message to end without the clock moving");
 
         log.Of(held.Id).Select(s => s.Event.Kind).Should().Equal(Sent, Held, Lost);
         log.Of(held.Id)[^1].Event.Reason.Should().Be("dropped in flight");
@@ -183,7 +184,7 @@ public sealed class NetworkObserverTests(ITestOutputHelper output)
         await h.ShutdownAsync();
 
         // A sender hears of a reply handed back just before shutdown on a task of its own.
-        (await WaitForAsync(() => log.Observer.InFlightCount == 0)).Should().BeTrue("every message ends once its servers stop");
+        await WaitUntilAsync(() => log.Observer.InFlightCount == 0, "every message to end once its servers stop");
         var next = new Dictionary<MessageEventKind, MessageEventKind[]>
         {
             [Sent] = [Delayed, Held, Lost],
@@ -233,21 +234,6 @@ public sealed class NetworkObserverTests(ITestOutputHelper output)
         }
         (await clock.StepUntilAsync(() => log.Observer.InFlightCount == 0, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(5))).Should().BeTrue();
         log.Events.GroupBy(e => e.Event.Id).Should().OnlyContain(j => log.HasEnded(j.Key));
-    }
-
-    /// <summary>Waits, in real time, until <paramref name="condition"/> holds; false after 10 s.</summary>
-    private static async Task<bool> WaitForAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-            await Task.Delay(5);
-        }
-        return true;
     }
 }
 

@@ -1,8 +1,6 @@
 // The tests of this part, one for each of upstream's, with the same names and scenarios.
-// Where upstream sleeps for a commit and then checks it, these tests wait for that commit
-// (WaitCommittedAsync, at most 5 s) and then check it: with other tests' clusters beside it, a
-// commit can take longer than the sleep allows. The sleeps that let a fault play out, or that
-// give something the time not to happen, are upstream's.
+// Where upstream sleeps for a commit, these wait for it (WaitCommittedAsync): beside other tests'
+// clusters, a commit can outlast the sleep. Sleeps that let a fault play out are upstream's.
 using FluentAssertions;
 using Xunit;
 using static Raft.Harness;
@@ -846,22 +844,11 @@ public sealed class RaftTests(ITestOutputHelper output)
             // term by then; on a busy machine it sometimes has not, and two servers of different
             // terms both claim to lead at the next check. Wait for the step-down itself: that no
             // term ever has two leaders is what the harness's safety monitor checks, all along.
-            await WaitForStepDownAsync(h, leaderId);
+            await WaitUntilAsync(() => !h.Cm(leaderId).Report().IsLeader, $"the reconnected old leader {leaderId} to step down");
             await SleepMs(150);
         }
 
         await SleepMs(300);
         await h.CheckSingleLeaderAsync();
-    }
-
-    /// <summary>Waits up to 5 s for server <paramref name="id"/> to stop thinking it leads.</summary>
-    private static async Task WaitForStepDownAsync(Harness h, int id)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (h.Cm(id).Report().IsLeader)
-        {
-            DateTime.UtcNow.Should().BeBefore(deadline, $"the reconnected old leader {id} must step down");
-            await SleepMs(5);
-        }
     }
 }

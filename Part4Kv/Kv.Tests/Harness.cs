@@ -26,9 +26,10 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>
     /// The clients' limit per attempt. Upstream's 50 ms is a coin toss on a loaded 2-core machine:
-    /// a commit stalled past it makes the client resend a Put, which runs twice and turns a test's
-    /// "key is new" into "key found". Longer, yet short enough that every scenario still moves
-    /// off a cut-off leader well inside its 500 ms.
+    /// a commit stalled past it makes the client resend, and the answer to the resend fails a
+    /// Check call: the resent Put runs twice, and a test's "key is new" turns into "key found".
+    /// Longer, yet short enough that every scenario still moves off a cut-off leader well inside
+    /// its 500 ms.
     /// </summary>
     private static readonly TimeSpan ClientAttemptTimeout = TimeSpan.FromMilliseconds(250);
 
@@ -340,18 +341,8 @@ public sealed class Harness : IAsyncDisposable
     /// Beyond upstream: waits until service <paramref name="id"/> no longer thinks it is the
     /// leader, as a stale leader learns when it hears a higher term; fails after 2 s.
     /// </summary>
-    public async Task WaitUntilNotLeaderAsync(int id)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
-        while (_kvCluster[id].IsLeader())
-        {
-            if (DateTime.UtcNow >= deadline)
-            {
-                Assert.Fail($"service {id} still thinks it is the leader after 2 s");
-            }
-            await SleepMs(5);
-        }
-    }
+    public Task WaitUntilNotLeaderAsync(int id) =>
+        WaitUntilAsync(() => !_kvCluster[id].IsLeader(), $"service {id} to stop thinking it is the leader", TimeSpan.FromSeconds(2));
 
     /// <summary>Puts through <paramref name="c"/> and checks it succeeds; returns (prevValue, keyFound).</summary>
     public async Task<(string PrevValue, bool KeyFound)> CheckPutAsync(KvClient c, string key, string value)
@@ -401,6 +392,24 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>Waits <paramref name="n"/> milliseconds, without blocking a thread.</summary>
     public static Task SleepMs(int n) => Task.Delay(n);
+
+    /// <summary>
+    /// Beyond upstream: waits until <paramref name="condition"/> holds, looking every millisecond;
+    /// fails the test after <paramref name="limit"/> (5 s unless given), saying what did not happen.
+    /// </summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null)
+    {
+        TimeSpan patience = limit ?? TimeSpan.FromSeconds(5);
+        var deadline = DateTime.UtcNow + patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"waited {patience.TotalSeconds:0.#} s for {what}");
+            }
+            await SleepMs(1);
+        }
+    }
 
     /// <summary>The services' client addresses, by id; for tests that talk HTTP themselves.</summary>
     public IReadOnlyList<string> ServiceAddrs => _kvServiceAddrs;

@@ -60,8 +60,8 @@ public sealed class KvClient : IDisposable
     /// <summary>
     /// Creates a client of the services at <paramref name="serviceAddrs"/> (each "host:port").
     /// Each attempt at one service gets <paramref name="attemptTimeout"/>, by default upstream's
-    /// 50 ms. A commit slower than that makes the client send the request again elsewhere, and a
-    /// Put or CAS then runs twice.
+    /// 50 ms. A commit slower than that makes the client send the request again.
+    /// A Put or CAS then runs twice.
     /// </summary>
     public KvClient(IReadOnlyList<string> serviceAddrs, ILogger? logger = null, TimeSpan? attemptTimeout = null)
     {
@@ -81,7 +81,7 @@ public sealed class KvClient : IDisposable
     /// Stores <paramref name="value"/> under <paramref name="key"/>. Returns the key's previous
     /// value and whether it existed before.
     /// </summary>
-    /// <exception cref="KvException">The command was not committed (retry), or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The service did not answer OK (the message says why; a failed commit is worth a retry), or its answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string PrevValue, bool KeyFound)> PutAsync(string key, string value, CancellationToken ct)
     {
@@ -91,7 +91,7 @@ public sealed class KvClient : IDisposable
     }
 
     /// <summary>Reads the value of <paramref name="key"/>. Returns it and whether the key exists.</summary>
-    /// <exception cref="KvException">The command was not committed (retry), or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The service did not answer OK (the message says why; a failed commit is worth a retry), or its answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string Value, bool KeyFound)> GetAsync(string key, CancellationToken ct)
     {
@@ -104,7 +104,7 @@ public sealed class KvClient : IDisposable
     /// Compare-and-swap: sets <paramref name="key"/> to <paramref name="value"/> if its value is
     /// <paramref name="compare"/>. Returns the key's value before and whether it existed.
     /// </summary>
-    /// <exception cref="KvException">The command was not committed (retry), or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The service did not answer OK (the message says why; a failed commit is worth a retry), or its answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string PrevValue, bool KeyFound)> CasAsync(string key, string compare, string value, CancellationToken ct)
     {

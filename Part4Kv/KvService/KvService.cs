@@ -307,11 +307,11 @@ public sealed class KvService
     }
 
     /// <summary>
-    /// Submits <paramref name="cmd"/> to Raft and waits until the entry at its log index is
-    /// applied. Returns OK and the applied command with its result if that entry is this very
-    /// request; FailedCommit if another command took the index (leadership was lost meanwhile);
-    /// NotLeader if this service is not the leader; Invalid if the wait was abandoned (client
-    /// gone, or shutdown), in which case nothing is to be answered.
+    /// Submits <paramref name="cmd"/> to Raft and waits until the entry at its log index is applied.
+    /// Returns OK and the applied command with its result if that entry is this very request;
+    /// FailedCommit if another command took the index (leadership was lost meanwhile);
+    /// NotLeader if this service is not the leader;
+    /// Invalid if the wait was abandoned (client gone, or shutdown): nothing is to be answered.
     /// </summary>
     private async Task<(ResponseStatus Status, Command? Done)> SubmitAndWaitAsync(HttpContext ctx, Command cmd)
     {

@@ -64,8 +64,8 @@ public sealed class KvClient : IDisposable
     /// <summary>
     /// Creates a client of the services at <paramref name="serviceAddrs"/> (each "host:port").
     /// Each attempt at one service gets <paramref name="attemptTimeout"/>, by default upstream's
-    /// 50 ms. A commit slower than that makes the client send the request again, with the same
-    /// ids; the service applies it once, and the caller may then be told it was a duplicate.
+    /// 50 ms. A commit slower than that makes the client send the request again.
+    /// The copy carries the same ids: the service applies it once, and may answer that it was a duplicate.
     /// </summary>
     public KvClient(IReadOnlyList<string> serviceAddrs, ILogger? logger = null, TimeSpan? attemptTimeout = null)
     {
@@ -85,7 +85,7 @@ public sealed class KvClient : IDisposable
     /// Stores <paramref name="value"/> under <paramref name="key"/>. Returns the key's previous
     /// value and whether it existed before.
     /// </summary>
-    /// <exception cref="KvException">The command was not committed (retry), it was a duplicate, or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The service did not answer OK (the message says why; a failed commit is worth a retry), or its answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string PrevValue, bool KeyFound)> PutAsync(string key, string value, CancellationToken ct)
     {
@@ -99,7 +99,7 @@ public sealed class KvClient : IDisposable
     /// Adds <paramref name="value"/> to the end of <paramref name="key"/>'s value (a missing key is
     /// created). Returns the key's previous value and whether it existed before.
     /// </summary>
-    /// <exception cref="KvException">The command was not committed (retry), it was a duplicate, or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The service did not answer OK (the message says why; a failed commit is worth a retry), or its answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string PrevValue, bool KeyFound)> AppendAsync(string key, string value, CancellationToken ct)
     {
@@ -109,7 +109,7 @@ public sealed class KvClient : IDisposable
     }
 
     /// <summary>Reads the value of <paramref name="key"/>. Returns it and whether the key exists.</summary>
-    /// <exception cref="KvException">The command was not committed (retry), it was a duplicate, or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The service did not answer OK (the message says why; a failed commit is worth a retry), or its answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string Value, bool KeyFound)> GetAsync(string key, CancellationToken ct)
     {
@@ -122,7 +122,7 @@ public sealed class KvClient : IDisposable
     /// Compare-and-swap: sets <paramref name="key"/> to <paramref name="value"/> if its value is
     /// <paramref name="compare"/>. Returns the key's value before and whether it existed.
     /// </summary>
-    /// <exception cref="KvException">The command was not committed (retry), it was a duplicate, or the service's answer was unreadable.</exception>
+    /// <exception cref="KvException">The service did not answer OK (the message says why; a failed commit is worth a retry), or its answer was unreadable.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled first.</exception>
     public async Task<(string PrevValue, bool KeyFound)> CasAsync(string key, string compare, string value, CancellationToken ct)
     {
