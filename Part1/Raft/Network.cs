@@ -274,11 +274,10 @@ public sealed class RpcProxy
         {
             delay = Between(net.MinDelay, net.MaxDelay);
         }
+        // The wait starts before the report, so a tool that steps a paused clock to the reported arrival finds its timer set.
+        Task wait = Hold(delay, m, ct);
         m?.Report(held ? MessageEventKind.Held : MessageEventKind.Delayed, delay);
-        if (delay > TimeSpan.Zero)
-        {
-            await (m is null ? WaitAsync(delay, ct) : WaitOrDropAsync(delay, m, ct));
-        }
+        await wait;
         ct.ThrowIfCancellationRequested();
         m?.Deliver();
         return (replyDelay, held);
@@ -296,13 +295,14 @@ public sealed class RpcProxy
             m?.End(MessageEventKind.ReplyLost, "lost by the network", reply);
             throw new RpcException("RPC failed: reply lost");
         }
-        m?.Reply(reply, hold);
         if (hold > TimeSpan.Zero)
         {
             _cm.Dlog($"delay reply to {method}");
-            await (m is null ? WaitAsync(hold, ct) : WaitOrDropAsync(hold, m, ct));
-            ct.ThrowIfCancellationRequested();
         }
+        Task wait = Hold(hold, m, ct);
+        m?.Reply(reply, hold);
+        await wait;
+        ct.ThrowIfCancellationRequested();
         m?.HandOver();
     }
 
@@ -315,6 +315,12 @@ public sealed class RpcProxy
         ReferenceEquals(_timeProvider, TimeProvider.System)
             ? PreciseDelay.DelayAsync(delay, ct)
             : Task.Delay(delay, _timeProvider, ct);
+
+    /// <summary>Holds a call or its reply for <paramref name="delay"/> (none if zero), started at once.</summary>
+    private Task Hold(TimeSpan delay, InFlightMessage? m, CancellationToken ct) =>
+        delay <= TimeSpan.Zero ? Task.CompletedTask
+        : m is null ? WaitAsync(delay, ct)
+        : WaitOrDropAsync(delay, m, ct);
 
     /// <summary>An observed message's wait: it also ends when a tool drops the message, and the next step then loses it.</summary>
     private async Task WaitOrDropAsync(TimeSpan delay, InFlightMessage m, CancellationToken ct)

@@ -75,15 +75,20 @@ public sealed class MessageBoard
     /// <summary>Set on every Raft server's proxy.</summary>
     public MessageObserver Observer { get; }
 
-    /// <summary>The cluster time at which the next message on its way reaches its receiver (or a held reply its sender); null if none is still to come.</summary>
-    public TimeSpan? NextDelivery()
+    /// <summary>
+    /// The next message on its way to reach its receiver (or a held reply its sender), and the
+    /// cluster time at which it does; null if none is still to come.
+    /// </summary>
+    public (TimeSpan Due, MessageView Message)? NextDelivery()
     {
         // Only those still to come: one due already is being handed over on the thread pool.
         double now = _clock.Elapsed.TotalMilliseconds;
         lock (_mu)
         {
-            double? next = _live.Values.Where(m => m.DueMs > now && m.Stage is "sending" or "replying").Min(m => m.DueMs);
-            return next is double ms ? TimeSpan.FromMilliseconds(ms) : null;
+            MessageView? next = _live.Values.Where(m => m.DueMs > now && m.Stage is "sending" or "replying").MinBy(m => m.DueMs);
+            // Rounded, not truncated as FromMilliseconds does: a double's milliseconds can fall a
+            // hair short of the tick the timer is due at, and a step to that would stop one tick early.
+            return next is { DueMs: double ms } ? (TimeSpan.FromTicks((long)Math.Round(ms * TimeSpan.TicksPerMillisecond)), next) : null;
         }
     }
 

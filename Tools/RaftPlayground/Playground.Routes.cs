@@ -125,39 +125,51 @@ public sealed partial class Playground
                     throw new PlaygroundException(StatusCodes.Status409Conflict, "the clock is running: pause it before stepping");
                 }
                 TimeSpan moved;
+                string arrives = "";
                 try
                 {
-                    moved = step switch
+                    if (step is { To: "message", Ms: null })
                     {
-                        { To: "timer", Ms: null } => await clock.StepToNextTimerAsync(),
-                        { To: "message", Ms: null } => await StepToNextMessageAsync(),
-                        { To: null, Ms: double ms } when ms > 0 && ms <= ClusterClock.MaxStep.TotalMilliseconds => await clock.StepAsync(TimeSpan.FromMilliseconds(ms)),
-                        { To: null, Ms: double ms } => throw new PlaygroundException(StatusCodes.Status400BadRequest,
-                            Invariant($"bad step of {ms} ms: a step is more than 0 and at most {ClusterClock.MaxStep.TotalMilliseconds} ms")),
-                        _ => throw new PlaygroundException(StatusCodes.Status400BadRequest,
-                            "a step needs {\"to\": \"timer\"} (the next timer), {\"to\": \"message\"} (the next message's arrival) or {\"ms\": 10}"),
-                    };
+                        (moved, arrives) = await StepToNextMessageAsync();
+                    }
+                    else
+                    {
+                        moved = step switch
+                        {
+                            { To: "timer", Ms: null } => await clock.StepToNextTimerAsync(),
+                            { To: null, Ms: double ms } when ms > 0 && ms <= ClusterClock.MaxStep.TotalMilliseconds => await clock.StepAsync(TimeSpan.FromMilliseconds(ms)),
+                            { To: null, Ms: double ms } => throw new PlaygroundException(StatusCodes.Status400BadRequest,
+                                Invariant($"bad step of {ms} ms: a step is more than 0 and at most {ClusterClock.MaxStep.TotalMilliseconds} ms")),
+                            _ => throw new PlaygroundException(StatusCodes.Status400BadRequest,
+                                "a step needs {\"to\": \"timer\"} (the next timer), {\"to\": \"message\"} (the next message's arrival) or {\"ms\": 10}"),
+                        };
+                    }
                 }
                 catch (InvalidOperationException e)
                 {
                     // Resumed meanwhile, or another step under way.
                     throw new PlaygroundException(StatusCodes.Status409Conflict, e.Message);
                 }
-                return Invariant($"stepped {moved.TotalMilliseconds:0.###} ms to {clock.Elapsed.TotalMilliseconds:0.###} ms of cluster time");
+                return Invariant($"stepped {moved.TotalMilliseconds:0.###} ms to {clock.Elapsed.TotalMilliseconds:0.###} ms of cluster time{arrives}");
             default:
                 throw new PlaygroundException(StatusCodes.Status404NotFound, $"no clock action '{action}': use speed, pause, resume or step");
         }
     }
 
-    /// <summary>Steps to the moment the next message on its way reaches its receiver (or its reply its sender); 409 if none is on its way.</summary>
-    private Task<TimeSpan> StepToNextMessageAsync()
+    /// <summary>
+    /// Steps to the moment the next message on its way reaches its receiver (or its reply its
+    /// sender); 409 if none is on its way. Returns how far it moved and ": message N (...) arrives".
+    /// </summary>
+    private async Task<(TimeSpan Moved, string Arrives)> StepToNextMessageAsync()
     {
         ClusterClock clock = Cluster.Clock;
-        TimeSpan next = Cluster.Messages.NextDelivery()
+        var (due, m) = Cluster.Messages.NextDelivery()
             ?? throw new PlaygroundException(StatusCodes.Status409Conflict, "no message is on its way: step to the next timer, which sends the next ones");
-        TimeSpan by = next - clock.Elapsed;
+        TimeSpan by = due - clock.Elapsed;
         // Due already (its timer fires at the next tick of the clock thread): the least step.
-        return clock.StepAsync(by > TimeSpan.Zero ? TimeSpan.FromTicks(Math.Min(by.Ticks, ClusterClock.MaxStep.Ticks)) : TimeSpan.FromTicks(1));
+        TimeSpan moved = await clock.StepAsync(by > TimeSpan.Zero ? TimeSpan.FromTicks(Math.Min(by.Ticks, ClusterClock.MaxStep.Ticks)) : TimeSpan.FromTicks(1));
+        string what = m.Stage == "replying" ? $"the reply to message {m.Id} ({m.Method} {m.To}→{m.From})" : $"message {m.Id} ({m.Method} {m.From}→{m.To})";
+        return (moved, $": {what} arrives");
     }
 
     /// <summary>Drops message <paramref name="id"/> in flight.</summary>
