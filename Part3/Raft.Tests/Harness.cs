@@ -314,8 +314,14 @@ public sealed class Harness : IAsyncDisposable
     public Task WaitUntilInLogsAsync(int cmd, params int[] ids) =>
         WaitUntilAsync(() => ids.All(id => InLog(id, cmd)), $"cmd={cmd} to reach the logs of servers [{string.Join(' ', ids)}]");
 
-    /// <summary>Beyond upstream: waits until <paramref name="n"/> connected servers have committed <paramref name="cmd"/>; fails after 5 s.</summary>
-    public Task WaitCommittedAsync(int cmd, int n) => WaitUntilAsync(() => CommittedBy(cmd) >= n, $"cmd={cmd} to be committed by {n} servers");
+    /// <summary>
+    /// Beyond upstream: waits until <paramref name="n"/> connected servers have committed
+    /// <paramref name="cmd"/> and every connected server has reported as many commits as the others,
+    /// which CheckCommitted asks too: commands submitted together reach each server's collector
+    /// one by one, so one server may still be short of the later ones; fails after 5 s.
+    /// </summary>
+    public Task WaitCommittedAsync(int cmd, int n) =>
+        WaitUntilAsync(() => CommittedBy(cmd) >= n && CommitsAgreeInLength(), $"cmd={cmd} to be committed by {n} servers");
 
     /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
     public int CommittedBy(int cmd)
@@ -323,6 +329,15 @@ public sealed class Harness : IAsyncDisposable
         lock (_mu)
         {
             return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
+        }
+    }
+
+    /// <summary>Whether every connected server has reported the same number of commits.</summary>
+    private bool CommitsAgreeInLength()
+    {
+        lock (_mu)
+        {
+            return Enumerable.Range(0, _n).Where(i => _connected[i]).Select(i => _commits[i].Count).Distinct().Count() <= 1;
         }
     }
 
