@@ -291,6 +291,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         wait.Until(d => Math.Abs(ClusterTime(d) - (t0 + 10)) < 0.11);
         wait.Message = "no message appeared on its way while stepping timer by timer";
         string? messageId = null;
+        var steps = new List<string>();
         for (int i = 0; i < 100 && messageId is null; i++)
         {
             driver.FindElement(By.Id("step-timer")).Click();
@@ -300,15 +301,18 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
             wait.Until(d => Convert.ToDouble(((IJavaScriptExecutor)d).ExecuteScript("return window.playgroundStats.clusterMs"), CultureInfo.InvariantCulture) >= target - 0.01);
             // One that has not reached its due time: paused, it stays on its way until a later step.
             // Found and read in one script: the page redraws the ring on every update, so an
-            // element found by one WebDriver call may be gone by the next.
-            double now = ClusterTime(driver);
+            // element found by one WebDriver call may be gone by the next. The time is the page's
+            // exact one, not its text: a message is due 1-5 ms ahead, and the text is rounded.
             messageId = (string?)((IJavaScriptExecutor)driver).ExecuteScript(
-                "const g = [...document.querySelectorAll('#ring g.message[data-stage=sending]')]"
-                + ".find(g => parseFloat(g.getAttribute('data-due')) > arguments[0] + 0.1); return g ? g.getAttribute('data-msg') : null;",
-                now);
+                "const now = window.playgroundStats.clusterMs, g = [...document.querySelectorAll('#ring g.message[data-stage=sending]')]"
+                + ".find(g => parseFloat(g.getAttribute('data-due')) > now + 0.1); return g ? g.getAttribute('data-msg') : null;");
+            steps.Add(answer + " | page: " + (string)((IJavaScriptExecutor)driver).ExecuteScript(
+                "return window.playgroundStats.clusterMs + ' ms; ' + [...document.querySelectorAll('#ring g.message')]"
+                + ".map(g => '#' + g.getAttribute('data-msg') + ' ' + g.getAttribute('data-stage') + ' due ' + g.getAttribute('data-due')).join(', ')")!);
             ((IJavaScriptExecutor)driver).ExecuteScript("document.getElementById('notice').textContent = ''");
         }
-        messageId.Should().NotBeNull("a heartbeat goes out within 100 timer steps");
+        output.WriteLine($"{steps.Count} steps to a message on its way; the last: {steps.LastOrDefault()}");
+        messageId.Should().NotBeNull("a heartbeat goes out within 100 timer steps; the steps were:\n{0}", string.Join("\n", steps));
 
         // A click on it shows its fields; Drop loses it in flight.
         string seen = "";

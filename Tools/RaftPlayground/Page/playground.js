@@ -111,8 +111,9 @@
     return clock.paused ? clock.timeMs : clock.timeMs + (performance.now() - clockAt) * clock.speed;
   }
 
+  // Whole milliseconds past 10 s: a step to the next timer is often 1-5 ms, and it should show.
   function fmtMs(ms) {
-    return ms >= 10000 ? (ms / 1000).toFixed(2) + " s" : ms.toFixed(1) + " ms";
+    return ms >= 10000 ? (ms / 1000).toFixed(3) + " s" : ms.toFixed(1) + " ms";
   }
 
   // --- drawn every frame over the ring: each follower's election timer, each message on its way ---
