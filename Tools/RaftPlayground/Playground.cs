@@ -59,6 +59,9 @@ public sealed partial class Playground : IAsyncDisposable
     /// <summary>The cluster, for tests that look behind the API.</summary>
     internal Cluster Cluster { get; }
 
+    /// <summary>The lines and spans the page shows, for the tests, which may look further back than the API's last 100 lines.</summary>
+    internal LiveLog Log => _log;
+
     /// <summary>Each service's KV address ("127.0.0.1:port"), by id.</summary>
     public IReadOnlyList<string> KvAddrs => Cluster.KvAddrs;
 
