@@ -81,6 +81,9 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
+    /// <summary>This cluster's place at the <see cref="MachineGate"/>, given back at shutdown.</summary>
+    private MachineGate.Pass? _pass;
+
     /// <summary>The network set by <see cref="SetNetwork"/>, given to restarted services too; null until then.</summary>
     private NetworkConditions? _network;
 
@@ -102,39 +105,52 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Creates <paramref name="n"/> services, connects their Raft servers and starts their HTTP servers.</summary>
     public static async Task<Harness> NewHarnessAsync(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
     {
-        await WarmedUp.Value;
-        var h = new Harness(n, new TestLog(output), leakCheck);
-        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        // Create all services, each with the ids of the others as its Raft peers.
-        for (int i = 0; i < n; i++)
+        MachineGate.Pass pass = await MachineGate.EnterAsync(GateRole.Cluster);
+        try
         {
-            h._storage[i] = new MapStorage();
-            h._kvCluster[i] = new KvService(i, PeerIds(n, i), h._storage[i], ready.Task, h._log);
-            h._everCreated.Add((i, h._kvCluster[i]));
-            h._alive[i] = true;
-        }
-
-        // Connect the Raft servers to each other, then let them start.
-        for (int i = 0; i < n; i++)
-        {
-            for (int j = 0; j < n; j++)
+            await WarmedUp.Value;
+            var h = new Harness(n, new TestLog(output), leakCheck) { _pass = pass };
+            if (pass.Waited > TimeSpan.FromMilliseconds(100))
             {
-                if (i != j)
-                {
-                    h._kvCluster[i].ConnectToRaftPeer(j, h._kvCluster[j].GetRaftListenAddr());
-                }
+                output.WriteLine($"(waited {pass.Waited.TotalSeconds:F1} s at the machine gate for a cluster place)");
             }
-            h._connected[i] = true;
-        }
-        ready.SetResult();
+            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        // Each service serves the KV API on a port of its own.
-        for (int i = 0; i < n; i++)
-        {
-            h._kvServiceAddrs[i] = await h._kvCluster[i].ServeHttpAsync();
+            // Create all services, each with the ids of the others as its Raft peers.
+            for (int i = 0; i < n; i++)
+            {
+                h._storage[i] = new MapStorage();
+                h._kvCluster[i] = new KvService(i, PeerIds(n, i), h._storage[i], ready.Task, h._log);
+                h._everCreated.Add((i, h._kvCluster[i]));
+                h._alive[i] = true;
+            }
+
+            // Connect the Raft servers to each other, then let them start.
+            for (int i = 0; i < n; i++)
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    if (i != j)
+                    {
+                        h._kvCluster[i].ConnectToRaftPeer(j, h._kvCluster[j].GetRaftListenAddr());
+                    }
+                }
+                h._connected[i] = true;
+            }
+            ready.SetResult();
+
+            // Each service serves the KV API on a port of its own.
+            for (int i = 0; i < n; i++)
+            {
+                h._kvServiceAddrs[i] = await h._kvCluster[i].ServeHttpAsync();
+            }
+            return h;
         }
-        return h;
+        catch
+        {
+            pass.Dispose(); // a cluster that never started gives its place back
+            throw;
+        }
     }
 
     public async ValueTask DisposeAsync() => await ShutdownAsync();
@@ -150,6 +166,19 @@ public sealed class Harness : IAsyncDisposable
             return;
         }
         _shutdown = true;
+        try
+        {
+            await StopEverythingAsync();
+        }
+        finally
+        {
+            _pass?.Dispose();
+        }
+    }
+
+    /// <summary>The shutdown proper, checks included: its cluster place is given back whatever it throws.</summary>
+    private async Task StopEverythingAsync()
+    {
 
         for (int i = 0; i < _n; i++)
         {

@@ -309,6 +309,8 @@ public sealed class ServiceTests(ITestOutputHelper output)
     [Fact, LongTest]
     public async Task TestFreshServiceAnswersItsFirstRequestQuickly()
     {
+        // It times a cluster, so no other may run beside it, in this process or another.
+        using MachineGate.Pass pass = await MachineGate.EnterAsync(GateRole.Cluster, MachineGate.ClusterCapacity, TestContext.Current.CancellationToken);
         // A cold request path costs about 200 ms of compiling, however quiet the machine, so one
         // fresh process answering within 50 ms shows the warm-up works. Up to three processes,
         // one after another: a machine busy with other tests can stall any single request.

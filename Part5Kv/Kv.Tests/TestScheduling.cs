@@ -1,4 +1,4 @@
-// How this part's tests share the machine: one at a time for now (MaxThreads below says why), the long ones first.
+// How this part's tests share the machine: four at a time, through a gate shared with every other test process, the long ones first.
 using System.Reflection;
 using Xunit;
 using Xunit.Sdk;
@@ -12,17 +12,14 @@ using Xunit.v3;
 //
 // At most MaxThreads tests run at once: xUnit's conservative algorithm starts a test only when
 // one of that many slots is free, and a test holds its slot until it ends, awaits included. So
-// no more than that many clusters ever tick at once, whatever the number of tests. A cluster
-// costs little CPU (mostly timers and the simulated network's delays), but its elections and
-// heartbeats must run on time. Here that is one: a KV cluster also serves HTTP, and its tests
-// count on a commit inside the client's 250 ms attempt. Four at once are green alone (10 runs of
-// 10), but beside the tools' suites (browsers, child test runs) the machine stalls for longer than
-// that: a fresh-clone CI run lost leaders mid-request in both KV parts, and beside the playground's
-// browser tests (load 12-16) Part5Kv failed 2 runs in 6 at four and 5 in 8 at two. Most of those
-// were a client's resend after a slow commit, answered DuplicateRequest as upstream's service does.
-// At one the orderer below changes nothing of the wall time; it stays so that raising MaxThreads
-// (on a machine with more cores) starts the long tests first at once.
-[assembly: Parallelization(Mode = ParallelMode.All, MaxThreads = 1)]
+// no more than that many clusters ever tick at once in this process. A KV cluster also serves
+// HTTP, and its tests count on a commit inside the client's 250 ms attempt: four at once are green
+// alone, but beside a browser or a child `dotnet test` (the tools' suites, which Raft.sln runs
+// beside this one) commits stall past it, and the client's resend is answered DuplicateRequest,
+// as upstream's service answers it. So every cluster also takes a place at the MachineGate, which
+// is shared by every test process of this repository on the machine: at most four KV clusters at
+// once in all of them, and none while heavy work runs.
+[assembly: Parallelization(Mode = ParallelMode.All, MaxThreads = Kv.Tests.MachineGate.ClusterCapacity)]
 
 // One collection for the whole assembly: in ParallelMode.All collections no longer keep tests
 // apart, and one collection lets the orderer below order every class.
