@@ -1,6 +1,7 @@
 // Checks that the kv scenario completes against a real Part5Kv cluster and reports what it should.
 using System.Text.Json;
 using FluentAssertions;
+using TestLogViz;
 using Xunit;
 
 namespace RaftBench;
@@ -10,6 +11,7 @@ public sealed class KvTests
     [Fact]
     public async Task KvScenarioCompletesWithoutErrors()
     {
+        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // a load test
         // Not a timing assertion: one and four clients for a second each must all get answers.
         // The limits are far above a commit's few milliseconds, so a busy machine slows the run
         // without turning calls into errors (with upstream's 50 ms per attempt, a slow commit is

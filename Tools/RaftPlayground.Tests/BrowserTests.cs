@@ -29,9 +29,9 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     {
         // Found before anything else, so a machine without a browser skips at once.
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        _browser = await HeadlessBrowser.StartAsync(browser); // first: it may wait at the machine gate
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = 0, KvPortBase = 0 });
 
-        _browser = HeadlessBrowser.Start(browser);
         ChromeDriver driver = _browser.Driver;
         driver.Navigate().GoToUrl(p.Address);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
@@ -82,9 +82,9 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     public async Task PageShowsRingLogsAndPartition()
     {
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        _browser = await HeadlessBrowser.StartAsync(browser); // first: it may wait at the machine gate
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 5, Port = 0, KvPortBase = 0 });
 
-        _browser = HeadlessBrowser.Start(browser);
         ChromeDriver driver = _browser.Driver;
         driver.Manage().Window.Size = new Size(1180, 1100);
         driver.Navigate().GoToUrl(p.Address);
@@ -176,6 +176,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     public async Task PageShowsFigure7Scenario()
     {
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        _browser = await HeadlessBrowser.StartAsync(browser); // first: it may wait at the machine gate
         // The scenario is held at the end of step 6 (the old leader crashed with its three
         // entries, the new leader's two committed over them) until the page has been looked at.
         var atStep6 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -197,7 +198,6 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         });
         try
         {
-            _browser = HeadlessBrowser.Start(browser);
             ChromeDriver driver = _browser.Driver;
             driver.Manage().Window.Size = new Size(1180, 1100);
             driver.Navigate().GoToUrl(p.Address);
@@ -247,10 +247,10 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     public async Task PageSlowMotionPauseStepAndMessages()
     {
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        _browser = await HeadlessBrowser.StartAsync(browser); // first: it may wait at the machine gate
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = 0, KvPortBase = 0 });
         using var api = new ApiClient(p.Address);
 
-        _browser = HeadlessBrowser.Start(browser);
         ChromeDriver driver = _browser.Driver;
         driver.Manage().Window.Size = new Size(1180, 1000);
         driver.Navigate().GoToUrl(p.Address);
