@@ -4,16 +4,42 @@ using Xunit;
 
 namespace Kv.Tests;
 
-public sealed class MachineGateTests : IDisposable
+public sealed class MachineGateTests : IAsyncDisposable
 {
     private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("machine-gate-test-");
 
-    private readonly CancellationToken _ct = TestContext.Current.CancellationToken;
+    /// <summary>Ends the waits a test leaves behind, before the folder goes.</summary>
+    private readonly CancellationTokenSource _end = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
 
-    public void Dispose() => _folder.Delete(recursive: true);
+    private readonly List<Task<MachineGate.Pass>> _entered = [];
 
-    private Task<MachineGate.Pass> Enter(GateRole role, int weight = 1) =>
-        MachineGate.EnterAsync(_folder.FullName, role, weight, _ct);
+    private CancellationToken Token => _end.Token;
+
+    public async ValueTask DisposeAsync()
+    {
+        // A wait still polling would put the admission file back into a folder being deleted.
+        await _end.CancelAsync();
+        foreach (Task<MachineGate.Pass> entering in _entered)
+        {
+            try
+            {
+                (await entering).Dispose();
+            }
+            catch (OperationCanceledException)
+            {
+                // left waiting by its test, on purpose
+            }
+        }
+        _end.Dispose();
+        _folder.Delete(recursive: true);
+    }
+
+    private Task<MachineGate.Pass> Enter(GateRole role, int weight = 1)
+    {
+        Task<MachineGate.Pass> entering = MachineGate.EnterAsync(_folder.FullName, role, weight, Token);
+        _entered.Add(entering);
+        return entering;
+    }
 
     /// <summary>Whether <paramref name="entering"/> is still waiting a while after it was asked for.</summary>
     private static async Task<bool> StillWaitingAsync(Task<MachineGate.Pass> entering)
@@ -34,7 +60,7 @@ public sealed class MachineGateTests : IDisposable
         (await StillWaitingAsync(next)).Should().BeTrue("every place is taken");
 
         inside[0].Dispose();
-        using MachineGate.Pass admitted = await next.WaitAsync(TimeSpan.FromSeconds(5), _ct);
+        using MachineGate.Pass admitted = await next.WaitAsync(TimeSpan.FromSeconds(5), Token);
         admitted.Waited.Should().BeGreaterThan(TimeSpan.FromMilliseconds(100));
         inside.Skip(1).ToList().ForEach(p => p.Dispose());
     }
@@ -47,7 +73,7 @@ public sealed class MachineGateTests : IDisposable
         (await StillWaitingAsync(alone)).Should().BeTrue("another cluster is running");
 
         one.Dispose();
-        using MachineGate.Pass all = await alone.WaitAsync(TimeSpan.FromSeconds(5), _ct);
+        using MachineGate.Pass all = await alone.WaitAsync(TimeSpan.FromSeconds(5), Token);
         (await StillWaitingAsync(Enter(GateRole.Cluster))).Should().BeTrue("the one inside took every place");
     }
 
@@ -59,8 +85,8 @@ public sealed class MachineGateTests : IDisposable
         (await StillWaitingAsync(heavy)).Should().BeTrue("a cluster is running");
 
         cluster.Dispose();
-        using MachineGate.Pass first = await heavy.WaitAsync(TimeSpan.FromSeconds(5), _ct);
-        using MachineGate.Pass second = await Enter(GateRole.Heavy).WaitAsync(TimeSpan.FromSeconds(5), _ct);
+        using MachineGate.Pass first = await heavy.WaitAsync(TimeSpan.FromSeconds(5), Token);
+        using MachineGate.Pass second = await Enter(GateRole.Heavy).WaitAsync(TimeSpan.FromSeconds(5), Token);
         (await StillWaitingAsync(Enter(GateRole.Cluster))).Should().BeTrue("heavy work is running");
     }
 
@@ -69,9 +95,9 @@ public sealed class MachineGateTests : IDisposable
     {
         // What a killed process leaves: its pass file, which nothing holds open any more.
         string left = Path.Combine(_folder.FullName, $"999999-{Guid.NewGuid():N}.{GateRole.Heavy}.1.pass");
-        await File.WriteAllTextAsync(left, "", _ct);
+        await File.WriteAllTextAsync(left, "", Token);
 
-        using MachineGate.Pass pass = await Enter(GateRole.Cluster, MachineGate.ClusterCapacity).WaitAsync(TimeSpan.FromSeconds(5), _ct);
+        using MachineGate.Pass pass = await Enter(GateRole.Cluster, MachineGate.ClusterCapacity).WaitAsync(TimeSpan.FromSeconds(5), Token);
         File.Exists(left).Should().BeFalse("the next admission deletes a pass nobody holds");
     }
 
