@@ -25,6 +25,11 @@ using Xunit.v3;
 [assembly: TestClassOrderer(typeof(Raft.LongTestsFirst))]
 [assembly: TestMethodOrderer(typeof(Raft.LongTestsFirst))]
 
+// The whole run holds a light pass at the machine gate (MachineGate.cs): six of these clusters share
+// 2 cores well with each other and with heavy work, but beside a KV part's clusters they slow
+// its commits past its clients' attempts. So they take turns with KV clusters, whatever runs them.
+[assembly: AssemblyFixture(typeof(Raft.LightPass))]
+
 namespace Raft;
 
 /// <summary>
@@ -57,4 +62,18 @@ public sealed class LongTestsFirst : ITestClassOrderer, ITestMethodOrderer
 
     private static bool HasLongTest(Type? testClass) =>
         testClass?.GetMethods(BindingFlags.Public | BindingFlags.Instance).Any(IsLong) ?? false;
+}
+
+/// <summary>This test run's light pass at the <see cref="MachineGate"/>, from before its first test to after its last.</summary>
+public sealed class LightPass : IAsyncLifetime
+{
+    private MachineGate.Pass? _pass;
+
+    public async ValueTask InitializeAsync() => _pass = await MachineGate.EnterAsync(GateRole.Light);
+
+    public ValueTask DisposeAsync()
+    {
+        _pass?.Dispose();
+        return ValueTask.CompletedTask;
+    }
 }

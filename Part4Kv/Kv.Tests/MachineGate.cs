@@ -1,7 +1,7 @@
 // A gate that every test process of this repository on the machine goes through, so that suites run
 // side by side (dotnet test Raft.sln runs two or more at once) never pile heavy work on a KV cluster.
-// The same file, with only its namespace changed, is in Part4Kv, Part5Kv and Tools/TestLogViz.Tests:
-// the copies must agree on the folder and on what its files mean.
+// The same file, with only its namespace changed, is in the tests of every part and in
+// Tools/TestLogViz.Tests: the copies must agree on the folder and on what its files mean.
 using System.Diagnostics;
 
 namespace Kv.Tests;
@@ -14,14 +14,22 @@ public enum GateRole
 
     /// <summary>Loads the machine for seconds: a browser, a child build or test run, a benchmark.</summary>
     Heavy,
+
+    /// <summary>
+    /// Runs clusters whose timers must keep time, but whose tests wait for what they mean rather than
+    /// racing a client's attempt: a whole run of Part1-3's tests, or of the playground's. Runs beside
+    /// heavy and other light work, never beside a KV cluster, whose commits its clusters would slow.
+    /// </summary>
+    Light,
 }
 
 /// <summary>
-/// A machine-wide gate between KV clusters and heavy work. At most <see cref="ClusterCapacity"/>
-/// clusters hold a pass at once, across every process, and never while heavy work holds one; heavy
-/// work runs beside other heavy work, but never beside a cluster. On 2 cores a browser or a child
-/// `dotnet test` beside a KV cluster stalls its commits past the client's attempt, and the resend is
-/// answered DuplicateRequest; Part1-3's clusters run without a pass, as they stay green beside both.
+/// A machine-wide gate between KV clusters and everything else. At most <see cref="ClusterCapacity"/>
+/// KV clusters hold a pass at once, across every process, and never while heavy or light work holds
+/// one; heavy and light work run beside each other, but never beside a KV cluster. On 2 cores a
+/// browser, a child `dotnet test` or another suite's clusters beside a KV cluster can stall its
+/// heartbeats and commits past the client's attempt: a late heartbeat hands leadership on under a
+/// test that has just found the leader, and a resend is answered DuplicateRequest.
 /// </summary>
 /// <remarks>
 /// A pass is a file in <see cref="Folder"/>, named for its role and held open with an exclusive lock
@@ -85,7 +93,7 @@ public static class MachineGate
         }
         using (turn)
         {
-            int clusters = 0, heavy = 0;
+            int clusters = 0, others = 0;
             // A pass is named PID-GUID.ROLE.WEIGHT.pass.
             foreach (string file in Directory.EnumerateFiles(folder, "*.pass"))
             {
@@ -100,11 +108,11 @@ public static class MachineGate
                 }
                 else
                 {
-                    heavy += w;
+                    others += w; // heavy or light: to a cluster they are the same
                 }
             }
-            holders = $"{clusters} of {ClusterCapacity} cluster places, {heavy} heavy";
-            bool admitted = role == GateRole.Cluster ? heavy == 0 && clusters + weight <= ClusterCapacity : clusters == 0;
+            holders = $"{clusters} of {ClusterCapacity} cluster places, {others} heavy or light";
+            bool admitted = role == GateRole.Cluster ? others == 0 && clusters + weight <= ClusterCapacity : clusters == 0;
             if (!admitted)
             {
                 return null;

@@ -91,6 +91,21 @@ public sealed class MachineGateTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task LightWorkRunsBesideHeavyAndLightButTakesTurnsWithClusters()
+    {
+        MachineGate.Pass light = await Enter(GateRole.Light);
+        using MachineGate.Pass heavy = await Enter(GateRole.Heavy).WaitAsync(TimeSpan.FromSeconds(5), Token);
+        using MachineGate.Pass otherLight = await Enter(GateRole.Light).WaitAsync(TimeSpan.FromSeconds(5), Token);
+        (await StillWaitingAsync(Enter(GateRole.Cluster))).Should().BeTrue("light work is running");
+        light.Dispose();
+        heavy.Dispose();
+        otherLight.Dispose();
+
+        using MachineGate.Pass cluster = await Enter(GateRole.Cluster).WaitAsync(TimeSpan.FromSeconds(5), Token);
+        (await StillWaitingAsync(Enter(GateRole.Light))).Should().BeTrue("a cluster is running");
+    }
+
+    [Fact]
     public async Task APassLeftByAProcessThatEndedIsCleared()
     {
         // What a killed process leaves: its pass file, which nothing holds open any more.
