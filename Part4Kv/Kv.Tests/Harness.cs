@@ -102,55 +102,66 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Once per process, see <see cref="WarmUpAsync"/>.</summary>
     private static readonly Lazy<Task> WarmedUp = new(WarmUpAsync);
 
-    /// <summary>Creates <paramref name="n"/> services, connects their Raft servers and starts their HTTP servers.</summary>
+    /// <summary>
+    /// Waits for a cluster place at the <see cref="MachineGate"/>, then starts the cluster
+    /// (<see cref="StartClusterAsync"/>); a cluster that fails to start gives its place back.
+    /// </summary>
     public static async Task<Harness> NewHarnessAsync(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
     {
         MachineGate.Pass pass = await MachineGate.EnterAsync(GateRole.Cluster);
+        if (pass.Waited > TimeSpan.FromMilliseconds(100))
+        {
+            output.WriteLine($"(waited {pass.Waited.TotalSeconds:F1} s at the machine gate for a cluster place)");
+        }
         try
         {
-            await WarmedUp.Value;
-            var h = new Harness(n, new TestLog(output), leakCheck) { _pass = pass };
-            if (pass.Waited > TimeSpan.FromMilliseconds(100))
-            {
-                output.WriteLine($"(waited {pass.Waited.TotalSeconds:F1} s at the machine gate for a cluster place)");
-            }
-            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
-            // Create all services, each with the ids of the others as its Raft peers.
-            for (int i = 0; i < n; i++)
-            {
-                h._storage[i] = new MapStorage();
-                h._kvCluster[i] = new KvService(i, PeerIds(n, i), h._storage[i], ready.Task, h._log);
-                h._everCreated.Add((i, h._kvCluster[i]));
-                h._alive[i] = true;
-            }
-
-            // Connect the Raft servers to each other, then let them start.
-            for (int i = 0; i < n; i++)
-            {
-                for (int j = 0; j < n; j++)
-                {
-                    if (i != j)
-                    {
-                        h._kvCluster[i].ConnectToRaftPeer(j, h._kvCluster[j].GetRaftListenAddr());
-                    }
-                }
-                h._connected[i] = true;
-            }
-            ready.SetResult();
-
-            // Each service serves the KV API on a port of its own.
-            for (int i = 0; i < n; i++)
-            {
-                h._kvServiceAddrs[i] = await h._kvCluster[i].ServeHttpAsync();
-            }
+            Harness h = await StartClusterAsync(output, n, leakCheck);
+            h._pass = pass;
             return h;
         }
         catch
         {
-            pass.Dispose(); // a cluster that never started gives its place back
+            pass.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Creates <paramref name="n"/> services, connects their Raft servers and starts their HTTP servers.</summary>
+    private static async Task<Harness> StartClusterAsync(ITestOutputHelper output, int n, TimeSpan? leakCheck)
+    {
+        await WarmedUp.Value;
+        var h = new Harness(n, new TestLog(output), leakCheck);
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Create all services, each with the ids of the others as its Raft peers.
+        for (int i = 0; i < n; i++)
+        {
+            h._storage[i] = new MapStorage();
+            h._kvCluster[i] = new KvService(i, PeerIds(n, i), h._storage[i], ready.Task, h._log);
+            h._everCreated.Add((i, h._kvCluster[i]));
+            h._alive[i] = true;
+        }
+
+        // Connect the Raft servers to each other, then let them start.
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                if (i != j)
+                {
+                    h._kvCluster[i].ConnectToRaftPeer(j, h._kvCluster[j].GetRaftListenAddr());
+                }
+            }
+            h._connected[i] = true;
+        }
+        ready.SetResult();
+
+        // Each service serves the KV API on a port of its own.
+        for (int i = 0; i < n; i++)
+        {
+            h._kvServiceAddrs[i] = await h._kvCluster[i].ServeHttpAsync();
+        }
+        return h;
     }
 
     public async ValueTask DisposeAsync() => await ShutdownAsync();
@@ -179,7 +190,6 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The shutdown proper, checks included: its cluster place is given back whatever it throws.</summary>
     private async Task StopEverythingAsync()
     {
-
         for (int i = 0; i < _n; i++)
         {
             _kvCluster[i].DisconnectFromAllRaftPeers();
