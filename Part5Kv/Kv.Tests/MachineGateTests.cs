@@ -94,8 +94,8 @@ public sealed class MachineGateTests : IAsyncDisposable
     public async Task LightWorkRunsBesideHeavyAndLightButTakesTurnsWithClusters()
     {
         MachineGate.Pass light = await Enter(GateRole.Light);
-        using MachineGate.Pass heavy = await Enter(GateRole.Heavy).WaitAsync(TimeSpan.FromSeconds(5), Token);
-        using MachineGate.Pass otherLight = await Enter(GateRole.Light).WaitAsync(TimeSpan.FromSeconds(5), Token);
+        MachineGate.Pass heavy = await Enter(GateRole.Heavy).WaitAsync(TimeSpan.FromSeconds(5), Token);
+        MachineGate.Pass otherLight = await Enter(GateRole.Light).WaitAsync(TimeSpan.FromSeconds(5), Token);
         (await StillWaitingAsync(Enter(GateRole.Cluster))).Should().BeTrue("light work is running");
         light.Dispose();
         heavy.Dispose();
