@@ -1,14 +1,15 @@
-// Short waits that keep their length: what the simulated network's 1-5 ms delays need.
+// Short waits that keep their length, for the simulated network on the system clock (real-time runs).
 using System.Diagnostics;
 
-namespace Raft;
+namespace Lab;
 
 /// <summary>
 /// Delays of a few milliseconds, accurate to a fraction of one. .NET's own timers (Task.Delay,
 /// PeriodicTimer) run on the system's coarse clock, which on many Linux machines moves in 4 ms
 /// steps: there, Task.Delay(1 ms) takes about 4 ms, and upstream's 1-5 ms network delay would
 /// become 4-8 ms. Here one background thread sleeps until the earliest deadline instead, with a
-/// wait that uses the precise clock, and completes each delay on the thread pool.
+/// wait that uses the precise clock, and completes each delay on the thread pool. A simulation
+/// never uses it: its clock is virtual.
 /// </summary>
 internal static class PreciseDelay
 {

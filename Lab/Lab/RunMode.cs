@@ -1,0 +1,45 @@
+// How a test run is timed: simulated from a seed (the default), or on the system clock.
+using System.Globalization;
+
+namespace Lab;
+
+/// <summary>
+/// The switches a harness reads. By default a run is simulated, from a fresh seed that its log
+/// names; RAFT_SEED=N replays seed N; RAFT_REAL_TIME=1 runs on the system clock and the thread
+/// pool instead, as the code runs for real (and then nothing can be replayed).
+/// </summary>
+public static class RunMode
+{
+    /// <summary>The seed a tool chose for the runs of the current async flow (TestLogViz's repeat sets one per run).</summary>
+    private static readonly AsyncLocal<int?> ChosenSeed = new();
+
+    /// <summary>Whether RAFT_REAL_TIME asks for the system clock (set, and not 0 or false).</summary>
+    public static bool RealTime => Environment.GetEnvironmentVariable("RAFT_REAL_TIME") is { Length: > 0 } v && v != "0" && !v.Equals("false", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The seed for the next simulated run: the one a tool chose for this flow, else RAFT_SEED,
+    /// else a fresh one.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">RAFT_SEED is not a whole number, or is set for a real-time run.</exception>
+    public static int NextSeed()
+    {
+        if (ChosenSeed.Value is { } chosen)
+        {
+            return chosen;
+        }
+        if (Environment.GetEnvironmentVariable("RAFT_SEED") is not { Length: > 0 } text)
+        {
+            return Random.Shared.Next();
+        }
+        if (RealTime)
+        {
+            throw new InvalidOperationException("RAFT_SEED replays a simulated run; it means nothing with RAFT_REAL_TIME set");
+        }
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int seed)
+            ? seed
+            : throw new InvalidOperationException($"RAFT_SEED must be a whole number from 0 to {int.MaxValue}, not '{text}'");
+    }
+
+    /// <summary>Makes <paramref name="seed"/> the seed of every run started on the current async flow from now on.</summary>
+    public static void UseSeed(int? seed) => ChosenSeed.Value = seed;
+}
