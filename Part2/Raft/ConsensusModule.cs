@@ -30,6 +30,16 @@ public enum CMState
     Dead,
 }
 
+/// <summary>A CM's state at one moment (<see cref="ConsensusModule.Status"/>).</summary>
+/// <param name="Log">A copy of the log.</param>
+/// <param name="NextIndex">A leader's nextIndex for each peer (stale on other servers).</param>
+/// <param name="MatchIndex">A leader's matchIndex for each peer (stale on other servers).</param>
+/// <param name="ElectionResetEvent">When the election countdown last restarted, a timestamp of the CM's clock.</param>
+/// <param name="ElectionTimeout">The timeout of that countdown.</param>
+public sealed record CMStatus(
+    CMState State, int CurrentTerm, int VotedFor, IReadOnlyList<LogEntry> Log, int CommitIndex, int LastApplied,
+    IReadOnlyDictionary<int, int> NextIndex, IReadOnlyDictionary<int, int> MatchIndex, long ElectionResetEvent, TimeSpan ElectionTimeout);
+
 // The RPC messages (Figure 2 of the paper). Records with init-only properties: a message that
 // crosses to another server cannot be changed by either side, so passing it is as safe as copying.
 
@@ -77,7 +87,7 @@ public sealed record AppendEntriesReply
 }
 
 /// <summary>A consensus module (CM): the part of one server that runs the Raft protocol.</summary>
-public sealed partial class ConsensusModule
+public sealed class ConsensusModule
 {
     /// <summary>Guards the mutable state below. Never held across an await.</summary>
     private readonly Lock _mu = new();
@@ -108,6 +118,9 @@ public sealed partial class ConsensusModule
 
     /// <summary>The clock of the election timer and the heartbeats: the system's, or a test's or a tool's own.</summary>
     private readonly TimeProvider _timeProvider;
+
+    /// <summary>Draws the election timeouts: shared by default, seeded by a simulation that replays a run.</summary>
+    private readonly Random _random;
 
     /// <summary>Cancelled when this CM stops; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
@@ -140,7 +153,7 @@ public sealed partial class ConsensusModule
     /// <summary>When the election countdown last restarted (a timestamp of <see cref="_timeProvider"/>).</summary>
     private long _electionResetEvent;
 
-    /// <summary>The timeout of the election countdown started last, for tools that draw the countdown.</summary>
+    /// <summary>The timeout of the election countdown started last, for tools that draw it (see <see cref="Status"/>).</summary>
     private TimeSpan _electionTimeout;
 
     // Volatile Raft state on leaders.
@@ -156,7 +169,7 @@ public sealed partial class ConsensusModule
     /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
     /// peer is connected. Committed entries are written to <paramref name="commitChan"/>.
     /// </summary>
-    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger, TimeProvider timeProvider)
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger, TimeProvider timeProvider, Random random)
     {
         _id = id;
         _peerIds = [.. peerIds];
@@ -164,6 +177,7 @@ public sealed partial class ConsensusModule
         _commitChan = commitChan;
         _logger = logger;
         _timeProvider = timeProvider;
+        _random = random;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
@@ -173,7 +187,7 @@ public sealed partial class ConsensusModule
         _tasks.Run("election timer", async () =>
         {
             // Nothing happens until the cluster is wired up; then the election countdown begins.
-            await ready.WaitAsync(_stopping.Token);
+            await ready;
             lock (_mu)
             {
                 _electionResetEvent = _timeProvider.GetTimestamp();
@@ -356,16 +370,16 @@ public sealed partial class ConsensusModule
     }
 
     /// <summary>A random election timeout between 150 and 300 ms.</summary>
-    private static TimeSpan ElectionTimeout()
+    private TimeSpan ElectionTimeout()
     {
         // With RAFT_FORCE_MORE_REELECTION set, one timeout in three is exactly 150 ms, so servers
         // often time out together and split the vote: a stress test for elections.
         if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("RAFT_FORCE_MORE_REELECTION"))
-            && Random.Shared.Next(3) == 0)
+            && _random.Next(3) == 0)
         {
             return TimeSpan.FromMilliseconds(150);
         }
-        return TimeSpan.FromMilliseconds(150 + Random.Shared.Next(150));
+        return TimeSpan.FromMilliseconds(150 + _random.Next(150));
     }
 
     /// <summary>
@@ -556,7 +570,6 @@ public sealed partial class ConsensusModule
         {
             _tasks.Run($"AppendEntries to {peerId}", async () =>
             {
-                await PeerTaskHookAsync(peerId, "send");
                 int ni;
                 AppendEntriesArgs args;
                 lock (_mu)
@@ -588,7 +601,6 @@ public sealed partial class ConsensusModule
                 Dlog($"sending AppendEntries to {peerId}: ni={ni}, args={args}");
                 if (await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args) is { } reply)
                 {
-                    await PeerTaskHookAsync(peerId, "reply");
                     lock (_mu)
                     {
                         // A stopped CM acts on nothing: stepping down would bring it back to life
@@ -723,4 +735,23 @@ public sealed partial class ConsensusModule
         }
         Dlog($"commitChanSender done");
     }
+
+    /// <summary>A copy of this CM's state, for tools and tests that watch it (upstream's tests read the fields).</summary>
+    public CMStatus Status()
+    {
+        lock (_mu)
+        {
+            return new CMStatus(_state, _currentTerm, _votedFor, [.. _log], _commitIndex, _lastApplied,
+                new Dictionary<int, int>(_nextIndex), new Dictionary<int, int>(_matchIndex), _electionResetEvent, _electionTimeout);
+        }
+    }
+
+    /// <summary>The CM's lock, for tests that look inside it as upstream's do (cm.mu).</summary>
+    internal Lock Mu => _mu;
+
+    /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
+    internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
+
+    /// <summary>Unexpected exceptions in this CM's tasks; a test fails if there are any.</summary>
+    internal IReadOnlyList<Exception> Faults() => _tasks.Faults();
 }
