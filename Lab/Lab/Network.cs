@@ -348,7 +348,7 @@ public sealed class Network
             using var either = CancellationTokenSource.CreateLinkedTokenSource(closed, m.Dropped.Token);
             Task wait = _clock == TimeProvider.System
                 ? PreciseDelay.DelayAsync(delay, either.Token)
-                : Task.Delay(delay, _clock, either.Token);
+                : ExactDelay.DelayAsync(_clock, delay, either.Token);
             // Never goes on inside whoever cancelled (a tool's thread dropping the message, say).
             await wait.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.ForceYielding);
         }

@@ -52,8 +52,12 @@ public sealed class Simulation
     /// <summary>Hands out the seeds of <see cref="NewRandom"/>.</summary>
     private readonly Random _seeds;
 
-    /// <summary>Completes with the run's failure (stuck, busy, out of time); see <see cref="Failed"/>.</summary>
-    private readonly TaskCompletionSource _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>
+    /// Completes with the run's failure (stuck, busy, out of time); see <see cref="Failed"/>. Not
+    /// RunContinuationsAsynchronously: a task with that option wakes a Task.WhenAny waiting on it
+    /// from the thread pool, and the harness races its waits against this one.
+    /// </summary>
+    private readonly TaskCompletionSource _failed = new();
 
     /// <summary>Set when <see cref="_queue"/> gets work while the loop waits for some (only when stuck).</summary>
     private readonly SemaphoreSlim _posted = new(0);
@@ -234,7 +238,7 @@ public sealed class Simulation
         }
         if (Thread.CurrentThread != _owner)
         {
-            RecordEscape($"work came back to the simulation from {ThreadName()}");
+            RecordEscape($"work came back to the simulation from {ThreadName()}: {Describe(state)}");
         }
         lock (_mu)
         {
@@ -245,6 +249,10 @@ public sealed class Simulation
             _posted.Release();
         }
     }
+
+    /// <summary>What a posted piece of work continues: for an await, the async method it resumes.</summary>
+    private static string Describe(object? state) =>
+        state is Delegate { Target: { } target } ? target.GetType().ToString() : state?.GetType().ToString() ?? "?";
 
     /// <summary>The calling thread, as an escape names it.</summary>
     private static string ThreadName() =>

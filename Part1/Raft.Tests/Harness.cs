@@ -285,6 +285,9 @@ public sealed class Harness : IAsyncDisposable
         sim?.ThrowIfFailed();
     }
 
+    /// <summary>Beyond upstream: waits until the cluster's time is <paramref name="at"/> (see <see cref="Now"/>), to the tick.</summary>
+    public Task SleepUntilAsync(TimeSpan at) => ExactDelay.DelayAsync(Clock, at - Now);
+
     /// <summary>
     /// Beyond upstream: waits until <paramref name="condition"/> holds, looking every millisecond;
     /// fails the test after <paramref name="limit"/> (5 s of cluster time unless given), saying what did not happen.

@@ -40,7 +40,8 @@ public sealed class HazardTests(ITestOutputHelper output)
 
         // The next round starts 50 ms after the last one. A wait set now for that instant ends just
         // after the heartbeat's timer, set earlier: the round has started its send tasks, none has run.
-        await SleepMs((int)(sends[^1] + TimeSpan.FromMilliseconds(50) - h.Now).TotalMilliseconds);
+        await h.SleepUntilAsync(sends[^1] + TimeSpan.FromMilliseconds(50));
+        h.Cm(leaderId).RunningTasks().Count(t => t.StartsWith("AppendEntries to", StringComparison.Ordinal)).Should().Be(2, "the round's send tasks have started and not run");
         int sent = sends.Count;
         h.Cm(leaderId).AppendEntries(new AppendEntriesArgs { Term = term + 1, LeaderId = (leaderId + 1) % 3 });
         h.Cm(leaderId).Status().State.Should().Be(CMState.Follower);

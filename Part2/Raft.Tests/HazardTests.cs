@@ -33,6 +33,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         h.SubmitToServer(leaderId, 5);
         h.SubmitToServer(leaderId, 6);
         await WaitUntilAsync(() => NextIndex(h, leaderId, otherId) == 2, "both entries to reach the peer");
+        await SleepMs(20); // The commit's own round goes out; from here on the rounds are heartbeats.
         var sends = new List<TimeSpan>();
         h.Network.Observer = e =>
         {
@@ -45,7 +46,8 @@ public sealed class HazardTests(ITestOutputHelper output)
 
         // The next round starts 50 ms after the last one. A wait set now for that instant ends just
         // after the heartbeat's timer, set earlier: the round has started its send tasks, none has run.
-        await SleepMs((int)(sends[^1] + TimeSpan.FromMilliseconds(50) - h.Now).TotalMilliseconds);
+        await h.SleepUntilAsync(sends[^1] + TimeSpan.FromMilliseconds(50));
+        h.Cm(leaderId).RunningTasks().Count(t => t.StartsWith("AppendEntries to", StringComparison.Ordinal)).Should().Be(2, "the round's send tasks have started and not run");
         int sent = sends.Count;
         h.Cm(leaderId).AppendEntries(new AppendEntriesArgs { Term = term + 1, LeaderId = otherId, PrevLogIndex = -1, PrevLogTerm = -1, Entries = [new LogEntry(100, term + 1)], LeaderCommit = -1 });
         CMStatus status = h.Cm(leaderId).Status();

@@ -1,6 +1,6 @@
 // Beyond upstream: the scenario of Figure 8 of the Raft paper, played many times over on a network
 // that loses and reorders messages, while servers crash, restart, leave and come back.
-using System.Diagnostics;
+using Lab;
 using Xunit;
 using static Raft.Harness;
 
@@ -32,17 +32,15 @@ public sealed class Figure8Tests(ITestOutputHelper output)
     {
         const int n = 5;
         await using var h = new Harness(output, n, LeakCheck);
-        int seed = Random.Shared.Next();
-        var rng = new Random(seed);
-        h.Tlog($"figure 8: seed {seed}");
+        Random rng = h.NewRandom();
         h.SetNetwork(NetworkConditions.Harsh);
         await h.CheckSingleLeaderAsync();
 
         var health = new Health[n];
         int nextCmd = 1000;
         int crashes = 0, disconnects = 0;
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(4))
+        TimeSpan end = h.Now + TimeSpan.FromSeconds(4);
+        while (h.Now < end)
         {
             // Every live server is offered commands; whoever leads takes a few.
             int leader = -1;
@@ -115,8 +113,8 @@ public sealed class Figure8Tests(ITestOutputHelper output)
     /// <summary>Offers fresh commands from <paramref name="firstCmd"/> on until one is committed by all; returns it.</summary>
     private static async Task<int> CommitEverywhereAsync(Harness h, int n, int firstCmd)
     {
-        var deadline = Stopwatch.StartNew();
-        for (int cmd = firstCmd; deadline.Elapsed < TimeSpan.FromSeconds(20); cmd++)
+        TimeSpan deadline = h.Now + TimeSpan.FromSeconds(20);
+        for (int cmd = firstCmd; h.Now < deadline; cmd++)
         {
             for (int i = 0; i < n; i++)
             {
@@ -125,8 +123,8 @@ public sealed class Figure8Tests(ITestOutputHelper output)
                     break;
                 }
             }
-            var wait = Stopwatch.StartNew();
-            while (wait.Elapsed < TimeSpan.FromSeconds(1))
+            TimeSpan waitEnd = h.Now + TimeSpan.FromSeconds(1);
+            while (h.Now < waitEnd)
             {
                 if (h.CommittedBy(cmd) == n)
                 {

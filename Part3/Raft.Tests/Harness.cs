@@ -1,7 +1,9 @@
-// A simulated cluster for the tests: servers wired together in one process, with faults on demand.
+// A cluster for the tests: servers wired together in one process, on the lab's simulation unless
+// RAFT_REAL_TIME is set, with faults on demand.
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using FluentAssertions;
+using Lab;
 using Xunit;
 using Xunit.Sdk;
 
@@ -9,14 +11,16 @@ namespace Raft;
 
 /// <summary>
 /// A cluster of <c>n</c> servers, all connected, that a test can partition and heal. Use it as
-/// <c>await using var h = new Harness(output, 3);</c>: disposal shuts the cluster down.
+/// <c>await using var h = new Harness(output, 3);</c>: disposal shuts the cluster down. By default
+/// the rest of the test runs on a simulation (see Lab/README.md): one thread, cluster time, every
+/// random choice from a seed that the log's first line names, so RAFT_SEED replays the run exactly.
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
     /// <summary>
-    /// How long <see cref="CheckSingleLeaderAsync"/> waits for an election. Upstream gives up after
-    /// a handful of looks (under 1.2 s), but beside other tests' clusters an election can take
-    /// longer: late timers split the vote again and again. A passing test never waits for it.
+    /// How long <see cref="CheckSingleLeaderAsync"/> waits for an election, in cluster time.
+    /// Upstream gives up after a handful of looks (under 1.2 s); on the real clock beside other
+    /// tests' clusters an election can take longer. A passing test never waits for it.
     /// </summary>
     private static readonly TimeSpan LeaderPatience = TimeSpan.FromSeconds(5);
 
@@ -57,7 +61,7 @@ public sealed class Harness : IAsyncDisposable
     private readonly int _n;
 
     /// <summary>The test's log, shared by all servers and <see cref="Tlog"/>.</summary>
-    private readonly TestLog _log;
+    private readonly ClusterLog _log;
 
     /// <summary>The servers' logger: it checks Raft's safety properties on the way to the log.</summary>
     private readonly SafetyMonitor _monitor;
@@ -68,14 +72,17 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly TimeSpan? _leakCheck;
 
-    /// <summary>Every server's clock: the system's, unless the test brings a clock of its own (ClockTests).</summary>
-    private readonly TimeProvider _clock;
+    /// <summary>The simulation the test runs on, or null with RAFT_REAL_TIME.</summary>
+    private readonly Simulation? _sim;
+
+    /// <summary>Whether this harness started <see cref="_sim"/>, and so ends it at shutdown.</summary>
+    private readonly bool _ownsSimulation;
+
+    /// <summary>When the cluster was created, a timestamp of <see cref="Clock"/>.</summary>
+    private readonly long _startedAt;
 
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
-
-    /// <summary>The network every server has, restarted ones included; null keeps each server's own default.</summary>
-    private NetworkConditions? _network;
 
     /// <summary>
     /// The harness of the test running on this async flow. Set by the constructor, which runs
@@ -86,13 +93,23 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
     private volatile Exception? _testFailure;
 
-    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other, on <paramref name="clock"/> if given.</summary>
-    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null, TimeProvider? clock = null)
+    /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
+    public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
     {
-        _log = new TestLog(output);
+        if (!RunMode.RealTime)
+        {
+            _ownsSimulation = Simulation.Current is null;
+            _sim = Simulation.Current ?? new Simulation(RunMode.NextSeed());
+            _sim.Adopt();
+            _sim.DescribeWaiting = () => string.Join(", ", RunningTasks());
+        }
+        Clock = (TimeProvider?)_sim?.Clock ?? TimeProvider.System;
+        _startedAt = Clock.GetTimestamp();
+        _log = new ClusterLog(output.WriteLine, Clock);
+        Tlog(_sim is null ? "real time (RAFT_REAL_TIME is set)" : $"seed {_sim.Seed} (RAFT_SEED={_sim.Seed} replays this run)");
         _monitor = new SafetyMonitor(_log);
+        Network = _sim is null ? new Network(Clock, _log) : Network.For(_sim, _log);
         _leakCheck = leakCheck;
-        _clock = clock ?? TimeProvider.System;
         CurrentTest.Value = this;
         AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
         var ns = new Server[n];
@@ -110,8 +127,9 @@ public sealed class Harness : IAsyncDisposable
             commitChans[i] = Channel.CreateUnbounded<CommitEntry>();
             commits[i] = [];
             storage[i] = new MapStorage();
-            ns[i] = new Server(i, peerIds, storage[i], ready.Task, commitChans[i].Writer, _monitor, _clock);
+            ns[i] = new Server(i, peerIds, storage[i], ready.Task, commitChans[i].Writer, _monitor, Clock, _sim?.NewRandom());
             ns[i].Serve();
+            ns[i].Proxy().Hook = Network.HookFor(i);
             alive[i] = true;
             _everCreated.Add((i, ns[i]));
         }
@@ -140,11 +158,24 @@ public sealed class Harness : IAsyncDisposable
         _collectors = [.. Enumerable.Range(0, n).Select(i => CollectCommitsAsync(i, commitChans[i].Reader))];
     }
 
+    /// <summary>The cluster's clock: the simulation's, or the system's with RAFT_REAL_TIME.</summary>
+    public TimeProvider Clock { get; }
+
+    /// <summary>The network between the servers, for tests beyond upstream's that fault or watch messages.</summary>
+    public Network Network { get; }
+
+    /// <summary>The cluster's time since it was created.</summary>
+    public TimeSpan Now => Clock.GetElapsedTime(_startedAt);
+
+    /// <summary>A random of the test's own: from the simulation's seed, so a replay draws the same numbers.</summary>
+    public Random NewRandom() => _sim?.NewRandom() ?? new Random();
+
     public async ValueTask DisposeAsync() => await ShutdownAsync();
 
     /// <summary>
     /// Shuts every server down, then waits for the cluster's background tasks to end: within the
     /// leak-check time if the test set one (failing the test otherwise), else within a second.
+    /// A simulated test goes on off the simulation from here.
     /// </summary>
     public async Task ShutdownAsync()
     {
@@ -168,7 +199,7 @@ public sealed class Harness : IAsyncDisposable
                 if (_alive[i])
                 {
                     _alive[i] = false;
-                    await _cluster[i].ShutdownAsync();
+                    await UntilAsync(_cluster[i].ShutdownAsync());
                 }
             }
             // Safe now: a stopped server's commit sender has ended, so nothing writes to these any more.
@@ -176,7 +207,7 @@ public sealed class Harness : IAsyncDisposable
             {
                 _commitChans[i].Writer.TryComplete();
             }
-            await Task.WhenAll(_collectors);
+            await UntilAsync(Task.WhenAll(_collectors));
             IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
             CheckAfterShutdown(problems, [.. _everCreated.SelectMany(s => s.Server.Faults())], running);
         }
@@ -191,7 +222,11 @@ public sealed class Harness : IAsyncDisposable
             {
                 Tlog($"shutdown: {problem}");
             }
-            await _log.CloseAsync();
+            _log.Close();
+        }
+        if (_ownsSimulation)
+        {
+            await _sim!.LeaveAsync();
         }
         FailOnProblems(problems);
     }
@@ -236,12 +271,12 @@ public sealed class Harness : IAsyncDisposable
         Tlog($"Crash {id}");
         DisconnectPeer(id);
         _alive[id] = false;
-        await _cluster[id].ShutdownAsync();
+        await UntilAsync(_cluster[id].ShutdownAsync());
 
         // The stopped server writes no more commits; once its collector has taken the last of
         // them, nothing can land in the list after it is cleared.
         _commitChans[id].Writer.TryComplete();
-        await _collectors[id];
+        await UntilAsync(_collectors[id]);
         lock (_mu)
         {
             _commits[id].Clear();
@@ -258,12 +293,9 @@ public sealed class Harness : IAsyncDisposable
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _commitChans[id] = Channel.CreateUnbounded<CommitEntry>();
         _collectors[id] = CollectCommitsAsync(id, _commitChans[id].Reader);
-        _cluster[id] = new Server(id, peerIds, _storage[id], ready.Task, _commitChans[id].Writer, _monitor, _clock);
+        _cluster[id] = new Server(id, peerIds, _storage[id], ready.Task, _commitChans[id].Writer, _monitor, Clock, _sim?.NewRandom());
         _cluster[id].Serve();
-        if (_network is { } network)
-        {
-            _cluster[id].Proxy().Conditions = network;
-        }
+        _cluster[id].Proxy().Hook = Network.HookFor(id);
         _everCreated.Add((id, _cluster[id]));
         ReconnectPeer(id);
         ready.SetResult();
@@ -283,24 +315,21 @@ public sealed class Harness : IAsyncDisposable
     {
         Tlog($"peer {id} don't drop calls");
         _cluster[id].Proxy().DontDropCalls();
+        Network.DropReplies(id, false);
     }
 
     /// <summary>Beyond upstream: server <paramref name="id"/>'s calls reach its peers, but it never gets their replies.</summary>
     public void PeerDropReplies(int id)
     {
         Tlog($"peer {id} drop replies");
-        _cluster[id].Proxy().DropReplies();
+        Network.DropReplies(id);
     }
 
     /// <summary>Beyond upstream: gives every server, now and after a restart, the network <paramref name="conditions"/>.</summary>
     public void SetNetwork(NetworkConditions conditions)
     {
         Tlog($"network: {conditions}");
-        _network = conditions;
-        foreach (Server server in _cluster)
-        {
-            server.Proxy().Conditions = conditions;
-        }
+        Network.SetConditions(conditions);
     }
 
     /// <summary>Beyond upstream: cuts the link one way only, so <paramref name="from"/> can no longer call <paramref name="to"/>.</summary>
@@ -356,7 +385,7 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     public async Task<(int LeaderId, int LeaderTerm)> CheckSingleLeaderAsync()
     {
-        var deadline = DateTime.UtcNow + LeaderPatience;
+        long start = Clock.GetTimestamp();
         while (true)
         {
             int leaderId = -1;
@@ -384,17 +413,14 @@ public sealed class Harness : IAsyncDisposable
             {
                 return (leaderId, leaderTerm);
             }
-            if (DateTime.UtcNow >= deadline)
+            if (Clock.GetElapsedTime(start) >= LeaderPatience)
             {
                 break;
             }
             await SleepMs(150);
         }
 
-        // The pool's state tells a starved process (late timers, spurious elections) from a Raft bug.
-        ThreadPool.GetAvailableThreads(out int available, out _);
-        ThreadPool.GetMaxThreads(out int max, out _);
-        Assert.Fail($"leader not found (thread pool: {ThreadPool.ThreadCount} threads, {max - available} busy, {ThreadPool.PendingWorkItemCount} work items queued)");
+        Assert.Fail("leader not found");
         return (-1, -1);
     }
 
@@ -507,20 +533,30 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Writes a test's own line to the log, marked [TEST].</summary>
     public void Tlog(string message) => _log.Write($"[TEST] {message}");
 
-    /// <summary>Waits <paramref name="n"/> milliseconds, without blocking a thread.</summary>
-    public static Task SleepMs(int n) => Task.Delay(n);
+    /// <summary>Waits <paramref name="n"/> milliseconds of the cluster's time.</summary>
+    public static async Task SleepMs(int n)
+    {
+        Simulation? sim = Simulation.Current;
+        sim?.ThrowIfFailed();
+        await Task.Delay(TimeSpan.FromMilliseconds(n), (TimeProvider?)sim?.Clock ?? TimeProvider.System);
+        sim?.ThrowIfFailed();
+    }
+
+    /// <summary>Beyond upstream: waits until the cluster's time is <paramref name="at"/> (see <see cref="Now"/>), to the tick.</summary>
+    public Task SleepUntilAsync(TimeSpan at) => ExactDelay.DelayAsync(Clock, at - Now);
 
     /// <summary>
     /// Beyond upstream: waits until <paramref name="condition"/> holds, looking every millisecond;
-    /// fails the test after <paramref name="limit"/> (5 s unless given), saying what did not happen.
+    /// fails the test after <paramref name="limit"/> (5 s of cluster time unless given), saying what did not happen.
     /// </summary>
     public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null)
     {
         TimeSpan patience = limit ?? TimeSpan.FromSeconds(5);
-        var deadline = DateTime.UtcNow + patience;
+        TimeProvider clock = (TimeProvider?)Simulation.Current?.Clock ?? TimeProvider.System;
+        long start = clock.GetTimestamp();
         while (!condition())
         {
-            if (DateTime.UtcNow >= deadline)
+            if (clock.GetElapsedTime(start) >= patience)
             {
                 Assert.Fail($"waited {patience.TotalSeconds:0.#} s for {what}");
             }
@@ -531,50 +567,63 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Reads one of server <paramref name="i"/>'s commit channels into its list, until the channel is completed.</summary>
     private async Task CollectCommitsAsync(int i, ChannelReader<CommitEntry> commits)
     {
-        await Task.Yield(); // Runs on the pool from here, never inside the caller.
-        await foreach (CommitEntry c in commits.ReadAllAsync())
+        await Task.Yield(); // Runs apart from here, never inside the caller.
+        // Not ReadAllAsync, whose awaits leave for the thread pool, and so leave a simulation.
+        while (await commits.WaitToReadAsync())
         {
-            lock (_mu)
+            while (commits.TryRead(out CommitEntry? c))
             {
-                Tlog($"collectCommits({i}) got {c}");
-                _monitor.Committed(i, c);
-                _commits[i].Add(c);
+                lock (_mu)
+                {
+                    Tlog($"collectCommits({i}) got {c}");
+                    _monitor.Committed(i, c.Index, c.Command);
+                    _commits[i].Add(c);
+                }
             }
-        }
-    }
-
-    /// <summary>Whether <paramref name="cmd"/> is in server <paramref name="id"/>'s log.</summary>
-    private bool InLog(int id, int cmd)
-    {
-        ConsensusModule cm = _cluster[id].Cm;
-        lock (cm.Mu)
-        {
-            return cm.Log.Any(e => e.Command is int c && c == cmd);
         }
     }
 
     /// <summary>A list of commits as one line.</summary>
     private static string Format(List<CommitEntry> commits) => $"[{string.Join(' ', commits)}]";
 
+    /// <summary>Whether <paramref name="cmd"/> is in server <paramref name="id"/>'s log.</summary>
+    private bool InLog(int id, int cmd) => _cluster[id].Status().Log.Any(e => e.Command is int c && c == cmd);
+
+    /// <summary>Awaits <paramref name="task"/>, or the simulation's failure if it comes first (a stuck run), so a test never hangs.</summary>
+    private async Task UntilAsync(Task task)
+    {
+        if (_sim is not null)
+        {
+            await Task.WhenAny(task, _sim.Failed);
+            _sim.ThrowIfFailed();
+        }
+        await task;
+    }
+
+    /// <summary>The tasks of the cluster still running, by server.</summary>
+    private IEnumerable<string> RunningTasks() =>
+        _everCreated.SelectMany(s => s.Server.RunningTasks().Select(name => $"server {s.Id}: {name}"));
+
     /// <summary>Waits up to <paramref name="limit"/> for all tasks to end; returns those still running.</summary>
     private async Task<IReadOnlyList<string>> WaitForTasksAsync(TimeSpan limit)
     {
-        var deadline = DateTime.UtcNow + limit;
+        long start = Clock.GetTimestamp();
         while (true)
         {
-            string[] running = [.. _everCreated.SelectMany(s => s.Server.RunningTasks().Select(name => $"server {s.Id}: {name}"))];
-            if (running.Length == 0 || DateTime.UtcNow >= deadline)
+            string[] running = [.. RunningTasks()];
+            if (running.Length == 0 || Clock.GetElapsedTime(start) >= limit)
             {
                 return running;
             }
-            await Task.Delay(5);
+            await SleepMs(5);
         }
     }
 
-    /// <summary>Adds what shutdown found wrong: broken safety, tasks that failed, and with a leak check, tasks still running.</summary>
+    /// <summary>Adds what shutdown found wrong: broken safety, work that left the simulation, tasks that failed, and with a leak check, tasks still running.</summary>
     private void CheckAfterShutdown(List<string> problems, IReadOnlyList<Exception> faults, IReadOnlyList<string> running)
     {
         problems.AddRange(_monitor.Violations);
+        problems.AddRange((_sim?.Escapes ?? []).Select(e => $"the simulation was left: {e}"));
         if (faults.Count > 0)
         {
             problems.Add($"no background task may fail, but {faults.Count} did:{Environment.NewLine}{string.Join(Environment.NewLine, faults)}");

@@ -1,8 +1,11 @@
 // Tests beyond upstream's: each provokes, on purpose and without luck, an interleaving in which
-// upstream's code goes wrong, and checks that this port does not.
+// upstream's code goes wrong, and checks that this port does not. The network's gates hold a
+// message or a reply for as long as a test needs; where a test needs an event at an exact moment,
+// only the simulation can place it, and with RAFT_REAL_TIME that test is skipped.
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using FluentAssertions;
+using Lab;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 using static Raft.Harness;
@@ -15,14 +18,15 @@ public sealed class HazardTests(ITestOutputHelper output)
     private static readonly TimeSpan LeakCheck = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
-    /// A leader's per-peer send task is held before it reads any state; meanwhile a newer leader
-    /// deposes it. Released, the task must see that it no longer leads and send nothing, rather
-    /// than a heartbeat for a term it has lost.
+    /// A leader's heartbeat round has started its per-peer send tasks, and before they run, a
+    /// newer leader deposes it. The tasks must see that it no longer leads and send nothing,
+    /// rather than a heartbeat for a term it has lost (upstream's tasks do not look).
     /// The new leader also cuts the log below the peer's nextIndex, which upstream's task reads past.
     /// </summary>
     [Fact]
     public async Task DeposedLeaderSendTaskChecksStateFirst()
     {
+        Assert.SkipWhen(RunMode.RealTime, "needs the simulation to depose the leader between its heartbeat and the sends");
         await using var h = new Harness(output, 3, LeakCheck);
 
         var (leaderId, term) = await h.CheckSingleLeaderAsync();
@@ -30,29 +34,36 @@ public sealed class HazardTests(ITestOutputHelper output)
         h.SubmitToServer(leaderId, 5);
         h.SubmitToServer(leaderId, 6);
         await WaitUntilAsync(() => NextIndex(h, leaderId, otherId) == 2, "both entries to reach the peer");
-
-        ConsensusModule cm = h.Cm(leaderId);
-        MuteFollowers(h, leaderId);
-        using var gate = new HookGate(cm);
-        await gate.HoldSendsAsync();
-
-        // By hand, what a new leader of a later term would send.
-        cm.AppendEntries(new AppendEntriesArgs { Term = term + 1, LeaderId = otherId, PrevLogIndex = -1, PrevLogTerm = -1, Entries = [new LogEntry(100, term + 1)], LeaderCommit = -1 });
-        lock (cm.Mu)
+        await SleepMs(20); // The commit's own round goes out; from here on the rounds are heartbeats.
+        var sends = new List<TimeSpan>();
+        h.Network.Observer = e =>
         {
-            cm.State.Should().Be(CMState.Follower);
-            cm.Log.Should().HaveCount(1, "the log is now shorter than nextIndex says");
-        }
+            if (e.Kind == MessageEventKind.Sent && e.From == leaderId && e.Method == "AppendEntries")
+            {
+                sends.Add(h.Now);
+            }
+        };
+        await WaitUntilAsync(() => sends.Count > 0, "a heartbeat from the leader");
 
-        await gate.ReleaseAsync(() => KeepFollowing(cm, otherId, term + 1));
-        gate.RepliesAfterRelease.Should().Be(0, "a deposed leader's held task must send nothing");
+        // The next round starts 50 ms after the last one. A wait set now for that instant ends just
+        // after the heartbeat's timer, set earlier: the round has started its send tasks, none has run.
+        await h.SleepUntilAsync(sends[^1] + TimeSpan.FromMilliseconds(50));
+        h.Cm(leaderId).RunningTasks().Count(t => t.StartsWith("AppendEntries to", StringComparison.Ordinal)).Should().Be(2, "the round's send tasks have started and not run");
+        int sent = sends.Count;
+        h.Cm(leaderId).AppendEntries(new AppendEntriesArgs { Term = term + 1, LeaderId = otherId, PrevLogIndex = -1, PrevLogTerm = -1, Entries = [new LogEntry(100, term + 1)], LeaderCommit = -1 });
+        CMStatus status = h.Cm(leaderId).Status();
+        status.State.Should().Be(CMState.Follower);
+        status.Log.Should().HaveCount(1, "the log is now shorter than nextIndex says");
+
+        await SleepMs(20);
+        sends.Count.Should().Be(sent, "a deposed leader's send tasks must send nothing");
         h.ServerOf(leaderId).Faults().Should().BeEmpty();
     }
 
     /// <summary>
-    /// A late AppendEntries reply with a newer term reaches a leader that has been stopped
-    /// meanwhile. It must stay Dead: upstream's handler makes it a follower again, with an
-    /// election timer, and persists into storage that its successor now owns.
+    /// A reply with a newer term reaches a leader that has been stopped meanwhile. It must stay
+    /// Dead: upstream's handler makes it a follower again, with an election timer, and persists
+    /// into storage that its successor now owns.
     /// </summary>
     [Fact]
     public async Task DeadCMIgnoresLateReplies()
@@ -61,29 +72,24 @@ public sealed class HazardTests(ITestOutputHelper output)
 
         var (leaderId, term) = await h.CheckSingleLeaderAsync();
         int otherId = (leaderId + 1) % 3;
-        ConsensusModule cm = h.Cm(leaderId);
-        // Only the held replies may reach the leader: nobody else can depose it before it stops.
-        h.DisconnectPeer((leaderId + 2) % 3);
-        MuteFollowers(h, leaderId);
-        using var gate = new HookGate(cm);
-        await gate.HoldSendsAsync();
-
-        // The peer moves to a later term, so its replies to the held messages carry that term.
+        MessageGate gate = h.Network.Hold(
+            e => e.From == leaderId && e.To == otherId && e.Reply is AppendEntriesReply { Term: > 0 } r && r.Term > term, reply: true);
+        // The peer moves to a later term, so its reply to the leader's next heartbeat carries it.
         h.Cm(otherId).AppendEntries(new AppendEntriesArgs { Term = term + 5, LeaderId = (leaderId + 2) % 3, PrevLogIndex = -1, PrevLogTerm = -1 });
-        await gate.HoldRepliesFromAsync(otherId, onlyFirst: false);
+        MessageEvent held = await gate.Held;
 
-        await h.CrashPeerAsync(leaderId);
-        PersistentState stored = new Persister(h.Storage(leaderId)).Load();
+        await h.Cm(leaderId).StopAsync();
+        byte[] stored = h.Storage(leaderId).Get(PersistentState.StorageKey).Value!;
+        bool replied = false;
+        h.Network.Observer = e => replied |= e.Id == held.Id && e.Kind == MessageEventKind.ReplyDelivered;
+        gate.Release();
+        await WaitUntilAsync(() => replied, "the held reply to reach the stopped leader");
+        await SleepMs(10);
 
-        await gate.ReleaseAsync(() => { });
-        lock (cm.Mu)
-        {
-            cm.State.Should().Be(CMState.Dead, "a late reply must not bring a stopped CM back");
-            cm.CurrentTerm.Should().Be(term);
-        }
-        PersistentState after = new Persister(h.Storage(leaderId)).Load();
-        (after.CurrentTerm, after.VotedFor).Should().Be((stored.CurrentTerm, stored.VotedFor), "a Dead CM never writes storage");
-        after.Log.Should().Equal(stored.Log, "a Dead CM never writes storage");
+        CMStatus status = h.Cm(leaderId).Status();
+        status.State.Should().Be(CMState.Dead, "a late reply must not bring a stopped CM back");
+        status.CurrentTerm.Should().Be(term);
+        h.Storage(leaderId).Get(PersistentState.StorageKey).Value.Should().Equal(stored, "a Dead CM never writes storage");
     }
 
     /// <summary>
@@ -95,25 +101,23 @@ public sealed class HazardTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 3, LeakCheck);
 
-        var (leaderId, term) = await h.CheckSingleLeaderAsync();
+        var (leaderId, _) = await h.CheckSingleLeaderAsync();
         int otherId = (leaderId + 1) % 3;
-        ConsensusModule cm = h.Cm(leaderId);
-        // One peer is enough to watch nextIndex; it hears heartbeats by hand while sends are held.
-        h.DisconnectPeer((leaderId + 2) % 3);
-        MuteFollowers(h, leaderId);
-        using var gate = new HookGate(cm);
-        await gate.HoldSendsAsync(() => KeepFollowing(h.Cm(otherId), leaderId, term));
+        // The reply to the first message that carries 5 to the peer is held on its way back.
+        MessageGate gate = h.Network.Hold(
+            e => e.From == leaderId && e.To == otherId && e.Args is AppendEntriesArgs { Entries.Length: > 0 }, reply: true);
         h.SubmitToServer(leaderId, 5);
-        // The held tasks now send 5 alone; the first reply from the peer is held.
-        await gate.HoldRepliesFromAsync(otherId, onlyFirst: true);
+        MessageEvent held = await gate.Held;
 
         h.SubmitToServer(leaderId, 6);
         h.SubmitToServer(leaderId, 7);
         await WaitUntilAsync(() => NextIndex(h, leaderId, otherId) == 3, "a newer message's reply to move nextIndex to 3");
 
-        // Nothing else may move nextIndex while the old reply is handled.
-        h.DisconnectPeer(leaderId);
-        await gate.ReleaseAsync(() => { });
+        bool replied = false;
+        h.Network.Observer = e => replied |= e.Id == held.Id && e.Kind == MessageEventKind.ReplyDelivered;
+        gate.Release();
+        await WaitUntilAsync(() => replied, "the held reply to reach the leader");
+        await SleepMs(1);
         NextIndex(h, leaderId, otherId).Should().Be(3, "a reordered reply must not move nextIndex back");
     }
 
@@ -163,7 +167,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         ConsensusModule cm = server.Cm;
 
         // With no peer connected, the election timer fires and StartElection tries to persist.
-        await WaitUntilAsync(() => { lock (cm.Mu) { return cm.State == CMState.Dead; } }, "the CM to stop after the failed write");
+        await WaitUntilAsync(() => cm.Status().State == CMState.Dead, "the CM to stop after the failed write");
         // The CM is Dead before the exception has left its task; the task records it just after.
         await WaitUntilAsync(() => server.Faults().Count > 0, "the failure to be recorded");
         storage.Writes.Should().Be(1, "one write was tried, and none after it");
@@ -267,32 +271,8 @@ public sealed class HazardTests(ITestOutputHelper output)
         return null;
     }
 
-    /// <summary>Makes the leader's next send task fail with an exception that is not a network fault.</summary>
-    private static async Task BreakABackgroundTaskAsync(Harness h)
-    {
-        var (leaderId, _) = await h.CheckSingleLeaderAsync();
-        var broke = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        h.Cm(leaderId).SetPeerTaskHook((_, _) =>
-        {
-            broke.TrySetResult();
-            throw new InvalidOperationException("a bug in a background task");
-        });
-        await broke.Task.WaitAsync(TimeSpan.FromSeconds(5));
-        h.Cm(leaderId).SetPeerTaskHook(null);
-    }
-
-    /// <summary>The leader's nextIndex for <paramref name="peerId"/>, read under its lock.</summary>
-    private static int NextIndex(Harness h, int leaderId, int peerId)
-    {
-        lock (h.Cm(leaderId).Mu)
-        {
-            return h.Cm(leaderId).NextIndexOf(peerId);
-        }
-    }
-
-    /// <summary>A heartbeat by hand from leader <paramref name="leaderId"/> of <paramref name="term"/>, so <paramref name="cm"/> stays a follower.</summary>
-    private static void KeepFollowing(ConsensusModule cm, int leaderId, int term) =>
-        cm.AppendEntries(new AppendEntriesArgs { Term = term, LeaderId = leaderId, PrevLogIndex = -1, PrevLogTerm = -1, LeaderCommit = -1 });
+    /// <summary>The leader's nextIndex for <paramref name="peerId"/>.</summary>
+    private static int NextIndex(Harness h, int leaderId, int peerId) => h.Cm(leaderId).Status().NextIndex[peerId];
 
     /// <summary>A registered command type that JSON cannot hold.</summary>
     private sealed record DelegateCommand(Func<int> Make);
@@ -318,163 +298,19 @@ public sealed class HazardTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>
-    /// Cuts the link from each other server to <paramref name="leaderId"/>, in that direction only.
-    /// While a test holds the leader's sends its heartbeats stop, and a follower whose timer runs
-    /// out could depose it with a RequestVote; now no call reaches it, yet it still reaches them.
-    /// </summary>
-    private static void MuteFollowers(Harness h, int leaderId)
+    /// <summary>Makes the leader's next send fail with an exception that is not a network fault: a bug in a background task.</summary>
+    private static async Task BreakABackgroundTaskAsync(Harness h)
     {
-        for (int j = 0; j < 3; j++)
+        var (leaderId, _) = await h.CheckSingleLeaderAsync();
+        var broke = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        RpcProxy proxy = h.ServerOf(leaderId).Proxy();
+        var network = proxy.Hook;
+        proxy.Hook = (_, _, _, _, _) =>
         {
-            if (j != leaderId)
-            {
-                h.ServerOf(j).DisconnectPeer(leaderId);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Holds a CM's per-peer AppendEntries tasks at its test seam, and lets them go. While a task
-    /// is held, nothing it does after the seam has happened yet.
-    /// </summary>
-    private sealed class HookGate : IDisposable
-    {
-        private const int Open = 0;
-        private const int HoldingSends = 1;
-        private const int HoldingReplies = 2;
-
-        private readonly ConsensusModule _cm;
-        private readonly TaskCompletionSource _sendGate = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _replyGate = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _sendHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _replyHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private volatile int _mode = Open;
-        private volatile bool _released;
-        private int _replyPeer = -1;
-        private bool _onlyFirstReply;
-        private int _repliesTaken;
-        private int _heldCount;
-        private int _repliesAfterRelease;
-        private readonly CancellationTokenSource _stopMeanwhile = new();
-        private Task _meanwhile = Task.CompletedTask;
-
-        public HookGate(ConsensusModule cm)
-        {
-            _cm = cm;
-            cm.SetPeerTaskHook(async (peer, point) =>
-            {
-                if (point == "send")
-                {
-                    if (_mode == HoldingSends)
-                    {
-                        await HoldAsync(_sendGate, _sendHeld);
-                    }
-                    return;
-                }
-                if (_released)
-                {
-                    Interlocked.Increment(ref _repliesAfterRelease);
-                }
-                if (_mode == HoldingReplies && peer == Volatile.Read(ref _replyPeer)
-                    && (Interlocked.Increment(ref _repliesTaken) == 1 || !_onlyFirstReply))
-                {
-                    await HoldAsync(_replyGate, _replyHeld);
-                }
-            });
-        }
-
-        /// <summary>Replies that reached the seam after <see cref="ReleaseAsync"/>.</summary>
-        public int RepliesAfterRelease => Volatile.Read(ref _repliesAfterRelease);
-
-        /// <summary>
-        /// Holds every send task before it reads the CM's state. Returns once one is held and no
-        /// task that got past the seam earlier is still running, so every message in flight
-        /// from now on comes from a held task. <paramref name="meanwhile"/>, if given, runs every
-        /// few milliseconds from now until <see cref="ReleaseAsync"/> is done: for what the held
-        /// leader would have done, such as heartbeats by hand.
-        /// </summary>
-        public async Task HoldSendsAsync(Action? meanwhile = null)
-        {
-            if (meanwhile is not null)
-            {
-                _meanwhile = RepeatAsync(meanwhile, _stopMeanwhile.Token);
-            }
-            _mode = HoldingSends;
-            await _sendHeld.Task.WaitAsync(TimeSpan.FromSeconds(5));
-            await WaitUntilAsync(
-                () => _cm.RunningTasks().Count(n => n.StartsWith("AppendEntries to", StringComparison.Ordinal)) == Volatile.Read(ref _heldCount),
-                "the send tasks that started before the hold to finish");
-        }
-
-        /// <summary>
-        /// Lets held sends go, and holds the replies from <paramref name="peerId"/> (or only the
-        /// first of them) that reach the seam from now on; returns once one is held.
-        /// </summary>
-        public async Task HoldRepliesFromAsync(int peerId, bool onlyFirst)
-        {
-            _onlyFirstReply = onlyFirst;
-            Volatile.Write(ref _replyPeer, peerId);
-            _mode = HoldingReplies;
-            _sendGate.TrySetResult();
-            await _replyHeld.Task.WaitAsync(TimeSpan.FromSeconds(5));
-        }
-
-        /// <summary>
-        /// Lets every held task go and waits until they have left the seam; <paramref name="meanwhile"/>
-        /// runs every few milliseconds while it waits, and a little after, while they finish.
-        /// </summary>
-        public async Task ReleaseAsync(Action meanwhile)
-        {
-            _mode = Open;
-            _released = true;
-            _sendGate.TrySetResult();
-            _replyGate.TrySetResult();
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-            while (Volatile.Read(ref _heldCount) > 0)
-            {
-                DateTime.UtcNow.Should().BeBefore(deadline, "the held tasks must finish");
-                meanwhile();
-                await SleepMs(2);
-            }
-            for (int i = 0; i < 10; i++)
-            {
-                meanwhile();
-                await SleepMs(2);
-            }
-            await _stopMeanwhile.CancelAsync();
-            await _meanwhile;
-        }
-
-        public void Dispose()
-        {
-            _cm.SetPeerTaskHook(null);
-            _stopMeanwhile.Cancel();
-            _stopMeanwhile.Dispose();
-        }
-
-        private static async Task RepeatAsync(Action action, CancellationToken ct)
-        {
-            await Task.Yield();
-            while (!ct.IsCancellationRequested)
-            {
-                action();
-                await SleepMs(2);
-            }
-        }
-
-        private async Task HoldAsync(TaskCompletionSource gate, TaskCompletionSource held)
-        {
-            Interlocked.Increment(ref _heldCount);
-            held.TrySetResult();
-            try
-            {
-                await gate.Task;
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _heldCount);
-            }
-        }
+            broke.TrySetResult();
+            throw new InvalidOperationException("a bug in a background task");
+        };
+        await broke.Task;
+        proxy.Hook = network;
     }
 }

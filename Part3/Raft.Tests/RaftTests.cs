@@ -645,7 +645,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     /// <summary>The currentTerm in a server's storage, decoded as the CM decodes it; 0 if none.</summary>
     private static int GetPersistedTerm(MapStorage storage)
     {
-        return storage.HasData ? new Persister(storage).Load().CurrentTerm : 0;
+        return storage.HasData ? PersistentState.Load(storage).CurrentTerm : 0;
     }
 
     [Fact]
@@ -662,12 +662,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         await SleepMs(1200);
 
         // Its term in memory and in storage must agree.
-        ConsensusModule cm = h.Cm(victim);
-        int inMemoryTerm;
-        lock (cm.Mu)
-        {
-            inMemoryTerm = cm.CurrentTerm;
-        }
+        int inMemoryTerm = h.Cm(victim).Status().CurrentTerm;
         int persistedTerm = GetPersistedTerm(h.Storage(victim));
         output.WriteLine($"server {victim}: in-memory term = {inMemoryTerm}, persisted term = {persistedTerm}");
         persistedTerm.Should().BeGreaterThanOrEqualTo(inMemoryTerm, "StartElection must persist the new term");
@@ -723,12 +718,12 @@ public sealed class RaftTests(ITestOutputHelper output)
             ConsensusModule cm = h.Cm(i);
             lock (cm.Mu)
             {
-                if (cm.State == CMState.Follower && cm.VotedFor >= 0)
+                if (cm.Status() is { State: CMState.Follower, VotedFor: >= 0 } status)
                 {
-                    int savedVotedFor = cm.VotedFor;
-                    int savedTerm = cm.CurrentTerm;
+                    int savedVotedFor = status.VotedFor;
+                    int savedTerm = status.CurrentTerm;
                     cm.BecomeFollower(savedTerm);
-                    cm.VotedFor.Should().Be(savedVotedFor, $"BecomeFollower({savedTerm}) must keep votedFor on a same-term transition");
+                    cm.Status().VotedFor.Should().Be(savedVotedFor, $"BecomeFollower({savedTerm}) must keep votedFor on a same-term transition");
                     return;
                 }
             }
@@ -749,11 +744,11 @@ public sealed class RaftTests(ITestOutputHelper output)
             ConsensusModule cm = h.Cm(i);
             lock (cm.Mu)
             {
-                if (cm.State == CMState.Follower && cm.VotedFor >= 0)
+                if (cm.Status() is { State: CMState.Follower, VotedFor: >= 0 } status)
                 {
-                    int savedTerm = cm.CurrentTerm;
+                    int savedTerm = status.CurrentTerm;
                     cm.BecomeFollower(savedTerm + 1);
-                    cm.VotedFor.Should().Be(-1, $"BecomeFollower({savedTerm + 1}) must reset votedFor");
+                    cm.Status().VotedFor.Should().Be(-1, $"BecomeFollower({savedTerm + 1}) must reset votedFor");
                     return;
                 }
             }
@@ -800,13 +795,10 @@ public sealed class RaftTests(ITestOutputHelper output)
             {
                 continue;
             }
-            ConsensusModule c = h.Cm(i);
-            lock (c.Mu)
+            CMStatus c = h.Cm(i).Status();
+            if (c.VotedFor == leaderId && c.CurrentTerm == leaderTerm)
             {
-                if (c.VotedFor == leaderId && c.CurrentTerm == leaderTerm)
-                {
-                    followerId = i;
-                }
+                followerId = i;
             }
         }
         followerId.Should().BeGreaterThanOrEqualTo(0, "some follower must have voted for the leader");

@@ -30,6 +30,16 @@ public enum CMState
     Dead,
 }
 
+/// <summary>A CM's state at one moment (<see cref="ConsensusModule.Status"/>).</summary>
+/// <param name="Log">A copy of the log.</param>
+/// <param name="NextIndex">A leader's nextIndex for each peer (stale on other servers).</param>
+/// <param name="MatchIndex">A leader's matchIndex for each peer (stale on other servers).</param>
+/// <param name="ElectionResetEvent">When the election countdown last restarted, a timestamp of the CM's clock.</param>
+/// <param name="ElectionTimeout">The timeout of that countdown.</param>
+public sealed record CMStatus(
+    CMState State, int CurrentTerm, int VotedFor, IReadOnlyList<LogEntry> Log, int CommitIndex, int LastApplied,
+    IReadOnlyDictionary<int, int> NextIndex, IReadOnlyDictionary<int, int> MatchIndex, long ElectionResetEvent, TimeSpan ElectionTimeout);
+
 // The RPC messages (Figure 2 of the paper). Records with init-only properties: a message that
 // crosses to another server cannot be changed by either side, so passing it is as safe as copying.
 
@@ -82,7 +92,7 @@ public sealed record AppendEntriesReply
 }
 
 /// <summary>A consensus module (CM): the part of one server that runs the Raft protocol.</summary>
-public sealed partial class ConsensusModule
+public sealed class ConsensusModule
 {
     /// <summary>Guards the mutable state below. Never held across an await.</summary>
     private readonly Lock _mu = new();
@@ -98,9 +108,6 @@ public sealed partial class ConsensusModule
 
     /// <summary>Where this CM persists its state; a restarted server reads it back from here.</summary>
     private readonly IStorage _storage;
-
-    /// <summary>Writes the persistent state to <see cref="_storage"/>, only what changed since the last write.</summary>
-    private readonly Persister _persister;
 
     /// <summary>Where this CM reports committed entries, in log order; the client hands it in.</summary>
     private readonly ChannelWriter<CommitEntry> _commitChan;
@@ -126,6 +133,9 @@ public sealed partial class ConsensusModule
 
     /// <summary>The clock of the election timer and the heartbeats: the system's, or a test's or a tool's own.</summary>
     private readonly TimeProvider _timeProvider;
+
+    /// <summary>Draws the election timeouts: shared by default, seeded by a simulation that replays a run.</summary>
+    private readonly Random _random;
 
     /// <summary>Cancelled when this CM stops; every loop of this CM ends on it.</summary>
     private readonly CancellationTokenSource _stopping = new();
@@ -161,7 +171,7 @@ public sealed partial class ConsensusModule
     /// <summary>When the election countdown last restarted (a timestamp of <see cref="_timeProvider"/>).</summary>
     private long _electionResetEvent;
 
-    /// <summary>The timeout of the election countdown started last, for tools that draw the countdown.</summary>
+    /// <summary>The timeout of the election countdown started last, for tools that draw it (see <see cref="Status"/>).</summary>
     private TimeSpan _electionTimeout;
 
     // Volatile Raft state on leaders.
@@ -177,16 +187,16 @@ public sealed partial class ConsensusModule
     /// stays dormant until <paramref name="ready"/> completes, which the cluster signals once every
     /// peer is connected. Committed entries are written to <paramref name="commitChan"/>.
     /// </summary>
-    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger, TimeProvider timeProvider)
+    public ConsensusModule(int id, IReadOnlyList<int> peerIds, Server server, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger logger, TimeProvider timeProvider, Random random)
     {
         _id = id;
         _peerIds = [.. peerIds];
         _server = server;
         _storage = storage;
-        _persister = new Persister(storage);
         _commitChan = commitChan;
         _logger = logger;
         _timeProvider = timeProvider;
+        _random = random;
         _tasks = new TaskTracker(id, logger, _stopping.Token);
         _state = CMState.Follower;
         _votedFor = -1;
@@ -201,7 +211,7 @@ public sealed partial class ConsensusModule
         _tasks.Run("election timer", async () =>
         {
             // Nothing happens until the cluster is wired up; then the election countdown begins.
-            await ready.WaitAsync(_stopping.Token);
+            await ready;
             lock (_mu)
             {
                 _electionResetEvent = _timeProvider.GetTimestamp();
@@ -285,7 +295,7 @@ public sealed partial class ConsensusModule
         PersistentState state;
         try
         {
-            state = _persister.Load();
+            state = PersistentState.Load(_storage);
         }
         catch (InvalidDataException e)
         {
@@ -298,8 +308,7 @@ public sealed partial class ConsensusModule
 
     /// <summary>
     /// Saves currentTerm, votedFor and the log in one write. Upstream writes the three under
-    /// separate keys, so a crash between writes could keep a new term with an old vote; and it
-    /// encodes the whole log every time, where <see cref="Persister"/> writes only what changed.
+    /// separate keys, so a crash between writes could keep a new term with an old vote.
     /// </summary>
     /// <exception cref="IOException">The storage refused the write; this CM is Dead from then on.</exception>
     private void PersistToStorage()
@@ -312,7 +321,7 @@ public sealed partial class ConsensusModule
         }
         try
         {
-            _persister.Save(_currentTerm, _votedFor, _log);
+            _storage.Set(PersistentState.StorageKey, new PersistentState(_currentTerm, _votedFor, _log).Encode());
         }
         catch (Exception e)
         {
@@ -492,16 +501,16 @@ public sealed partial class ConsensusModule
     }
 
     /// <summary>A random election timeout between 150 and 300 ms.</summary>
-    private static TimeSpan ElectionTimeout()
+    private TimeSpan ElectionTimeout()
     {
         // With RAFT_FORCE_MORE_REELECTION set, one timeout in three is exactly 150 ms, so servers
         // often time out together and split the vote: a stress test for elections.
         if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("RAFT_FORCE_MORE_REELECTION"))
-            && Random.Shared.Next(3) == 0)
+            && _random.Next(3) == 0)
         {
             return TimeSpan.FromMilliseconds(150);
         }
-        return TimeSpan.FromMilliseconds(150 + Random.Shared.Next(150));
+        return TimeSpan.FromMilliseconds(150 + _random.Next(150));
     }
 
     /// <summary>
@@ -668,24 +677,28 @@ public sealed partial class ConsensusModule
 
             // One wait for a trigger lives across rounds and is renewed only once it fires: a new
             // one per heartbeat would leave another waiter queued on the channel every 50 ms.
-            Task<bool> triggered = _triggerAEChan.Reader.WaitToReadAsync(_stopping.Token).AsTask();
+            Task<bool> triggered = WaitForTriggerAsync();
             while (true)
             {
                 // Go's select: a trigger or the heartbeat timeout, whichever comes first. Either
                 // way the next heartbeat is due a full timeout later.
-                using (var timer = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+                // The timer is not linked to _stopping: a delay cancelled while WhenAny still waits
+                // on it wakes WhenAny from the thread pool, out of a simulation. Stop wakes the
+                // loop through the trigger instead, and the losing timer is cancelled once WhenAny is done.
+                using (var timer = new CancellationTokenSource())
                 {
                     Task expired = Task.Delay(heartbeatTimeout, _timeProvider, timer.Token);
-                    if (await Task.WhenAny(triggered, expired) == triggered)
+                    Task first = await Task.WhenAny(triggered, expired);
+                    timer.Cancel(); // Stop the losing timer.
+                    if (first == triggered)
                     {
                         if (!await triggered)
                         {
                             return; // The trigger channel was completed: the CM stopped.
                         }
                         _triggerAEChan.Reader.TryRead(out _);
-                        triggered = _triggerAEChan.Reader.WaitToReadAsync(_stopping.Token).AsTask();
+                        triggered = WaitForTriggerAsync();
                     }
-                    timer.Cancel(); // Stop the losing timer.
                 }
 
                 // A CM that is no longer the leader ends the loop.
@@ -700,6 +713,12 @@ public sealed partial class ConsensusModule
             }
         });
     }
+
+    /// <summary>
+    /// Waits for a trigger, as a Task that WhenAny can race. Awaited here, not turned into a task
+    /// with AsTask(), whose wake-up would go through the thread pool and out of a simulation.
+    /// </summary>
+    private async Task<bool> WaitForTriggerAsync() => await _triggerAEChan.Reader.WaitToReadAsync(_stopping.Token);
 
     /// <summary>Sends every peer one round of AppendEntries and handles their replies.</summary>
     private void LeaderSendAEs()
@@ -718,7 +737,6 @@ public sealed partial class ConsensusModule
         {
             _tasks.Run($"AppendEntries to {peerId}", async () =>
             {
-                await PeerTaskHookAsync(peerId, "send");
                 int ni;
                 AppendEntriesArgs args;
                 lock (_mu)
@@ -756,7 +774,6 @@ public sealed partial class ConsensusModule
                 Dlog($"sending AppendEntries to {peerId}: ni={ni}, args={args}");
                 if (await _server.CallAsync<AppendEntriesArgs, AppendEntriesReply>(peerId, "ConsensusModule.AppendEntries", args) is { } reply)
                 {
-                    await PeerTaskHookAsync(peerId, "reply");
                     lock (_mu)
                     {
                         // A stopped CM acts on nothing: stepping down would bring it back to life
@@ -913,4 +930,23 @@ public sealed partial class ConsensusModule
         }
         Dlog($"commitChanSender done");
     }
+
+    /// <summary>A copy of this CM's state, for tools and tests that watch it (upstream's tests read the fields).</summary>
+    public CMStatus Status()
+    {
+        lock (_mu)
+        {
+            return new CMStatus(_state, _currentTerm, _votedFor, [.. _log], _commitIndex, _lastApplied,
+                new Dictionary<int, int>(_nextIndex), new Dictionary<int, int>(_matchIndex), _electionResetEvent, _electionTimeout);
+        }
+    }
+
+    /// <summary>The CM's lock, for tests that look inside it as upstream's do (cm.mu).</summary>
+    internal Lock Mu => _mu;
+
+    /// <summary>Names of this CM's tasks still running; for the tests' leak check.</summary>
+    internal IReadOnlyList<string> RunningTasks() => _tasks.Running();
+
+    /// <summary>Unexpected exceptions in this CM's tasks; a test fails if there are any.</summary>
+    internal IReadOnlyList<Exception> Faults() => _tasks.Faults();
 }

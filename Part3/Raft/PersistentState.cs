@@ -10,146 +10,55 @@
 //
 // Why one write: upstream stores the three under separate keys, so a crash between two of its
 // writes could leave a new term beside the old term's vote. Here they travel in one document and
-// one IStorage.Set, so storage holds the state from before a save or after it, never a mix.
-// Persister.cs decides what that one write holds: the whole state, or only what changed.
-using System.Buffers.Text;
+// one IStorage.Set, so storage holds the state from before a save or after it, never a mix. Like
+// upstream, every save writes the whole log again.
+using System.Buffers;
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace Raft;
 
-/// <summary>
-/// A CM's persistent state (Figure 2: currentTerm, votedFor, log) as one stored document, so one
-/// Set writes all three. <see cref="Epoch"/> and <see cref="From"/> serve <see cref="Persister"/>,
-/// which writes only what changed: a whole state has <see cref="From"/> 0.
-/// </summary>
+/// <summary>A CM's persistent state (Figure 2: currentTerm, votedFor, log) as one stored document, so one Set writes all three.</summary>
 internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyList<LogEntry> Log)
 {
-    /// <summary>The storage key of the checkpoint; records go under "raft.1", "raft.2" and so on.</summary>
+    /// <summary>The storage key of the document.</summary>
     public const string StorageKey = "raft";
 
-    /// <summary>Which checkpoint this document belongs to: a record counts only if it has its checkpoint's epoch.</summary>
-    public int Epoch { get; init; } = 1;
-
-    /// <summary>The log index of <see cref="Log"/>'s first entry: whatever the log held from there on is replaced.</summary>
-    public int From { get; init; }
-
-    /// <summary>Encodes the state: <c>{"epoch":1,"from":0,"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
-    /// <remarks>
-    /// A checkpoint runs over every entry of the log, under the CM's lock, so this does as little
-    /// per entry as it can: each entry's part of the document is made once (see <see cref="StoredForm"/>)
-    /// and every later write only copies it, into one array of the exact size. A JSON writer would
-    /// format every entry anew and grow its buffer, copying a multi-megabyte state several times.
-    /// </remarks>
+    /// <summary>Encodes the state: <c>{"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
     public byte[] Encode()
     {
-        var parts = new byte[Log.Count][];
-        long size = Header.Length + Digits(Epoch) + FromProperty.Length + Digits(From) + CurrentTermProperty.Length + Digits(CurrentTerm) + VotedForProperty.Length + Digits(VotedFor) + LogProperty.Length + Footer.Length;
-        for (int i = 0; i < Log.Count; i++)
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
         {
-            parts[i] = StoredForm(Log[i]);
-            size += (i > 0 ? 1 : 0) + parts[i].Length;
-        }
-
-        byte[] bytes = new byte[size];
-        var rest = bytes.AsSpan();
-        Put(ref rest, Header);
-        PutNumber(ref rest, Epoch);
-        Put(ref rest, FromProperty);
-        PutNumber(ref rest, From);
-        Put(ref rest, CurrentTermProperty);
-        PutNumber(ref rest, CurrentTerm);
-        Put(ref rest, VotedForProperty);
-        PutNumber(ref rest, VotedFor);
-        Put(ref rest, LogProperty);
-        for (int i = 0; i < parts.Length; i++)
-        {
-            if (i > 0)
+            writer.WriteStartObject();
+            writer.WriteNumber("currentTerm", CurrentTerm);
+            writer.WriteNumber("votedFor", VotedFor);
+            writer.WriteStartArray("log");
+            foreach (LogEntry entry in Log)
             {
-                Put(ref rest, ","u8);
+                // A command is encoded once (by Submit, or when read back), however often the log is written.
+                EncodedCommand command = entry.Encoded ?? CommandTypes.Encode(entry.Command);
+                writer.WriteStartObject();
+                writer.WriteNumber("term", entry.Term);
+                writer.WriteString("type", command.TypeName);
+                writer.WritePropertyName("command");
+                writer.WriteRawValue(command.Json, skipInputValidation: true);
+                writer.WriteEndObject();
             }
-            Put(ref rest, parts[i]);
+            writer.WriteEndArray();
+            writer.WriteEndObject();
         }
-        Put(ref rest, Footer);
-        Debug.Assert(rest.IsEmpty, "the size worked out above is the size written");
-        return bytes;
+        return buffer.WrittenSpan.ToArray();
     }
 
-    /// <summary>Type names as JSON strings, escaped once each, as Utf8JsonWriter escapes them.</summary>
-    private static readonly ConcurrentDictionary<string, byte[]> EscapedTypeNames = new();
+    /// <summary>Reads the state back from <paramref name="storage"/>.</summary>
+    /// <exception cref="InvalidDataException">The storage has no state, or not a whole, consistent one; the message says what is wrong.</exception>
+    public static PersistentState Load(IStorage storage) =>
+        storage.Get(StorageKey) is (byte[] data, true)
+            ? Decode(data)
+            : throw new InvalidDataException($"storage has data but no '{StorageKey}' entry");
 
-    /// <summary>
-    /// <paramref name="entry"/>'s part of the document, <c>{"term":1,"type":"int","command":5}</c>,
-    /// made by the first write that needs it and kept on the entry. Entries never change and are
-    /// shared by the servers' logs, so all of them reuse it; two threads making it at once make
-    /// the same bytes, and either copy will do.
-    /// </summary>
-    private static byte[] StoredForm(LogEntry entry)
-    {
-        if (entry.Stored is { } stored)
-        {
-            return stored;
-        }
-        EncodedCommand encoded = entry.Encoded ?? CommandTypes.Encode(entry.Command);
-        byte[] typeName = EscapedTypeNames.GetOrAdd(encoded.TypeName, name => JsonEncodedText.Encode(name).EncodedUtf8Bytes.ToArray());
-        byte[] part = new byte[TermProperty.Length + Digits(entry.Term) + TypeProperty.Length + typeName.Length + CommandProperty.Length + encoded.Json.Length + 1];
-        var rest = part.AsSpan();
-        Put(ref rest, TermProperty);
-        PutNumber(ref rest, entry.Term);
-        Put(ref rest, TypeProperty);
-        Put(ref rest, typeName);
-        Put(ref rest, CommandProperty);
-        Put(ref rest, encoded.Json);
-        Put(ref rest, "}"u8);
-        entry.Stored = part;
-        return part;
-    }
-
-    // The fixed parts of the document, in the order Encode writes them.
-    private static ReadOnlySpan<byte> Header => "{\"epoch\":"u8;
-
-    private static ReadOnlySpan<byte> FromProperty => ",\"from\":"u8;
-
-    private static ReadOnlySpan<byte> CurrentTermProperty => ",\"currentTerm\":"u8;
-
-    private static ReadOnlySpan<byte> VotedForProperty => ",\"votedFor\":"u8;
-
-    private static ReadOnlySpan<byte> LogProperty => ",\"log\":["u8;
-
-    private static ReadOnlySpan<byte> TermProperty => "{\"term\":"u8;
-
-    private static ReadOnlySpan<byte> TypeProperty => ",\"type\":\""u8;
-
-    private static ReadOnlySpan<byte> CommandProperty => "\",\"command\":"u8;
-
-    private static ReadOnlySpan<byte> Footer => "]}"u8;
-
-    /// <summary>Copies <paramref name="text"/> to the start of <paramref name="rest"/> and moves past it.</summary>
-    private static void Put(ref Span<byte> rest, ReadOnlySpan<byte> text)
-    {
-        text.CopyTo(rest);
-        rest = rest[text.Length..];
-    }
-
-    /// <summary>Writes <paramref name="n"/> in decimal, as JSON writes an integer, and moves past it.</summary>
-    private static void PutNumber(ref Span<byte> rest, int n)
-    {
-        Utf8Formatter.TryFormat(n, rest, out int written);
-        rest = rest[written..];
-    }
-
-    /// <summary>How many bytes <paramref name="n"/> takes in decimal, the sign included.</summary>
-    private static int Digits(int n)
-    {
-        Span<byte> scratch = stackalloc byte[11];
-        Utf8Formatter.TryFormat(n, scratch, out int written);
-        return written;
-    }
-
-    /// <summary>
-    /// Decodes what <see cref="Encode"/> wrote. Every entry and command is a new object.
-    /// </summary>
+    /// <summary>Decodes what <see cref="Encode"/> wrote. Every entry and command is a new object.</summary>
     /// <exception cref="InvalidDataException">The bytes are not a whole, consistent state; the message says what is wrong.</exception>
     public static PersistentState Decode(byte[] data)
     {
@@ -157,8 +66,6 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         {
             using JsonDocument doc = JsonDocument.Parse(data);
             JsonElement root = doc.RootElement;
-            int epoch = Field(root, "epoch").GetInt32();
-            int from = Field(root, "from").GetInt32();
             int currentTerm = Field(root, "currentTerm").GetInt32();
             int votedFor = Field(root, "votedFor").GetInt32();
             var log = new List<LogEntry>();
@@ -168,18 +75,13 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
                 string typeName = Field(e, "type").GetString() ?? "";
                 JsonElement commandJson = Field(e, "command");
                 object command = commandJson.Deserialize(CommandTypes.TypeOf(typeName))
-                    ?? throw new InvalidDataException($"log entry {from + log.Count} has a null command");
+                    ?? throw new InvalidDataException($"log entry {log.Count} has a null command");
                 // The stored bytes are kept, so the next write of this entry need not encode it again.
                 var encoded = new EncodedCommand(typeName, JsonSerializer.SerializeToUtf8Bytes(commandJson));
                 log.Add(new LogEntry(command, term) { Encoded = encoded });
             }
-
-            if (epoch < 1 || from < 0)
-            {
-                throw new InvalidDataException($"epoch={epoch}, from={from} are out of range");
-            }
-            Validate(currentTerm, votedFor, log, from);
-            return new PersistentState(currentTerm, votedFor, log) { Epoch = epoch, From = from };
+            Validate(currentTerm, votedFor, log);
+            return new PersistentState(currentTerm, votedFor, log);
         }
         catch (Exception e) when (e is not InvalidDataException)
         {
@@ -189,12 +91,9 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         }
     }
 
-    /// <summary>
-    /// Checks that the terms make sense: none negative, none beyond currentTerm, and never
-    /// falling along the log. <paramref name="from"/> is the log index of <paramref name="log"/>'s first entry.
-    /// </summary>
+    /// <summary>Checks that the terms make sense: none negative, none beyond currentTerm, and never falling along the log.</summary>
     /// <exception cref="InvalidDataException">They do not; the message says where.</exception>
-    public static void Validate(int currentTerm, int votedFor, IReadOnlyList<LogEntry> log, int from = 0)
+    private static void Validate(int currentTerm, int votedFor, List<LogEntry> log)
     {
         if (currentTerm < 0 || votedFor < -1)
         {
@@ -204,7 +103,7 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         {
             if (log[i].Term < 0 || log[i].Term > currentTerm || (i > 0 && log[i].Term < log[i - 1].Term))
             {
-                throw new InvalidDataException($"log entry {from + i} has term {log[i].Term}, out of order or beyond currentTerm={currentTerm}");
+                throw new InvalidDataException($"log entry {i} has term {log[i].Term}, out of order or beyond currentTerm={currentTerm}");
             }
         }
     }
@@ -216,10 +115,7 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
             : throw new InvalidDataException($"stored Raft state is corrupt: '{name}' is missing");
 }
 
-/// <summary>
-/// What a log entry keeps of its stored form (the rest of it is in ConsensusModule.cs), so that
-/// no command or entry is encoded twice however often the log is written.
-/// </summary>
+/// <summary>What a log entry keeps of its stored form (the rest of it is in ConsensusModule.cs).</summary>
 public sealed partial record LogEntry
 {
     /// <summary>
@@ -228,10 +124,7 @@ public sealed partial record LogEntry
     /// </summary>
     internal EncodedCommand? Encoded { get; init; }
 
-    /// <summary>The entry as the stored log holds it, made by the first write of it and reused by every later one.</summary>
-    internal byte[]? Stored { get; set; }
-
-    /// <summary>Two entries are equal when command and term are; the cached encodings do not count.</summary>
+    /// <summary>Two entries are equal when command and term are; the cached encoding does not count.</summary>
     public bool Equals(LogEntry? other) =>
         other is not null && Equals(Command, other.Command) && Term == other.Term;
 

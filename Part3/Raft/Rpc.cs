@@ -147,6 +147,9 @@ internal sealed class RpcClient(RpcEndpoint endpoint)
     /// <summary>Cancelled by <see cref="Close"/>. Never disposed: calls may still hold its token.</summary>
     private readonly CancellationTokenSource _closed = new();
 
+    /// <summary>Cancelled once this connection is closed.</summary>
+    public CancellationToken Closed => _closed.Token;
+
     public async Task<object> CallAsync(string serviceMethod, object args)
     {
         var call = new RpcCall(serviceMethod, args);
@@ -154,13 +157,11 @@ internal sealed class RpcClient(RpcEndpoint endpoint)
         {
             throw new RpcException("connection is shut down");
         }
-        try
+        // Closing fails the call at once. A registration, not Task.WaitAsync, whose wake-up would
+        // go through the thread pool and out of a simulation.
+        using (_closed.Token.Register(static c => ((RpcCall)c!).Fail(new RpcException("connection is shut down")), call))
         {
-            return await call.Reply.Task.WaitAsync(_closed.Token);
-        }
-        catch (OperationCanceledException) when (_closed.IsCancellationRequested)
-        {
-            throw new RpcException("connection is shut down");
+            return await call.Reply.Task;
         }
     }
 

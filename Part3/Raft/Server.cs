@@ -1,5 +1,5 @@
-// The server around a consensus module: its RPC endpoint and its connections to peers. The
-// simulated network its calls travel through is in Network.cs.
+// The server around a consensus module: its RPC endpoint, its connections to peers, and the
+// proxy every call passes through on its way to the CM.
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -34,11 +34,11 @@ public sealed class Server
     /// <summary>Open connections to peers, by peer id.</summary>
     private readonly Dictionary<int, RpcClient> _peerClients = [];
 
-    /// <summary>Where the CM persists its state; it outlives this server.</summary>
-    private readonly IStorage _storage;
-
     /// <summary>Where the CM reports committed entries.</summary>
     private readonly ChannelWriter<CommitEntry> _commitChan;
+
+    /// <summary>Where the CM persists its state; it outlives this server.</summary>
+    private readonly IStorage _storage;
 
     /// <summary>Completes when the whole cluster is connected.</summary>
     private readonly Task _ready;
@@ -52,10 +52,13 @@ public sealed class Server
     /// <summary>Handed to the CM, for its debug log.</summary>
     private readonly ILogger _logger;
 
-    /// <summary>The clock of the CM's timers and of the network's delays; the system's unless a test or a tool brings its own.</summary>
+    /// <summary>The clock of the CM's timers and the proxy's delays: the system's unless a test or a tool brings its own.</summary>
     private readonly TimeProvider _timeProvider;
 
-    public Server(int serverId, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger? logger = null, TimeProvider? timeProvider = null)
+    /// <summary>The random numbers of the CM and the proxy: shared, unless a simulation brings seeded ones.</summary>
+    private readonly Random _random;
+
+    public Server(int serverId, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ChannelWriter<CommitEntry> commitChan, ILogger? logger = null, TimeProvider? timeProvider = null, Random? random = null)
     {
         _serverId = serverId;
         _peerIds = [.. peerIds];
@@ -64,6 +67,7 @@ public sealed class Server
         _commitChan = commitChan;
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
+        _random = random ?? Random.Shared; // not simulated: a simulation brings a seeded one
         _tasks = new TaskTracker(serverId, _logger, _quit.Token);
     }
 
@@ -72,10 +76,10 @@ public sealed class Server
     {
         lock (_mu)
         {
-            _cm = new ConsensusModule(_serverId, _peerIds, this, _storage, _ready, _commitChan, _logger, _timeProvider);
+            _cm = new ConsensusModule(_serverId, _peerIds, this, _storage, _ready, _commitChan, _logger, _timeProvider, _random);
 
             // Every incoming call goes through the proxy, which delays or drops it before the CM sees it.
-            _rpcProxy = new RpcProxy(_serverId, _cm, _timeProvider);
+            _rpcProxy = new RpcProxy(_cm, _random, _timeProvider);
             _rpcServer = new RpcEndpoint($"inproc://server-{_serverId}", _rpcProxy.DispatchAsync, _tasks, _quit.Token);
         }
         _logger.LogInformation("[{Id}] listening at {Address}", _serverId, _rpcServer);
@@ -97,9 +101,6 @@ public sealed class Server
         }
     }
 
-    /// <summary>Offers a command to the CM; see <see cref="ConsensusModule.Submit"/>.</summary>
-    public int Submit(object cmd) => Cm.Submit(cmd);
-
     /// <summary>Stops the CM and the RPC endpoint, then waits for the serving tasks to end.</summary>
     public async Task ShutdownAsync()
     {
@@ -108,8 +109,11 @@ public sealed class Server
         // meanwhile, fails at once instead of leaving its caller waiting for good.
         Endpoint.Close();
         _quit.Cancel();
-        await _tasks.WhenAllAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await _tasks.WhenAllAsync();
     }
+
+    /// <summary>Offers a command to the CM; see <see cref="ConsensusModule.Submit"/>.</summary>
+    public int Submit(object cmd) => Cm.Submit(cmd);
 
     /// <summary>The address peers connect to (Go's listener address).</summary>
     public RpcEndpoint GetListenAddr() => Endpoint;
@@ -147,11 +151,9 @@ public sealed class Server
         where TReply : class
     {
         RpcClient? peer;
-        RpcProxy? proxy;
         lock (_mu)
         {
             _peerClients.TryGetValue(id, out peer);
-            proxy = _rpcProxy;
         }
 
         // Also what a call made after shutdown gets: DisconnectAll closed every connection.
@@ -159,13 +161,9 @@ public sealed class Server
         {
             return null;
         }
-        if (proxy is null)
-        {
-            throw new InvalidOperationException($"server {_serverId}: Serve has not been called");
-        }
         try
         {
-            return (TReply)await proxy.CallAsync(id, peer, serviceMethod, args);
+            return (TReply)await Proxy().CallAsync(id, peer, serviceMethod, args);
         }
         catch (RpcException)
         {
@@ -176,10 +174,13 @@ public sealed class Server
     /// <summary>The hosted CM's id, current term and whether it thinks it is the leader.</summary>
     public (int Id, int Term, bool IsLeader) Report() => Cm.Report();
 
+    /// <summary>A copy of the hosted CM's state, for tools that show it.</summary>
+    public CMStatus Status() => Cm.Status();
+
     /// <summary>Whether this server thinks it is the leader.</summary>
     public bool IsLeader() => Cm.Report().IsLeader;
 
-    /// <summary>The RPC proxy: this server's network conditions, and faults for its outgoing calls.</summary>
+    /// <summary>The RPC proxy, where a test or a tool can plug in a network of its own (<see cref="RpcProxy.Hook"/>).</summary>
     public RpcProxy Proxy()
     {
         lock (_mu)
@@ -219,4 +220,122 @@ public sealed class Server
 
     /// <summary>Unexpected exceptions in this server's or its CM's tasks; a test fails if there are any.</summary>
     public IReadOnlyList<Exception> Faults() => [.. _tasks.Faults(), .. Cm.Faults()];
+}
+
+/// <summary>
+/// Stands between the network and a CM, as upstream's RPCProxy does: each call coming in waits
+/// 1-5 ms before the CM sees it, or, with RAFT_UNRELIABLE_RPC set, one in ten is dropped and one
+/// in ten waits 75 ms. The CM's outgoing calls can be made to fail (<see cref="DropCallsAfterN"/>).
+/// A test or a tool can bring a network of its own instead (<see cref="Hook"/>).
+/// </summary>
+public sealed class RpcProxy(ConsensusModule cm, Random random, TimeProvider timeProvider)
+{
+    /// <summary>Guards <see cref="_numCallsBeforeDrop"/>.</summary>
+    private readonly Lock _mu = new();
+
+    /// <summary>
+    /// Outgoing calls to let through before dropping all of them: -1 drops none, 0 drops every
+    /// call from now on, n &gt; 0 lets n more through first.
+    /// </summary>
+    private int _numCallsBeforeDrop = -1;
+
+    /// <summary>
+    /// The network, when a test or a tool brings its own (Lab's Network does): it is handed each
+    /// outgoing call (the peer's id, the method, the arguments, a function that delivers them and
+    /// returns the reply, and a token cancelled if the connection closes) and returns the reply,
+    /// or null if the call or its reply was lost. Set it on every server: calls coming in then
+    /// skip the delay above, which the hook's network replaces.
+    /// </summary>
+    public Func<int, string, object, Func<object, Task<object>>, CancellationToken, Task<object?>>? Hook { get; set; }
+
+    /// <summary>Routes a call coming in by its method's name, as net/rpc does.</summary>
+    internal async Task<object> DispatchAsync(string serviceMethod, object args, CancellationToken ct) => serviceMethod switch
+    {
+        "ConsensusModule.RequestVote" => await RequestVoteAsync((RequestVoteArgs)args, ct),
+        "ConsensusModule.AppendEntries" => await AppendEntriesAsync((AppendEntriesArgs)args, ct),
+        _ => throw new RpcException($"rpc: can't find method {serviceMethod}"),
+    };
+
+    private async Task<RequestVoteReply> RequestVoteAsync(RequestVoteArgs args, CancellationToken ct)
+    {
+        await SimulateNetworkAsync("RequestVote", ct);
+        return cm.RequestVote(args);
+    }
+
+    private async Task<AppendEntriesReply> AppendEntriesAsync(AppendEntriesArgs args, CancellationToken ct)
+    {
+        await SimulateNetworkAsync("AppendEntries", ct);
+        return cm.AppendEntries(args);
+    }
+
+    /// <summary>Upstream's network, unless a hook brings another; shutting the server down cancels <paramref name="ct"/>.</summary>
+    private async Task SimulateNetworkAsync(string method, CancellationToken ct)
+    {
+        if (Hook is not null)
+        {
+            return;
+        }
+        TimeSpan delay = TimeSpan.Zero;
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("RAFT_UNRELIABLE_RPC")))
+        {
+            int dice = random.Next(10);
+            if (dice == 9)
+            {
+                cm.Dlog($"drop {method}");
+                throw new RpcException("RPC failed");
+            }
+            else if (dice == 8)
+            {
+                cm.Dlog($"delay {method}");
+                delay = TimeSpan.FromMilliseconds(75);
+            }
+        }
+        else
+        {
+            delay = TimeSpan.FromMilliseconds(1 + random.Next(5));
+        }
+        await Task.Delay(delay, timeProvider, ct);
+    }
+
+    /// <summary>
+    /// Makes an outgoing call over <paramref name="peer"/>, through the <see cref="Hook"/>'s
+    /// network if there is one, unless this proxy drops calls now: then it fails at once.
+    /// </summary>
+    internal async Task<object> CallAsync(int peerId, RpcClient peer, string serviceMethod, object args)
+    {
+        lock (_mu)
+        {
+            if (_numCallsBeforeDrop == 0)
+            {
+                cm.Dlog($"drop Call {serviceMethod}: {args}");
+                throw new RpcException("RPC failed");
+            }
+            if (_numCallsBeforeDrop > 0)
+            {
+                _numCallsBeforeDrop--;
+            }
+        }
+        return Hook is { } hook
+            ? await hook(peerId, serviceMethod, args, a => peer.CallAsync(serviceMethod, a), peer.Closed) ?? throw new RpcException("RPC failed")
+            : await peer.CallAsync(serviceMethod, args);
+    }
+
+    /// <summary>Lets <paramref name="n"/> more outgoing calls through, then drops all of them.</summary>
+    public void DropCallsAfterN(int n)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        lock (_mu)
+        {
+            _numCallsBeforeDrop = n;
+        }
+    }
+
+    /// <summary>Stops dropping outgoing calls.</summary>
+    public void DontDropCalls()
+    {
+        lock (_mu)
+        {
+            _numCallsBeforeDrop = -1;
+        }
+    }
 }

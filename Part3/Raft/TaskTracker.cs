@@ -21,13 +21,13 @@ internal sealed class TaskTracker(int ownerId, ILogger logger, CancellationToken
     private readonly List<Exception> _faults = [];
 
     /// <summary>
-    /// Starts <paramref name="work"/> on the thread pool. Cancellation through the owner's
-    /// token ends it quietly; any other exception is logged and kept in <see cref="Faults"/>, so
-    /// the task returned never faults and awaiting it only waits.
+    /// Starts <paramref name="work"/> apart from the caller, which goes on at once. Cancellation
+    /// through the owner's token ends it quietly; any other exception is logged and kept in
+    /// <see cref="Faults"/>, so the task returned never faults and awaiting it only waits.
     /// </summary>
     public Task Run(string name, Func<Task> work)
     {
-        Task task = Task.Run(() => RunOneAsync(name, work));
+        Task task = RunOneAsync(name, work);
         lock (_mu)
         {
             _running[task] = name;
@@ -66,6 +66,9 @@ internal sealed class TaskTracker(int ownerId, ILogger logger, CancellationToken
 
     private async Task RunOneAsync(string name, Func<Task> work)
     {
+        // Hands the work to the thread pool, or to a simulation's queue when one runs this code;
+        // Task.Run would always take the pool.
+        await Task.Yield();
         try
         {
             await work();
