@@ -3,6 +3,7 @@
 using System.Diagnostics;
 using FluentAssertions;
 using Kv.Client;
+using Lab;
 using Raft;
 using Xunit;
 using static Kv.Tests.Harness;

@@ -2,6 +2,7 @@
 using FluentAssertions;
 using Kv.Client;
 using Kv.Service;
+using Lab;
 using Raft;
 using Xunit;
 
@@ -85,14 +86,15 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>This cluster's place at the <see cref="MachineGate"/>, given back at shutdown.</summary>
     private MachineGate.Pass? _pass;
 
-    /// <summary>The network set by <see cref="SetNetwork"/>, given to restarted services too; null until then.</summary>
-    private NetworkConditions? _network;
+    /// <summary>The simulated network between the services' Raft servers, restarted ones included (the lab's).</summary>
+    private readonly Network _network;
 
     private Harness(int n, TestLog log, TimeSpan? leakCheck)
     {
         _n = n;
         _log = log;
         _leakCheck = leakCheck;
+        _network = new Network(TimeProvider.System, log);
         _kvCluster = new KvService[n];
         _kvServiceAddrs = new string[n];
         _storage = new MapStorage[n];
@@ -139,6 +141,7 @@ public sealed class Harness : IAsyncDisposable
         {
             h._storage[i] = new MapStorage();
             h._kvCluster[i] = new KvService(i, PeerIds(n, i), h._storage[i], ready.Task, h._log);
+            h._kvCluster[i].RaftServer.Proxy().Hook = h._network.HookFor(i);
             h._everCreated.Add((i, h._kvCluster[i]));
             h._alive[i] = true;
         }
@@ -284,10 +287,7 @@ public sealed class Harness : IAsyncDisposable
         _everCreated.Add((id, _kvCluster[id]));
         _kvServiceAddrs[id] = await _kvCluster[id].ServeHttpAsync();
 
-        if (_network is { } network)
-        {
-            _kvCluster[id].SetRaftNetwork(network);
-        }
+        _kvCluster[id].RaftServer.Proxy().Hook = _network.HookFor(id);
         ReconnectServiceToPeers(id);
         ready.SetResult();
         _alive[id] = true;
@@ -301,14 +301,7 @@ public sealed class Harness : IAsyncDisposable
     public void SetNetwork(NetworkConditions conditions)
     {
         Tlog($"Network: {conditions}");
-        _network = conditions;
-        for (int i = 0; i < _n; i++)
-        {
-            if (_alive[i])
-            {
-                _kvCluster[i].SetRaftNetwork(conditions);
-            }
-        }
+        _network.SetConditions(conditions);
     }
 
     /// <summary>Beyond upstream: whether service <paramref name="id"/> is alive and thinks it is the leader.</summary>

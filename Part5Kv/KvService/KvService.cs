@@ -474,9 +474,6 @@ public sealed class KvService
 
     public RpcEndpoint GetRaftListenAddr() => _rs.GetListenAddr();
 
-    /// <summary>Beyond upstream: how the simulated network treats calls into this service's Raft server, e.g. lossy.</summary>
-    public void SetRaftNetwork(NetworkConditions conditions) => _rs.Proxy().Conditions = conditions;
-
     // For tools that show a running cluster (Tools/RaftPlayground): read-only views, changing nothing.
 
     /// <summary>The Raft server under this service, so a tool can show its consensus module's state.</summary>

@@ -1,6 +1,7 @@
 // A three-server Part3 cluster with logging off, instrumented for measuring.
 using System.Diagnostics;
 using System.Threading.Channels;
+using Lab;
 using Raft;
 
 namespace RaftBench;
@@ -33,6 +34,9 @@ internal sealed class BenchCluster : IAsyncDisposable
 
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>The network between the servers.</summary>
+    private readonly Network _network = new(TimeProvider.System);
+
     /// <summary>The network every server of the next clusters gets; --no-rpc-delay makes it instant.</summary>
     public static NetworkConditions Network { get; set; } = NetworkConditions.FromEnvironment();
 
@@ -45,6 +49,7 @@ internal sealed class BenchCluster : IAsyncDisposable
         _seenMu = [.. Enumerable.Range(0, n).Select(_ => new Lock())];
         _seen = [.. Enumerable.Range(0, n).Select(_ => new HashSet<int>())];
         _waiters = [.. Enumerable.Range(0, n).Select(_ => new Dictionary<int, TaskCompletionSource>())];
+        _network.SetConditions(Network);
         for (int i = 0; i < n; i++)
         {
             int[] peers = [.. Enumerable.Range(0, n).Where(p => p != i)];
@@ -52,7 +57,7 @@ internal sealed class BenchCluster : IAsyncDisposable
             _commits[i] = Channel.CreateUnbounded<CommitEntry>(new UnboundedChannelOptions { SingleReader = true });
             _servers[i] = new Server(i, peers, _storage[i], _ready.Task, _commits[i].Writer);
             _servers[i].Serve();
-            _servers[i].Proxy().Conditions = Network;
+            _servers[i].Proxy().Hook = _network.HookFor(i);
         }
         for (int i = 0; i < n; i++)
         {
@@ -216,12 +221,9 @@ internal sealed class BenchCluster : IAsyncDisposable
         var lines = new List<string>();
         for (int i = 0; i < Size; i++)
         {
-            ConsensusModule cm = _servers[i].Cm;
-            lock (cm.Mu)
-            {
-                lines.Add($"server {i}: term={cm.CurrentTerm} state={cm.State} log length={cm.Log.Count} " +
-                          $"commitIndex={cm.CommitIndex} lastApplied={cm.LastApplied} delivered={Delivered(i)}");
-            }
+            CMStatus s = _servers[i].Status();
+            lines.Add($"server {i}: term={s.CurrentTerm} state={s.State} log length={s.Log.Count} " +
+                      $"commitIndex={s.CommitIndex} lastApplied={s.LastApplied} delivered={Delivered(i)}");
         }
         return lines;
     }

@@ -1,5 +1,6 @@
 // Three Part5Kv services for the kv scenario: Raft on Part3's simulated network, HTTP on loopback.
 using Kv.Service;
+using Lab;
 using Raft;
 
 namespace RaftBench;
@@ -24,12 +25,14 @@ internal sealed class KvBenchCluster : IAsyncDisposable
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var storage = new CountingStorage[n];
         var services = new KvService[n];
+        var net = new Network(TimeProvider.System);
+        net.SetConditions(network);
         for (int i = 0; i < n; i++)
         {
             int id = i;
             storage[i] = new CountingStorage(discard: nullStorage);
             services[i] = new KvService(i, [.. Enumerable.Range(0, n).Where(p => p != id)], storage[i], ready.Task);
-            services[i].SetRaftNetwork(network);
+            services[i].RaftServer.Proxy().Hook = net.HookFor(i);
         }
         for (int i = 0; i < n; i++)
         {

@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using Kv.Client;
 using Kv.Service;
+using Lab;
 using Raft;
 
 namespace RaftBench;
@@ -77,14 +78,13 @@ internal static class KvScenario
             var (writes, bytes) = cluster?.StorageWrites() ?? (0, 0);
 
             long largestWrite = cluster?.TakeLargestWriteBytes() ?? 0;
-            double persistSeconds = cluster is null ? 0 : (bytes - bytesBefore) / MeasurePersistRate(largestWrite);
 
             var latencies = runs.SelectMany(r => r.Latencies).Order().ToList();
             long okOps = runs.Sum(r => r.Ops);
             long errors = runs.Sum(r => r.Errors);
             return new KvResult(op, clients, duration.TotalSeconds, okOps, okOps / duration.TotalSeconds, errors,
                 Percentile(latencies, 50), Percentile(latencies, 90), Percentile(latencies, 99), latencies.Count > 0 ? latencies[^1] : 0,
-                perSecond, writes - writesBefore, bytes - bytesBefore, largestWrite, persistSeconds);
+                perSecond, writes - writesBefore, bytes - bytesBefore, largestWrite);
         }
         finally
         {
@@ -150,36 +150,6 @@ internal static class KvScenario
         {
             return false;
         }
-    }
-
-    /// <summary>
-    /// Bytes per second this machine persists a state of about <paramref name="size"/> bytes of KV
-    /// commands: encoding it, then storage copying it in, as each write does.
-    /// </summary>
-    private static double MeasurePersistRate(long size)
-    {
-        CommandTypes.Register<Command>("kv.command");
-        var log = new List<LogEntry>();
-        long bytes = 0;
-        for (int i = 0; bytes < Math.Max(size, 100_000); i++)
-        {
-            var cmd = new Command { Kind = CommandKind.Put, Key = $"c{i % 32}-k{i % KeysPerClient}", Value = $"value-{i % 32:D4}-{i:D12}", ClientID = long.MaxValue - i, RequestID = i, HandlerId = Guid.NewGuid() };
-            var entry = new LogEntry(cmd, 1) { Encoded = CommandTypes.Encode(cmd) };
-            log.Add(entry);
-            bytes += entry.Encoded.Json.Length + 40;
-        }
-        var state = new PersistentState(1, 0, log);
-        var storage = new MapStorage();
-        int rounds = 5;
-        long written = 0;
-        long start = Stopwatch.GetTimestamp();
-        for (int r = 0; r < rounds; r++)
-        {
-            byte[] encoded = state.Encode();
-            storage.Set(PersistentState.StorageKey, encoded);
-            written += encoded.Length;
-        }
-        return written / Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
     private static double Percentile(List<double> sorted, int p) =>

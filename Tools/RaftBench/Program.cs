@@ -4,6 +4,7 @@
 //                                                       [--kv-seconds 5] [--kv-clients 1,8,32] [--kv-ops put,get[,echo]] [--kv-null-storage]
 using System.Globalization;
 using System.Text.Json;
+using Lab;
 using Raft;
 
 namespace RaftBench;
@@ -136,29 +137,27 @@ public static class Program
     {
         Console.WriteLine();
         Console.WriteLine("burst: submit N commands to the leader at once, time until all 3 servers delivered them");
-        Console.WriteLine($"{"N",8} {"seconds",9} {"cmds/s",9} {"submit s",9} {"delivered",20} {"leaders+",8} {"resubmit",8} {"writes",8} {"MB written",11} {"encode s~",10} {"copy s~",8}");
+        Console.WriteLine($"{"N",8} {"seconds",9} {"cmds/s",9} {"submit s",9} {"delivered",20} {"leaders+",8} {"resubmit",8} {"writes",8} {"MB written",11}");
         foreach (BurstResult b in bursts)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{b.N,8} {b.Seconds,9:F2} {b.CommandsPerSecond,9:F0} {b.SubmitSeconds,9:F3} {string.Join('/', b.Delivered),20} {b.LeaderChanges,8} {b.Resubmitted,8} {b.StorageWrites,8} {b.StorageBytes / 1e6,11:F1} {b.EstimatedEncodeSeconds,10:F2} {b.EstimatedCopySeconds,8:F2}"));
+                $"{b.N,8} {b.Seconds,9:F2} {b.CommandsPerSecond,9:F0} {b.SubmitSeconds,9:F3} {string.Join('/', b.Delivered),20} {b.LeaderChanges,8} {b.Resubmitted,8} {b.StorageWrites,8} {b.StorageBytes / 1e6,11:F1}"));
         }
         Console.WriteLine("(leaders+: how many times a new leader took over; resubmit: commands given again to a new leader, since the old one may have lost them)");
-        Console.WriteLine("(encode s~ and copy s~: bytes written to storage during the burst, at the rate this machine encodes and copies a state of that size)");
     }
 
     private static void PrintKv(List<KvResult> results)
     {
         Console.WriteLine();
         Console.WriteLine($"kv: Part5Kv, 3 services on loopback HTTP, each client its own KvClient calling back to back{(KvScenario.NullStorage ? ", storage discarding writes" : "")}");
-        Console.WriteLine($"{"op",5} {"clients",7} {"ops/s",8} {"errors",6} {"p50 ms",7} {"p90 ms",7} {"p99 ms",7} {"max ms",7} {"writes",7} {"MB written",10} {"max KB",8} {"persist s~",10}  ops each second");
+        Console.WriteLine($"{"op",5} {"clients",7} {"ops/s",8} {"errors",6} {"p50 ms",7} {"p90 ms",7} {"p99 ms",7} {"max ms",7} {"writes",7} {"MB written",10} {"max KB",8}  ops each second");
         foreach (KvResult r in results)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Op,5} {r.Clients,7} {r.OpsPerSecond,8:F0} {r.Errors,6} {r.P50,7:F2} {r.P90,7:F2} {r.P99,7:F2} {r.Max,7:F1} {r.StorageWrites,7} {r.StorageBytes / 1e6,10:F1} {r.LargestWriteBytes / 1e3,8:F0} {r.EstimatedPersistSeconds,10:F2}  {string.Join(' ', r.PerSecond)}"));
+                $"{r.Op,5} {r.Clients,7} {r.OpsPerSecond,8:F0} {r.Errors,6} {r.P50,7:F2} {r.P90,7:F2} {r.P99,7:F2} {r.Max,7:F1} {r.StorageWrites,7} {r.StorageBytes / 1e6,10:F1} {r.LargestWriteBytes / 1e3,8:F0}  {string.Join(' ', r.PerSecond)}"));
         }
         Console.WriteLine("(latency: from the KvClient call to its answer, resends included; errors: a KvException, or no answer within 2 s)");
-        Console.WriteLine("(writes, MB written: all three services' storage during the run; max KB: the largest single write, a checkpoint of the whole state;");
-        Console.WriteLine(" persist s~: CPU seconds those writes took, at the rate this machine encodes and stores a state of KV commands)");
+        Console.WriteLine("(writes, MB written: all three services' storage during the run; max KB: the largest single write, the whole state)");
     }
 
     private static bool TryParseSizes(string text, out int[] sizes)

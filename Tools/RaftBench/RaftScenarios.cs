@@ -44,9 +44,8 @@ internal static class RaftScenarios
 
         var (writes, bytes) = cluster.StorageWrites();
         long burstBytes = bytes - bytesBefore;
-        var (encodeRate, copyRate) = MeasurePersistenceRates(n);
         return new BurstResult(n, seconds, n / seconds, submitSeconds, cluster.DistinctDeliveredAll(), tracker.Changes, tracker.Resubmitted,
-            writes - writesBefore, burstBytes, burstBytes / encodeRate, burstBytes / copyRate);
+            writes - writesBefore, burstBytes);
     }
 
     /// <summary>
@@ -165,33 +164,6 @@ internal static class RaftScenarios
             }
             await Task.Delay(2);
         }
-    }
-
-    /// <summary>
-    /// How fast this machine encodes a Part3 state like the burst's (bytes per second), and how
-    /// fast storage copies bytes in: the two costs of each persist, to weigh against the total.
-    /// </summary>
-    private static (double EncodeBytesPerSecond, double CopyBytesPerSecond) MeasurePersistenceRates(int n)
-    {
-        var state = new PersistentState(1, 0, [.. Enumerable.Range(1, n).Select(i => new LogEntry(i, 1))]);
-        byte[] bytes = state.Encode();
-        var storage = new MapStorage();
-
-        int rounds = Math.Max(3, 200_000 / Math.Max(n, 1));
-        var sw = Stopwatch.StartNew();
-        for (int r = 0; r < rounds; r++)
-        {
-            bytes = state.Encode();
-        }
-        double encode = (double)bytes.Length * rounds / sw.Elapsed.TotalSeconds;
-
-        sw.Restart();
-        for (int r = 0; r < rounds; r++)
-        {
-            storage.Set(PersistentState.StorageKey, bytes);
-        }
-        double copy = (double)bytes.Length * rounds / sw.Elapsed.TotalSeconds;
-        return (encode, copy);
     }
 
     private static double Percentile(List<double> sorted, int p) =>

@@ -14,9 +14,7 @@ public sealed record BurstResult(
     int LeaderChanges,
     int Resubmitted,
     long StorageWrites,
-    long StorageBytes,
-    double EstimatedEncodeSeconds,
-    double EstimatedCopySeconds);
+    long StorageBytes);
 
 /// <summary>
 /// Submit-to-delivery times on the leader, one command at a time, in milliseconds. A command that
@@ -37,11 +35,7 @@ public sealed record ElectionResult(int Clusters, double P50, double Max);
 /// <param name="PerSecond">Successful calls completed in each second of the run.</param>
 /// <param name="StorageWrites">Writes to the three services' storage during the run.</param>
 /// <param name="StorageBytes">Bytes written to the three services' storage during the run.</param>
-/// <param name="LargestWriteBytes">The largest single write during the run: a checkpoint, the whole state as it was then.</param>
-/// <param name="EstimatedPersistSeconds">
-/// CPU time the run's storage writes took, estimated: <see cref="StorageBytes"/> at the rate this
-/// machine encodes a state of KV commands and copies it into storage, measured right after the run.
-/// </param>
+/// <param name="LargestWriteBytes">The largest single write during the run: the whole state as it was then.</param>
 public sealed record KvResult(
     string Op,
     int Clients,
@@ -56,5 +50,4 @@ public sealed record KvResult(
     long[] PerSecond,
     long StorageWrites,
     long StorageBytes,
-    long LargestWriteBytes,
-    double EstimatedPersistSeconds);
+    long LargestWriteBytes);

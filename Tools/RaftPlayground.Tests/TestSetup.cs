@@ -5,11 +5,6 @@ using FluentAssertions;
 using TestLogViz;
 using Xunit;
 
-// The whole run holds a light pass at the machine gate (MachineGate.cs): a live playground's cluster
-// beside a KV part's clusters slows their commits past their clients' attempts, so they take turns.
-// Its browser tests also take heavy passes, which run beside a light one.
-[assembly: AssemblyFixture(typeof(RaftPlayground.LightPass))]
-
 namespace RaftPlayground;
 
 /// <summary>Talks to a playground's JSON API, and waits for the states the tests expect.</summary>
@@ -75,19 +70,5 @@ public static class Poll
             }
             await Task.Delay(20);
         }
-    }
-}
-
-/// <summary>This test run's light pass at the <see cref="MachineGate"/>, from before its first test to after its last.</summary>
-public sealed class LightPass : IAsyncLifetime
-{
-    private MachineGate.Pass? _pass;
-
-    public async ValueTask InitializeAsync() => _pass = await MachineGate.EnterAsync(GateRole.Light);
-
-    public ValueTask DisposeAsync()
-    {
-        _pass?.Dispose();
-        return ValueTask.CompletedTask;
     }
 }

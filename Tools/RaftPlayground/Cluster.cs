@@ -1,6 +1,7 @@
 // The playground's cluster: Part5Kv's KV services with their Raft servers on Part3's simulated
 // network, built and broken as Part5Kv's test harness does, one fault action at a time.
 using Kv.Service;
+using Lab;
 using Microsoft.AspNetCore.Http;
 using Raft;
 using TestLogViz;
@@ -69,6 +70,9 @@ public sealed class Cluster
     /// <summary>Every service ever created, for the check that all their tasks ended.</summary>
     private readonly List<KvService> _everCreated = [];
 
+    /// <summary>The simulated network between the Raft servers (the lab's), on the cluster's clock.</summary>
+    private readonly Network _network;
+
     /// <summary>Whether the simulated network drops and delays messages (upstream's RAFT_UNRELIABLE_RPC).</summary>
     private bool _unreliable;
 
@@ -81,7 +85,8 @@ public sealed class Cluster
         _n = n;
         _log = log;
         Clock = clock ?? new ClusterClock();
-        Messages = new MessageBoard(Clock);
+        _network = new Network(Clock, log);
+        Messages = new MessageBoard(Clock, _network);
         _services = new KvService[n];
         _storage = new MapStorage[n];
         _status = new ServerStatus[n];
@@ -198,52 +203,29 @@ public sealed class Cluster
     }
 
     /// <summary>
-    /// One server's card and log: the consensus module's fields, read under its own lock as its
-    /// methods read them, so the numbers belong together. A crashed server's module is stopped,
-    /// but its last term and log are still there to show.
+    /// One server's card and log: a copy of its consensus module's state, taken under the
+    /// module's lock, so the numbers belong together. A crashed server's module is stopped, but
+    /// its last term and log are still there to show.
     /// </summary>
     private ServerReading Read(int id, KvService service, ServerStatus status, int logFrom)
     {
-        ConsensusModule cm = service.RaftServer.Cm;
-        ServerState role;
-        int term, votedFor, logLength, commitIndex, lastApplied;
-        int[] terms;
+        CMStatus cm = service.RaftServer.Status();
+        var role = Enum.Parse<ServerState>(cm.State.ToString());
+        int term = cm.CurrentTerm, votedFor = cm.VotedFor, logLength = cm.Log.Count, commitIndex = cm.CommitIndex, lastApplied = cm.LastApplied;
+        int[] terms = [.. cm.Log.Skip(logFrom).Select(e => e.Term)];
         int?[]? nextIndex = null, matchIndex = null;
         double? timerMs = null, timeoutMs = null;
-        lock (cm.Mu)
+        // A follower's or candidate's election countdown: how far it has gone (a leader runs none).
+        if (role is ServerState.Follower or ServerState.Candidate && cm.ElectionTimeout > TimeSpan.Zero)
         {
-            role = Enum.Parse<ServerState>(cm.State.ToString());
-            term = cm.CurrentTerm;
-            votedFor = cm.VotedFor;
-            logLength = cm.Log.Count;
-            commitIndex = cm.CommitIndex;
-            lastApplied = cm.LastApplied;
-            IReadOnlyList<Raft.LogEntry> log = cm.Log;
-            terms = new int[Math.Max(log.Count - logFrom, 0)];
-            for (int k = 0; k < terms.Length; k++)
-            {
-                terms[k] = log[logFrom + k].Term;
-            }
-            // A follower's or candidate's election countdown: how far it has gone (a leader runs none).
-            if (role is ServerState.Follower or ServerState.Candidate && cm.ElectionTimeoutDuration > TimeSpan.Zero)
-            {
-                timeoutMs = cm.ElectionTimeoutDuration.TotalMilliseconds;
-                timerMs = Math.Round(Math.Min(Clock.GetElapsedTime(cm.ElectionResetEvent).TotalMilliseconds, timeoutMs.Value), 1);
-            }
-            // A leader's view of each follower: what it will send next, and what it knows the follower holds.
-            if (role == ServerState.Leader)
-            {
-                nextIndex = new int?[_n];
-                matchIndex = new int?[_n];
-                for (int peer = 0; peer < _n; peer++)
-                {
-                    if (peer != id)
-                    {
-                        nextIndex[peer] = cm.NextIndexOf(peer);
-                        matchIndex[peer] = cm.MatchIndexOf(peer);
-                    }
-                }
-            }
+            timeoutMs = cm.ElectionTimeout.TotalMilliseconds;
+            timerMs = Math.Round(Math.Min(Clock.GetElapsedTime(cm.ElectionResetEvent).TotalMilliseconds, timeoutMs.Value), 1);
+        }
+        // A leader's view of each follower: what it will send next, and what it knows the follower holds.
+        if (role == ServerState.Leader)
+        {
+            nextIndex = [.. Enumerable.Range(0, _n).Select(p => cm.NextIndex.TryGetValue(p, out int ni) ? ni : (int?)null)];
+            matchIndex = [.. Enumerable.Range(0, _n).Select(p => cm.MatchIndex.TryGetValue(p, out int mi) ? mi : (int?)null)];
         }
         // A crash marks the server before its module has finished stopping; the card must not say "crashed" and "Leader" at once.
         if (status == ServerStatus.Crashed)
@@ -257,7 +239,7 @@ public sealed class Cluster
             : new SortedDictionary<string, string>(service.DataSnapshot().ToDictionary(), StringComparer.Ordinal);
         var card = new ServerView(id, role.ToString(), term, votedFor, logLength, commitIndex, lastApplied,
             status.ToString().ToLowerInvariant(), $"127.0.0.1:{_ports[id]}", data, nextIndex, matchIndex, timerMs, timeoutMs);
-        return new ServerReading(card, cm, Math.Min(logFrom, logLength), terms);
+        return new ServerReading(card, service.RaftServer, Math.Min(logFrom, logLength), terms);
     }
 
     /// <summary>"Crashes" server <paramref name="id"/>: cuts it off, then shuts it down, KV API included. Its storage is kept.</summary>
@@ -367,7 +349,7 @@ public sealed class Cluster
         {
             if (_status[i] != ServerStatus.Crashed)
             {
-                _services[i].SetRaftNetwork(Conditions());
+                _network.SetConditions(i, Conditions());
             }
         }
         return Task.FromResult($"the network is {(unreliable ? "unreliable" : "reliable")}");
@@ -425,8 +407,8 @@ public sealed class Cluster
     private KvService NewService(int id, Task ready)
     {
         var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log, Clock);
-        service.SetRaftNetwork(Conditions());
-        service.RaftServer.Proxy().Observer = Messages.Observer;
+        _network.SetConditions(id, Conditions());
+        service.RaftServer.Proxy().Hook = _network.HookFor(id);
         lock (_mu)
         {
             _everCreated.Add(service);

@@ -2,6 +2,7 @@
 // call's journey to one observer, and the board keeps those on their way, and those that ended a
 // moment ago, in the cluster's time, so the page can move them along the links.
 using System.Globalization;
+using Lab;
 using Raft;
 
 namespace RaftPlayground;
@@ -66,14 +67,15 @@ public sealed class MessageBoard
 
     private long _sentRv, _sentAe, _sentHb;
 
-    public MessageBoard(ClusterClock clock)
+    /// <summary>The network the messages travel; it tells this board each step of each.</summary>
+    private readonly Network _network;
+
+    public MessageBoard(ClusterClock clock, Network network)
     {
         _clock = clock;
-        Observer = new MessageObserver(OnEvent);
+        _network = network;
+        network.Observer = OnEvent;
     }
-
-    /// <summary>Set on every Raft server's proxy.</summary>
-    public MessageObserver Observer { get; }
 
     /// <summary>
     /// The next message on its way to reach its receiver (or a held reply its sender), and the
@@ -93,7 +95,7 @@ public sealed class MessageBoard
     }
 
     /// <summary>Drops message <paramref name="id"/> in flight; false if it is not on its way.</summary>
-    public bool Drop(long id) => Observer.Drop(id);
+    public bool Drop(long id) => _network.Drop(id);
 
     /// <summary>
     /// The board for one update: the messages on their way, then those ended within
