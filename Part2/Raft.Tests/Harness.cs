@@ -235,6 +235,33 @@ public sealed class Harness : IAsyncDisposable
         _connected[id] = true;
     }
 
+    /// <summary>
+    /// Beyond upstream: waits until <paramref name="n"/> connected servers have committed
+    /// <paramref name="cmd"/> and every connected server has reported as many commits as the others,
+    /// which CheckCommitted asks too: commands submitted together reach each server's collector
+    /// one by one, so one server may still be short of the later ones; fails after 5 s.
+    /// </summary>
+    public Task WaitCommittedAsync(int cmd, int n) =>
+        WaitUntilAsync(() => CommittedBy(cmd) >= n && CommitsAgreeInLength(), $"cmd={cmd} to be committed by {n} servers");
+
+    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
+    public int CommittedBy(int cmd)
+    {
+        lock (_mu)
+        {
+            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
+        }
+    }
+
+    /// <summary>Whether every connected server has reported the same number of commits.</summary>
+    private bool CommitsAgreeInLength()
+    {
+        lock (_mu)
+        {
+            return Enumerable.Range(0, _n).Where(i => _connected[i]).Select(i => _commits[i].Count).Distinct().Count() <= 1;
+        }
+    }
+
     /// <summary>Server <paramref name="id"/>'s CM, for tests that look inside it as upstream's do.</summary>
     internal ConsensusModule Cm(int id) => _cluster[id].Cm;
 
@@ -368,33 +395,6 @@ public sealed class Harness : IAsyncDisposable
     {
         var (nc, _) = CheckCommitted(cmd);
         nc.Should().Be(n, $"cmd={cmd} should be committed by {n} servers");
-    }
-
-    /// <summary>
-    /// Beyond upstream: waits until <paramref name="n"/> connected servers have committed
-    /// <paramref name="cmd"/> and every connected server has reported as many commits as the others,
-    /// which CheckCommitted asks too: commands submitted together reach each server's collector
-    /// one by one, so one server may still be short of the later ones; fails after 5 s.
-    /// </summary>
-    public Task WaitCommittedAsync(int cmd, int n) =>
-        WaitUntilAsync(() => CommittedBy(cmd) >= n && CommitsAgreeInLength(), $"cmd={cmd} to be committed by {n} servers");
-
-    /// <summary>Beyond upstream: how many connected servers have committed <paramref name="cmd"/> so far.</summary>
-    public int CommittedBy(int cmd)
-    {
-        lock (_mu)
-        {
-            return Enumerable.Range(0, _n).Count(i => _connected[i] && _commits[i].Exists(c => c.Command is int v && v == cmd));
-        }
-    }
-
-    /// <summary>Whether every connected server has reported the same number of commits.</summary>
-    private bool CommitsAgreeInLength()
-    {
-        lock (_mu)
-        {
-            return Enumerable.Range(0, _n).Where(i => _connected[i]).Select(i => _commits[i].Count).Distinct().Count() <= 1;
-        }
     }
 
     /// <summary>Checks that no connected server has committed <paramref name="cmd"/>.</summary>

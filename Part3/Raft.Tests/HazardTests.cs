@@ -160,9 +160,12 @@ public sealed class HazardTests(ITestOutputHelper output)
     [Fact]
     public async Task FailedPersistStopsTheCM()
     {
+        // A server of its own, not a harness's: on a simulation as well, unless RAFT_REAL_TIME is set.
+        Simulation? sim = RunMode.RealTime ? null : new Simulation(RunMode.NextSeed());
+        sim?.Adopt();
         var storage = new FailingStorage();
         var commits = Channel.CreateUnbounded<CommitEntry>();
-        var server = new Server(0, [1, 2], storage, Task.CompletedTask, commits.Writer, NullLogger.Instance);
+        var server = new Server(0, [1, 2], storage, Task.CompletedTask, commits.Writer, NullLogger.Instance, sim?.Clock, sim?.NewRandom());
         server.Serve();
         ConsensusModule cm = server.Cm;
 
@@ -176,6 +179,11 @@ public sealed class HazardTests(ITestOutputHelper output)
 
         await server.ShutdownAsync();
         await WaitUntilAsync(() => server.RunningTasks().Count == 0, "every task to end");
+        if (sim is not null)
+        {
+            sim.Escapes.Should().BeEmpty();
+            await sim.LeaveAsync();
+        }
     }
 
     /// <summary>

@@ -153,6 +153,18 @@ public static partial class LogParser
         return tests;
     }
 
+    /// <summary>One test's log from its raw lines, as a run in this process captured them (TestLogViz's repeat of a simulated test).</summary>
+    public static ParsedLog FromLines(string name, string status, string? duration, IEnumerable<string> failure, IEnumerable<string> lines)
+    {
+        var test = new ParsedLog(name) { Status = status, Duration = duration };
+        test.Failure.AddRange(failure);
+        foreach (string line in lines)
+        {
+            AddLine(test, line);
+        }
+        return test;
+    }
+
     /// <summary>
     /// Reads one log line, "15:04:05.000000 [id] message". A key/value service's "[kv N]" line is
     /// filed under server N and a client's "[client102]" line under TEST, each keeping its tag in

@@ -12,18 +12,23 @@ namespace TestLogViz;
 public static partial class TestRepeater
 {
     public const string Usage = """
-        usage: TestLogViz repeat PART TEST [-n RUNS] [-p PARALLEL] [--keep] [-c CONFIGURATION] [--no-build]
+        usage: TestLogViz repeat PART TEST [-n RUNS] [-p PARALLEL] [--seed SEED] [--hashes FILE] [--keep] [-c CONFIGURATION] [--no-build]
           PART        a folder at the top of the repository holding one solution (Part1, Part2, ...)
           TEST        a test method's exact name; several joined by '|' (TestA|TestB); '*' stands for
                       any letters ('TestCrash*', quoted for the shell)
           -n RUNS     how many times to run it (default 10)
           -p PARALLEL how many runs at a time (default 1; at most twice the machine's cores)
+          --seed SEED the first run's seed, the next SEED+1 and so on (default: fresh seeds); simulated parts only
+          --hashes FILE  write each run's test, seed and log hash to FILE (simulated parts only): two
+                      repeats with the same seeds, in two processes, must write the same file
           --keep      keep the logs of passing runs too (they are thrown away by default)
           -c CONFIG   the build configuration, Debug (default) or Release
           --no-build  do not build the part first (it was built already, in that configuration)
-        The part is built once (unless --no-build); then every run is `dotnet test --no-build` of the tests named, with
-        the environment as it is (RAFT_UNRELIABLE_RPC, RAFT_FORCE_MORE_REELECTION pass through) and
-        the run's number in TESTLOGVIZ_REPEAT_RUN. Logs go to artifacts/testlogs/PART/repeat-TEST/.
+        The part is built once (unless --no-build). A part whose tests run on the simulation (Part1-3)
+        then runs them in this process, each run from a seed of its own, a failing one named with the
+        command that replays it; any other part's runs are each `dotnet test --no-build` of the tests
+        named, with the run's number in TESTLOGVIZ_REPEAT_RUN. The environment passes through as it
+        is (RAFT_UNRELIABLE_RPC, RAFT_FORCE_MORE_REELECTION). Logs go to artifacts/testlogs/PART/repeat-TEST/.
         Exit status: 0 when every run passed, 1 when any failed (or the part did not build),
         2 for bad arguments, 130 when stopped by Ctrl+C before the end with no failure.
         """;
@@ -58,6 +63,11 @@ public static partial class TestRepeater
             return UsageError(stderr, $"no part named '{options.Part}'; parts here: {string.Join(' ', TestRunner.Parts(root))}");
         }
 
+        string? simulated = TestRunner.SimulatedTestProject(root, part);
+        if (simulated is null && (options.Seed is not null || options.Hashes is not null))
+        {
+            return UsageError(stderr, $"{(options.Seed is not null ? "--seed" : "--hashes")} is for a part whose tests run on the simulation, and {part}'s do not");
+        }
         string outDir = Path.Combine(root, "artifacts", "testlogs", part, "repeat-" + SafeName(options.Test));
         var clock = Stopwatch.StartNew();
         if (options.Build)
@@ -75,6 +85,11 @@ public static partial class TestRepeater
                 stderr.WriteLine($"TestLogViz repeat: {part} did not build (dotnet build exited with {build.ExitCode}); see its output above");
                 return 1;
             }
+        }
+
+        if (simulated is not null)
+        {
+            return await RepeatSeedsAsync(options, part, root, simulated, outDir, clock, stdout, stderr, interactive, ct);
         }
 
         var list = await RunDotnetAsync(
@@ -98,10 +113,8 @@ public static partial class TestRepeater
             return UsageError(stderr, $"no test in {part} matches '{options.Test}' (a test is named by its method, as in {part}'s test classes)");
         }
 
-        string[] faults = [.. FaultSwitches.Where(v => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(v)))
-            .Select(v => $"{v}={Environment.GetEnvironmentVariable(v)}")];
         stdout.WriteLine($"repeat: {part} {string.Join(' ', tests)}: {options.Runs} run{(options.Runs == 1 ? "" : "s")}, " +
-                         $"{options.Parallel} at a time{(faults.Length > 0 ? ", with " + string.Join(' ', faults) : "")}; logs in {Path.GetRelativePath(root, outDir)}");
+                         $"{options.Parallel} at a time{FaultsNote()}; logs in {Path.GetRelativePath(root, outDir)}");
         if (Directory.Exists(outDir))
         {
             Directory.Delete(outDir, recursive: true);
@@ -145,7 +158,7 @@ public static partial class TestRepeater
     }
 
     /// <summary>What the command line asked for.</summary>
-    private sealed record Options(string Part, string Test, int Runs, int Parallel, bool Keep, string Configuration, bool Build);
+    private sealed record Options(string Part, string Test, int Runs, int Parallel, bool Keep, string Configuration, bool Build, int? Seed, string? Hashes);
 
     /// <summary>The most runs at a time: more than two per core and runs fail for want of CPU, not for a bug.</summary>
     public static int MaxParallel => 2 * Environment.ProcessorCount;
@@ -160,8 +173,17 @@ public static partial class TestRepeater
         {
             switch (args[i])
             {
-                case "-n" or "-p" or "-c" when i + 1 >= args.Length:
+                case "-n" or "-p" or "-c" or "--seed" or "--hashes" when i + 1 >= args.Length:
                     return $"{args[i]} needs a value";
+                case "--seed":
+                    if (!int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                    {
+                        return $"--seed needs a whole number from 0 to {int.MaxValue}, not '{args[i]}'";
+                    }
+                    break;
+                case "--hashes":
+                    i++;
+                    break;
                 case "-n":
                     if (!int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out int runs) || runs < 1)
                     {
@@ -202,6 +224,8 @@ public static partial class TestRepeater
         int runs = 10, parallel = 1;
         bool keep = false, build = true;
         string configuration = "Debug";
+        int? seed = null;
+        string? hashes = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -215,6 +239,12 @@ public static partial class TestRepeater
                 case "-c":
                     configuration = args[++i];
                     break;
+                case "--seed":
+                    seed = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "--hashes":
+                    hashes = args[++i];
+                    break;
                 case "--keep":
                     keep = true;
                     break;
@@ -226,7 +256,7 @@ public static partial class TestRepeater
                     break;
             }
         }
-        return new Options(positional[0], positional[1], runs, parallel, keep, configuration, build);
+        return new Options(positional[0], positional[1], runs, parallel, keep, configuration, build, seed, hashes);
     }
 
     /// <summary>The method names `dotnet test --list-tests` printed (a theory's cases share one), in its order.</summary>
@@ -260,12 +290,155 @@ public static partial class TestRepeater
         return [.. listed.Where(name => regexes.Exists(r => r.IsMatch(name)))];
     }
 
-    /// <summary>One run's outcome: its tests' results, read from its TRX file.</summary>
-    private sealed record RunResult(int Run, int ExitCode, IReadOnlyList<ParsedLog> Tests, string Dir, IReadOnlyList<string> Pages, TimeSpan Took)
+    /// <summary>One run's outcome: its tests' results, read from its TRX file, or (a simulated part) run here from <see cref="Seed"/>.</summary>
+    private sealed record RunResult(int Run, int ExitCode, IReadOnlyList<ParsedLog> Tests, string Dir, IReadOnlyList<string> Pages, TimeSpan Took, int? Seed = null)
     {
         /// <summary>A run fails if dotnet test did, or if any test failed or none reported at all.</summary>
         public bool Failed => ExitCode != 0 || Tests.Count == 0 || Tests.Any(t => t.Status == "FAIL");
     }
+
+    /// <summary>
+    /// The runs of a simulated part, in this process: its test assembly is loaded once, and run k
+    /// runs every test named from seed k (SEED + k - 1 with --seed, else a fresh one). A failing
+    /// run's failing tests get their log and page in a folder named after the seed.
+    /// </summary>
+    private static async Task<int> RepeatSeedsAsync(Options options, string part, string root, string project, string outDir, Stopwatch clock,
+                                                    TextWriter stdout, TextWriter stderr, bool interactive, CancellationToken ct)
+    {
+        string dll = TestRunner.BuiltAssembly(root, part, project, options.Configuration);
+        if (!File.Exists(dll))
+        {
+            stderr.WriteLine($"TestLogViz repeat: {Path.GetRelativePath(root, dll)} is not there; build {part} first (or leave out --no-build)");
+            return 1;
+        }
+        SeedRunner runner = SeedRunner.Load(dll);
+        var tests = MatchingTests([.. runner.Tests.Select(t => t.Name).Distinct()], options.Test);
+        if (tests.Count == 0)
+        {
+            return UsageError(stderr, $"no test in {part} matches '{options.Test}' (a test is named by its method, as in {part}'s test classes)");
+        }
+        int[] seeds = [.. Enumerable.Range(0, options.Runs).Select(k => options.Seed is { } first ? unchecked(first + k) & int.MaxValue : Random.Shared.Next())];
+        stdout.WriteLine($"repeat: {part} {string.Join(' ', tests)}: {options.Runs} run{(options.Runs == 1 ? "" : "s")} on the simulation, " +
+                         $"{options.Parallel} at a time, {(options.Seed is { } s ? $"seeds {s} on" : "fresh seeds")}{FaultsNote()}; logs in {Path.GetRelativePath(root, outDir)}");
+        if (Directory.Exists(outDir))
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+        Directory.CreateDirectory(outDir);
+
+        var progress = new Progress(stdout, interactive, options.Runs, clock);
+        var results = new List<RunResult>();
+        var hashes = new List<string>();
+        int parallel = Math.Min(options.Parallel, options.Runs);
+        using var slots = new SemaphoreSlim(parallel);
+        using var aloneTurn = new SemaphoreSlim(1);
+        int next = 0;
+        TestMethod[] methods = [.. runner.Tests.Where(t => tests.Contains(t.Name))];
+
+        async Task WorkerAsync()
+        {
+            int run;
+            while (!ct.IsCancellationRequested && (run = Interlocked.Increment(ref next)) <= options.Runs)
+            {
+                int seed = seeds[run - 1];
+                var logs = new List<ParsedLog>();
+                var raw = new List<(TestMethod Test, SeedRun Run)>();
+                var took = Stopwatch.StartNew();
+                foreach (TestMethod test in methods)
+                {
+                    SeedRun result = await RunAloneIfNeededAsync(test, seed);
+                    raw.Add((test, result));
+                    logs.Add(LogParser.FromLines(test.Name, result.Status, $"{result.Took.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture)}s", result.Failure, result.Lines));
+                    lock (hashes)
+                    {
+                        hashes.Add($"{test.Name} {seed} {result.Status} {Hash(result.Lines)}");
+                    }
+                }
+                bool failed = logs.Exists(l => l.Status == "FAIL");
+                string dir = Path.Combine(outDir, $"seed-{seed}");
+                var pages = new List<string>();
+                if (failed || options.Keep)
+                {
+                    Directory.CreateDirectory(dir);
+                    var names = PageWriter.PageNames(logs);
+                    for (int i = 0; i < logs.Count; i++)
+                    {
+                        if (failed && logs[i].Status != "FAIL")
+                        {
+                            continue;
+                        }
+                        await File.WriteAllLinesAsync(Path.Combine(dir, names[i] + ".log"), [.. raw[i].Run.Lines, .. raw[i].Run.Failure], CancellationToken.None);
+                        string page = Path.Combine(dir, names[i] + ".html");
+                        await File.WriteAllTextAsync(page, PageWriter.Render(logs[i], names[i]), CancellationToken.None);
+                        pages.Add(page);
+                    }
+                }
+                var done = new RunResult(run, failed ? 1 : 0, logs, dir, pages, took.Elapsed, seed);
+                lock (results)
+                {
+                    results.Add(done);
+                }
+                progress.Finished(done);
+            }
+        }
+
+        // A test that must run alone ([Fact(DisableParallelization = true)]) takes every slot, one
+        // such test at a time; any other takes one.
+        async Task<SeedRun> RunAloneIfNeededAsync(TestMethod test, int seed)
+        {
+            int needed = test.Alone ? parallel : 1;
+            if (test.Alone)
+            {
+                await aloneTurn.WaitAsync(CancellationToken.None);
+            }
+            for (int i = 0; i < needed; i++)
+            {
+                await slots.WaitAsync(CancellationToken.None);
+            }
+            try
+            {
+                return await SeedRunner.RunAsync(test, seed);
+            }
+            finally
+            {
+                slots.Release(needed);
+                if (test.Alone)
+                {
+                    aloneTurn.Release();
+                }
+            }
+        }
+
+        using (var ticking = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            Task ticker = progress.TickAsync(ticking.Token);
+            await Task.WhenAll(Enumerable.Range(0, Math.Min(options.Parallel, options.Runs)).Select(_ => Task.Run(WorkerAsync, CancellationToken.None)));
+            await ticking.CancelAsync();
+            await ticker;
+        }
+        progress.Clear();
+        if (options.Hashes is { } hashFile)
+        {
+            hashes.Sort(StringComparer.Ordinal);
+            await File.WriteAllLinesAsync(hashFile, hashes, CancellationToken.None);
+        }
+
+        bool stopped = ct.IsCancellationRequested && results.Count < options.Runs;
+        PrintSummary(stdout, results, tests, options, clock.Elapsed, stopped, root, outDir);
+        return results.Any(r => r.Failed) ? 1 : stopped ? 130 : 0;
+    }
+
+    /// <summary>The fault switches set, for the header line.</summary>
+    private static string FaultsNote()
+    {
+        string[] faults = [.. FaultSwitches.Where(v => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(v)))
+            .Select(v => $"{v}={Environment.GetEnvironmentVariable(v)}")];
+        return faults.Length > 0 ? ", with " + string.Join(' ', faults) : "";
+    }
+
+    /// <summary>A short hash of a run's log, to compare runs of one seed.</summary>
+    private static string Hash(IReadOnlyList<string> lines) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', lines))))[..16];
 
     /// <summary>
     /// One run, in a folder of its own: dotnet test's output goes to output.txt, its log to run.trx.
@@ -368,12 +541,16 @@ public static partial class TestRepeater
         if (failing.Count > 0)
         {
             stdout.WriteLine();
-            stdout.WriteLine("Pages of the failing runs:");
+            stdout.WriteLine(failing[0].Seed is null ? "Pages of the failing runs:" : "Pages of the failing runs, and the command that replays each:");
             foreach (var r in failing)
             {
                 foreach (string page in r.Pages)
                 {
                     stdout.WriteLine($"  run {r.Run}: {new Uri(page).AbsoluteUri}");
+                }
+                foreach (ParsedLog t in r.Seed is null ? [] : r.Tests.Where(t => t.Status == "FAIL"))
+                {
+                    stdout.WriteLine($"    ./dotest.sh {options.Part.TrimEnd('/', '\\')} {t.Name} --seed {r.Seed}");
                 }
             }
         }
@@ -428,7 +605,7 @@ public static partial class TestRepeater
                 {
                     ClearLine();
                     string why = result.Tests.Count == 0 ? "no test result" : string.Join(", ", result.Tests.Where(t => t.Status == "FAIL").Select(t => t.Name));
-                    stdout.WriteLine($"run {result.Run}: FAIL {(why.Length > 0 ? why : $"dotnet test exited with {result.ExitCode}")}" +
+                    stdout.WriteLine($"run {result.Run}{(result.Seed is { } seed ? $" (seed {seed})" : "")}: FAIL {(why.Length > 0 ? why : $"dotnet test exited with {result.ExitCode}")}" +
                                      $"{(result.Pages.Count > 0 ? " -> " + new Uri(result.Pages[0]).AbsoluteUri : "")}");
                 }
                 if (interactive)

@@ -2,6 +2,7 @@
 // test's timeline and prints the page's address. dotest.sh is a thin wrapper around this, so
 // learners with and without bash get the same behaviour from one implementation.
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace TestLogViz;
@@ -10,10 +11,12 @@ namespace TestLogViz;
 public static partial class TestRunner
 {
     public const string Usage = """
-        usage: TestLogViz run PART TEST_NAME [DOTNET_TEST_OPTION...]
+        usage: TestLogViz run PART TEST_NAME [--seed SEED] [DOTNET_TEST_OPTION...]
           PART       a folder at the top of the repository holding one solution (Part1, Part2, ...)
           TEST_NAME  a test method's exact name, in any class of that part (TestElectionBasic)
-          Options after the test name go to `dotnet test` (for example -c Release).
+          --seed     replays the simulated run of that seed (the seed a log's first line names);
+                     for the parts whose tests run on the simulation (Part1-3)
+          Other options after the test name go to `dotnet test` (for example -c Release).
         The log goes to artifacts/testlogs/PART/TEST_NAME.trx, the page next to it; its address is printed last.
         """;
 
@@ -46,6 +49,22 @@ public static partial class TestRunner
             return UsageError(stderr, root, $"'{test}' is not a test method's name");
         }
 
+        List<string> extra = [.. args[2..]];
+        var env = new Dictionary<string, string>();
+        if (extra.IndexOf("--seed") is int at and >= 0)
+        {
+            if (at + 1 >= extra.Count || !int.TryParse(extra[at + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int seed))
+            {
+                return UsageError(stderr, root, $"--seed needs a whole number from 0 to {int.MaxValue}{(at + 1 < extra.Count ? $", not '{extra[at + 1]}'" : "")}");
+            }
+            if (SimulatedTestProject(root, part) is null)
+            {
+                return UsageError(stderr, root, $"--seed replays a simulated run, and {part}'s tests do not run on the simulation");
+            }
+            env["RAFT_SEED"] = seed.ToString(CultureInfo.InvariantCulture);
+            extra.RemoveRange(at, 2);
+        }
+
         string logDir = Path.Combine(root, "artifacts", "testlogs", part);
         string trx = Path.Combine(logDir, test + ".trx");
         if (File.Exists(trx))
@@ -61,10 +80,10 @@ public static partial class TestRunner
             "test", solution, "--nologo", "-v", "q",
             "--filter", $"DisplayName={test}|DisplayName~{test}\\(",
             "--logger", $"trx;LogFileName={test}.trx", "--results-directory", logDir,
-            .. args[2..],
+            .. extra,
             "--", "xUnit.MethodDisplay=Method",
         ];
-        int status = await RunDotnetAsync(dotnetArgs, root, stdout, stderr, ct);
+        int status = await RunDotnetAsync(dotnetArgs, root, stdout, stderr, ct, env);
 
         if (!File.Exists(trx))
         {
@@ -115,6 +134,22 @@ public static partial class TestRunner
             .Where(name => Solution(root, name) is not null)
             .Order(StringComparer.Ordinal)];
 
+    /// <summary>
+    /// The test project of <paramref name="part"/> whose tests run on the lab's simulation (its
+    /// project file says &lt;RaftSimulated&gt;true&lt;/RaftSimulated&gt;), or null if the part has none.
+    /// </summary>
+    public static string? SimulatedTestProject(string root, string part) =>
+        Directory.EnumerateFiles(Path.Combine(root, part), "*.csproj", SearchOption.AllDirectories)
+            .Order(StringComparer.Ordinal)
+            .FirstOrDefault(p => File.ReadAllText(p).Contains("<RaftSimulated>true</RaftSimulated>", StringComparison.Ordinal));
+
+    /// <summary>Where the build puts <paramref name="project"/>'s assembly (artifacts/bin/PART.NAME/CONFIG/PART.NAME.dll).</summary>
+    public static string BuiltAssembly(string root, string part, string project, string configuration)
+    {
+        string name = $"{part}.{Path.GetFileNameWithoutExtension(project)}";
+        return Path.Combine(root, "artifacts", "bin", name, configuration.ToLowerInvariant(), name + ".dll");
+    }
+
     /// <summary>The part's one solution file, or null if <paramref name="part"/> is not a part.</summary>
     internal static string? Solution(string root, string part)
     {
@@ -135,7 +170,8 @@ public static partial class TestRunner
     /// Runs the dotnet that runs this tool (DOTNET_HOST_PATH, set by the dotnet CLI) or the one on
     /// the PATH, passing its output through line by line.
     /// </summary>
-    internal static async Task<int> RunDotnetAsync(string[] args, string workingDir, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    internal static async Task<int> RunDotnetAsync(string[] args, string workingDir, TextWriter stdout, TextWriter stderr, CancellationToken ct,
+                                                   IReadOnlyDictionary<string, string>? env = null)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
         {
@@ -147,6 +183,10 @@ public static partial class TestRunner
         foreach (string arg in args)
         {
             start.ArgumentList.Add(arg);
+        }
+        foreach (var (name, value) in env ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
         await Task.WhenAll(
