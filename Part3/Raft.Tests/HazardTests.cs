@@ -163,26 +163,32 @@ public sealed class HazardTests(ITestOutputHelper output)
         // A server of its own, not a harness's: on a simulation as well, unless RAFT_REAL_TIME is set.
         Simulation? sim = RunMode.RealTime ? null : new Simulation(RunMode.NextSeed());
         sim?.Adopt();
-        var storage = new FailingStorage();
-        var commits = Channel.CreateUnbounded<CommitEntry>();
-        var server = new Server(0, [1, 2], storage, Task.CompletedTask, commits.Writer, NullLogger.Instance, sim?.Clock, sim?.NewRandom());
-        server.Serve();
-        ConsensusModule cm = server.Cm;
-
-        // With no peer connected, the election timer fires and StartElection tries to persist.
-        await WaitUntilAsync(() => cm.Status().State == CMState.Dead, "the CM to stop after the failed write");
-        // The CM is Dead before the exception has left its task; the task records it just after.
-        await WaitUntilAsync(() => server.Faults().Count > 0, "the failure to be recorded");
-        storage.Writes.Should().Be(1, "one write was tried, and none after it");
-        server.Faults().Should().ContainSingle().Which.Should().BeOfType<IOException>()
-            .Which.Message.Should().Contain("could not persist");
-
-        await server.ShutdownAsync();
-        await WaitUntilAsync(() => server.RunningTasks().Count == 0, "every task to end");
-        if (sim is not null)
+        try
         {
-            sim.Escapes.Should().BeEmpty();
-            await sim.LeaveAsync();
+            var storage = new FailingStorage();
+            var commits = Channel.CreateUnbounded<CommitEntry>();
+            var server = new Server(0, [1, 2], storage, Task.CompletedTask, commits.Writer, NullLogger.Instance, sim?.Clock, sim?.NewRandom());
+            server.Serve();
+            ConsensusModule cm = server.Cm;
+
+            // With no peer connected, the election timer fires and StartElection tries to persist.
+            await WaitUntilAsync(() => cm.Status().State == CMState.Dead, "the CM to stop after the failed write");
+            // The CM is Dead before the exception has left its task; the task records it just after.
+            await WaitUntilAsync(() => server.Faults().Count > 0, "the failure to be recorded");
+            storage.Writes.Should().Be(1, "one write was tried, and none after it");
+            server.Faults().Should().ContainSingle().Which.Should().BeOfType<IOException>()
+                .Which.Message.Should().Contain("could not persist");
+
+            await server.ShutdownAsync();
+            await WaitUntilAsync(() => server.RunningTasks().Count == 0, "every task to end");
+            sim?.Escapes.Should().BeEmpty();
+        }
+        finally
+        {
+            if (sim is not null)
+            {
+                await sim.LeaveAsync();
+            }
         }
     }
 

@@ -78,7 +78,10 @@ internal sealed class SeedRunner
                 ValueTask valueTask => valueTask.AsTask(),
                 _ => Task.CompletedTask,
             };
-            if (await Task.WhenAny(run, Task.Delay(RunLimit)) != run)
+            // Back on the thread pool whatever happened: a test that fails before it leaves its
+            // simulation ends on the simulation's thread, and the next run must not start there.
+            Task first = await Task.WhenAny(run, Task.Delay(RunLimit)).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+            if (first != run)
             {
                 return new SeedRun("FAIL", [$"did not end within {RunLimit.TotalSeconds:0} s of real time"], Lines(output), clock.Elapsed);
             }
