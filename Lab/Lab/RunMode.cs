@@ -40,6 +40,21 @@ public static class RunMode
             : throw new InvalidOperationException($"RAFT_SEED must be a whole number from 0 to {int.MaxValue}, not '{text}'");
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/> on a new simulation from <see cref="NextSeed"/>, or with
+    /// RAFT_REAL_TIME as it is (then it gets no simulation): for a test that builds a server of its
+    /// own rather than a harness's cluster.
+    /// </summary>
+    public static Task RunAsync(Func<Simulation?, Task> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return RealTime ? body(null) : Simulation.RunAsync(NextSeed(), async sim =>
+        {
+            await body(sim);
+            return true;
+        });
+    }
+
     /// <summary>Makes <paramref name="seed"/> the seed of every run started on the current async flow from now on.</summary>
     public static void UseSeed(int? seed) => ChosenSeed.Value = seed;
 }

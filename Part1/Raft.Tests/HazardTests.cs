@@ -28,6 +28,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         await using var h = new Harness(output, 3, LeakCheck);
 
         var (leaderId, term) = await h.CheckSingleLeaderAsync();
+        int otherId = (leaderId + 1) % 3;
         var sends = new List<TimeSpan>();
         h.Network.Observer = e =>
         {
@@ -43,11 +44,13 @@ public sealed class HazardTests(ITestOutputHelper output)
         await h.SleepUntilAsync(sends[^1] + TimeSpan.FromMilliseconds(50));
         h.Cm(leaderId).RunningTasks().Count(t => t.StartsWith("AppendEntries to", StringComparison.Ordinal)).Should().Be(2, "the round's send tasks have started and not run");
         int sent = sends.Count;
-        h.Cm(leaderId).AppendEntries(new AppendEntriesArgs { Term = term + 1, LeaderId = (leaderId + 1) % 3 });
-        h.Cm(leaderId).Status().State.Should().Be(CMState.Follower);
+        h.Cm(leaderId).AppendEntries(new AppendEntriesArgs { Term = term + 1, LeaderId = otherId });
+        CMStatus status = h.Cm(leaderId).Status();
+        status.State.Should().Be(CMState.Follower);
 
         await SleepMs(20);
         sends.Count.Should().Be(sent, "a deposed leader's send tasks must send nothing");
+        h.ServerOf(leaderId).Faults().Should().BeEmpty();
     }
 
     /// <summary>

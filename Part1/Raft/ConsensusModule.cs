@@ -27,7 +27,8 @@ public enum CMState
 /// <summary>A CM's state at one moment (<see cref="ConsensusModule.Status"/>).</summary>
 /// <param name="ElectionResetEvent">When the election countdown last restarted, a timestamp of the CM's clock.</param>
 /// <param name="ElectionTimeout">The timeout of that countdown.</param>
-public sealed record CMStatus(CMState State, int CurrentTerm, int VotedFor, long ElectionResetEvent, TimeSpan ElectionTimeout);
+public sealed record CMStatus(
+    CMState State, int CurrentTerm, int VotedFor, long ElectionResetEvent, TimeSpan ElectionTimeout);
 
 // The RPC messages (Figure 2 of the paper). Records with init-only properties: a message that
 // crosses to another server cannot be changed by either side, so passing it is as safe as copying.
@@ -374,7 +375,7 @@ public sealed class ConsensusModule
     }
 
     /// <summary>Becomes a follower in <paramref name="term"/> and restarts the election countdown.</summary>
-    private void BecomeFollower(int term)
+    internal void BecomeFollower(int term)
     {
         Debug.Assert(_mu.IsHeldByCurrentThread);
         if (_state == CMState.Dead)

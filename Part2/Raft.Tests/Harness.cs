@@ -45,6 +45,9 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private readonly bool[] _connected;
 
+    /// <summary>Every server ever created, for the leak check.</summary>
+    private readonly List<(int Id, Server Server)> _everCreated = [];
+
     /// <summary>The number of servers.</summary>
     private readonly int _n;
 
@@ -115,6 +118,7 @@ public sealed class Harness : IAsyncDisposable
             ns[i] = new Server(i, peerIds, ready.Task, commitChans[i].Writer, _monitor, Clock, _sim?.NewRandom());
             ns[i].Serve();
             ns[i].Proxy().Hook = Network.HookFor(i);
+            _everCreated.Add((i, ns[i]));
         }
 
         // Connect every server to every other.
@@ -147,6 +151,9 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>The cluster's time since it was created.</summary>
     public TimeSpan Now => Clock.GetElapsedTime(_startedAt);
+
+    /// <summary>A random of the test's own: from the simulation's seed, so a replay draws the same numbers.</summary>
+    public Random NewRandom() => _sim?.NewRandom() ?? new Random();
 
     public async ValueTask DisposeAsync() => await ShutdownAsync();
 
@@ -183,7 +190,7 @@ public sealed class Harness : IAsyncDisposable
             }
             await UntilAsync(Task.WhenAll(_collectors));
             IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
-            CheckAfterShutdown(problems, [.. _cluster.SelectMany(s => s.Faults())], running);
+            CheckAfterShutdown(problems, [.. _everCreated.SelectMany(s => s.Server.Faults())], running);
         }
         catch (Exception e)
         {
@@ -260,6 +267,27 @@ public sealed class Harness : IAsyncDisposable
         {
             return Enumerable.Range(0, _n).Where(i => _connected[i]).Select(i => _commits[i].Count).Distinct().Count() <= 1;
         }
+    }
+
+    /// <summary>Beyond upstream: server <paramref name="id"/>'s calls reach its peers, but it never gets their replies.</summary>
+    public void PeerDropReplies(int id)
+    {
+        Tlog($"peer {id} drop replies");
+        Network.DropReplies(id);
+    }
+
+    /// <summary>Beyond upstream: gives every server, now and after a restart, the network <paramref name="conditions"/>.</summary>
+    public void SetNetwork(NetworkConditions conditions)
+    {
+        Tlog($"network: {conditions}");
+        Network.SetConditions(conditions);
+    }
+
+    /// <summary>Beyond upstream: cuts the link one way only, so <paramref name="from"/> can no longer call <paramref name="to"/>.</summary>
+    public void CutLink(int from, int to)
+    {
+        Tlog($"Cut link {from} -> {to}");
+        _cluster[from].DisconnectPeer(to);
     }
 
     /// <summary>Server <paramref name="id"/>'s CM, for tests that look inside it as upstream's do.</summary>
@@ -488,7 +516,7 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>The tasks of the cluster still running, by server.</summary>
     private IEnumerable<string> RunningTasks() =>
-        _cluster.SelectMany((s, i) => s.RunningTasks().Select(name => $"server {i}: {name}"));
+        _everCreated.SelectMany(s => s.Server.RunningTasks().Select(name => $"server {s.Id}: {name}"));
 
     /// <summary>Waits up to <paramref name="limit"/> for all tasks to end; returns those still running.</summary>
     private async Task<IReadOnlyList<string>> WaitForTasksAsync(TimeSpan limit)

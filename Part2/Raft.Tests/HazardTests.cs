@@ -73,7 +73,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         MessageGate gate = h.Network.Hold(
             e => e.From == leaderId && e.To == otherId && e.Reply is AppendEntriesReply { Term: > 0 } r && r.Term > term, reply: true);
         // The peer moves to a later term, so its reply to the leader's next heartbeat carries it.
-        h.Cm(otherId).AppendEntries(new AppendEntriesArgs { Term = term + 5, LeaderId = (leaderId + 2) % 3, PrevLogIndex = -1, PrevLogTerm = -1 });
+        h.Cm(otherId).AppendEntries(new AppendEntriesArgs { Term = term + 5, LeaderId = (leaderId + 2) % 3 });
         MessageEvent held = await gate.Held;
 
         await h.Cm(leaderId).StopAsync();

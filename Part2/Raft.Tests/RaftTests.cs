@@ -1,6 +1,5 @@
 // The tests of this part, one for each of upstream's, with the same names and scenarios.
-// Where upstream sleeps for a commit, these wait for it (WaitCommittedAsync): beside other tests'
-// clusters, a commit can outlast the sleep. Sleeps that let a fault play out are upstream's.
+// Where upstream sleeps for a commit, these wait for it (WaitCommittedAsync), as RAFT_REAL_TIME needs.
 using FluentAssertions;
 using Xunit;
 using static Raft.Harness;

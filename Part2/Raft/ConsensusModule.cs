@@ -31,9 +31,7 @@ public enum CMState
 }
 
 /// <summary>A CM's state at one moment (<see cref="ConsensusModule.Status"/>).</summary>
-/// <param name="Log">A copy of the log.</param>
-/// <param name="NextIndex">A leader's nextIndex for each peer (stale on other servers).</param>
-/// <param name="MatchIndex">A leader's matchIndex for each peer (stale on other servers).</param>
+/// <remarks>A leader's NextIndex and MatchIndex stay as they were on a server that no longer leads.</remarks>
 /// <param name="ElectionResetEvent">When the election countdown last restarted, a timestamp of the CM's clock.</param>
 /// <param name="ElectionTimeout">The timeout of that countdown.</param>
 public sealed record CMStatus(
@@ -349,9 +347,8 @@ public sealed class ConsensusModule
                         Dlog($"... log is now: {_log}");
                     }
 
-                    // Commit up to the leader's commit index, but no further than the last entry
-                    // this message vouches for (Figure 2). Upstream uses the log's end instead,
-                    // which is safe only while the leader always sends the whole tail.
+                    // Commit up to the leader's commit index, but no further than the last entry this
+                    // message vouches for (Figure 2): upstream's log end is safe only with whole tails.
                     int newCommitIndex = Math.Min(args.LeaderCommit, args.PrevLogIndex + args.Entries.Length);
                     if (newCommitIndex > _commitIndex)
                     {
@@ -497,7 +494,7 @@ public sealed class ConsensusModule
     }
 
     /// <summary>Becomes a follower in <paramref name="term"/> and restarts the election countdown.</summary>
-    private void BecomeFollower(int term)
+    internal void BecomeFollower(int term)
     {
         Debug.Assert(_mu.IsHeldByCurrentThread);
         if (_state == CMState.Dead)

@@ -30,9 +30,6 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Every server of the cluster, by id; a restart replaces a crashed one.</summary>
     private readonly Server[] _cluster;
 
-    /// <summary>Every server ever created, crashed ones included, for the leak check.</summary>
-    private readonly List<(int Id, Server Server)> _everCreated = [];
-
     /// <summary>Each server's stable storage; it survives the server's crash.</summary>
     private readonly MapStorage[] _storage;
 
@@ -56,6 +53,9 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>Whether each server is alive: false from its crash until its restart. Connected implies alive.</summary>
     private readonly bool[] _alive;
+
+    /// <summary>Every server ever created, for the leak check.</summary>
+    private readonly List<(int Id, Server Server)> _everCreated = [];
 
     /// <summary>The number of servers.</summary>
     private readonly int _n;
@@ -262,9 +262,8 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>
-    /// "Crashes" server <paramref name="id"/>: disconnects it and shuts it down. Its storage is
-    /// kept for a restart; the commits it reported are forgotten, because a Raft client keeps no
-    /// state of its own and the restarted server will report them all again.
+    /// "Crashes" server <paramref name="id"/>: disconnects it and shuts it down. Its storage is kept;
+    /// its commits are forgotten, as a client's state would be, and reported again after a restart.
     /// </summary>
     public async Task CrashPeerAsync(int id)
     {
@@ -318,27 +317,6 @@ public sealed class Harness : IAsyncDisposable
         Network.DropReplies(id, false);
     }
 
-    /// <summary>Beyond upstream: server <paramref name="id"/>'s calls reach its peers, but it never gets their replies.</summary>
-    public void PeerDropReplies(int id)
-    {
-        Tlog($"peer {id} drop replies");
-        Network.DropReplies(id);
-    }
-
-    /// <summary>Beyond upstream: gives every server, now and after a restart, the network <paramref name="conditions"/>.</summary>
-    public void SetNetwork(NetworkConditions conditions)
-    {
-        Tlog($"network: {conditions}");
-        Network.SetConditions(conditions);
-    }
-
-    /// <summary>Beyond upstream: cuts the link one way only, so <paramref name="from"/> can no longer call <paramref name="to"/>.</summary>
-    public void CutLink(int from, int to)
-    {
-        Tlog($"Cut link {from} -> {to}");
-        _cluster[from].DisconnectPeer(to);
-    }
-
     /// <summary>Beyond upstream: waits until <paramref name="cmd"/> is in the given servers' logs, committed or not; fails after 5 s.</summary>
     public Task WaitUntilInLogsAsync(int cmd, params int[] ids) =>
         WaitUntilAsync(() => ids.All(id => InLog(id, cmd)), $"cmd={cmd} to reach the logs of servers [{string.Join(' ', ids)}]");
@@ -368,6 +346,27 @@ public sealed class Harness : IAsyncDisposable
         {
             return Enumerable.Range(0, _n).Where(i => _connected[i]).Select(i => _commits[i].Count).Distinct().Count() <= 1;
         }
+    }
+
+    /// <summary>Beyond upstream: server <paramref name="id"/>'s calls reach its peers, but it never gets their replies.</summary>
+    public void PeerDropReplies(int id)
+    {
+        Tlog($"peer {id} drop replies");
+        Network.DropReplies(id);
+    }
+
+    /// <summary>Beyond upstream: gives every server, now and after a restart, the network <paramref name="conditions"/>.</summary>
+    public void SetNetwork(NetworkConditions conditions)
+    {
+        Tlog($"network: {conditions}");
+        Network.SetConditions(conditions);
+    }
+
+    /// <summary>Beyond upstream: cuts the link one way only, so <paramref name="from"/> can no longer call <paramref name="to"/>.</summary>
+    public void CutLink(int from, int to)
+    {
+        Tlog($"Cut link {from} -> {to}");
+        _cluster[from].DisconnectPeer(to);
     }
 
     /// <summary>Server <paramref name="id"/>'s CM, for tests that look inside it as upstream's do.</summary>

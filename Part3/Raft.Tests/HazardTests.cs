@@ -75,7 +75,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         MessageGate gate = h.Network.Hold(
             e => e.From == leaderId && e.To == otherId && e.Reply is AppendEntriesReply { Term: > 0 } r && r.Term > term, reply: true);
         // The peer moves to a later term, so its reply to the leader's next heartbeat carries it.
-        h.Cm(otherId).AppendEntries(new AppendEntriesArgs { Term = term + 5, LeaderId = (leaderId + 2) % 3, PrevLogIndex = -1, PrevLogTerm = -1 });
+        h.Cm(otherId).AppendEntries(new AppendEntriesArgs { Term = term + 5, LeaderId = (leaderId + 2) % 3 });
         MessageEvent held = await gate.Held;
 
         await h.Cm(leaderId).StopAsync();
@@ -122,9 +122,8 @@ public sealed class HazardTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// A command that cannot be stored is refused by Submit itself, and the leader goes on as if
-    /// it had never been offered. Upstream finds out only inside a later write, with its state
-    /// half changed.
+    /// A command that cannot be stored is refused by Submit, and the leader goes on as if it had
+    /// never been offered; upstream finds out in a later write, with its state half changed.
     /// </summary>
     [Fact]
     public async Task SubmitRefusesWhatCannotBePersisted()
@@ -136,8 +135,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         int index;
         do
         {
-            // Again if the leader lost its place before the good command (-1): a loaded machine
-            // can hold its heartbeats back past a follower's timeout. No log holds anything yet.
+            // Again if the leader lost its place (in real time, a loaded machine can delay heartbeats).
             var (leaderId, _) = await h.CheckSingleLeaderAsync();
             foreach (object cmd in bad)
             {
@@ -160,19 +158,14 @@ public sealed class HazardTests(ITestOutputHelper output)
     [Fact]
     public async Task FailedPersistStopsTheCM()
     {
-        // A server of its own, not a harness's: on a simulation as well, unless RAFT_REAL_TIME is set.
-        Simulation? sim = RunMode.RealTime ? null : new Simulation(RunMode.NextSeed());
-        sim?.Adopt();
-        try
+        await RunMode.RunAsync(async sim =>
         {
             var storage = new FailingStorage();
-            var commits = Channel.CreateUnbounded<CommitEntry>();
-            var server = new Server(0, [1, 2], storage, Task.CompletedTask, commits.Writer, NullLogger.Instance, sim?.Clock, sim?.NewRandom());
+            var server = new Server(0, [1, 2], storage, Task.CompletedTask, Channel.CreateUnbounded<CommitEntry>().Writer, NullLogger.Instance, sim?.Clock, sim?.NewRandom());
             server.Serve();
-            ConsensusModule cm = server.Cm;
 
             // With no peer connected, the election timer fires and StartElection tries to persist.
-            await WaitUntilAsync(() => cm.Status().State == CMState.Dead, "the CM to stop after the failed write");
+            await WaitUntilAsync(() => server.Status().State == CMState.Dead, "the CM to stop after the failed write");
             // The CM is Dead before the exception has left its task; the task records it just after.
             await WaitUntilAsync(() => server.Faults().Count > 0, "the failure to be recorded");
             storage.Writes.Should().Be(1, "one write was tried, and none after it");
@@ -182,14 +175,7 @@ public sealed class HazardTests(ITestOutputHelper output)
             await server.ShutdownAsync();
             await WaitUntilAsync(() => server.RunningTasks().Count == 0, "every task to end");
             sim?.Escapes.Should().BeEmpty();
-        }
-        finally
-        {
-            if (sim is not null)
-            {
-                await sim.LeaveAsync();
-            }
-        }
+        });
     }
 
     /// <summary>

@@ -1,6 +1,5 @@
 // The tests of this part, one for each of upstream's, with the same names and scenarios.
-// Where upstream sleeps for a commit, these wait for it (WaitCommittedAsync): beside other tests'
-// clusters, a commit can outlast the sleep. Sleeps that let a fault play out are upstream's.
+// Where upstream sleeps for a commit, these wait for it (WaitCommittedAsync), as RAFT_REAL_TIME needs.
 using FluentAssertions;
 using Xunit;
 using static Raft.Harness;
@@ -322,10 +321,8 @@ public sealed class RaftTests(ITestOutputHelper output)
         await h.WaitCommittedAsync(6, 3);
         h.CheckCommittedN(6, 3);
 
-        // Disconnect the leader for less than the followers' election timeout. Upstream waits
-        // 90 ms, which usually swallows two 50 ms heartbeats: a follower then goes 150 ms without
-        // one, as long as the shortest timeout, and sometimes starts an election. Under one
-        // heartbeat period at most one is lost, so the gap stays near 100 ms.
+        // Disconnect the leader briefly. Upstream's 90 ms can swallow two heartbeats and leave a
+        // follower 150 ms without one, enough for an election; 40 ms loses at most one.
         h.DisconnectPeer(origLeaderId);
         await SleepMs(40);
         h.ReconnectPeer(origLeaderId);
@@ -546,9 +543,8 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.CheckNotCommitted(21);
         h.CheckCommittedN(10, 2);
 
-        // A crash and restart of the new leader throws away its nextIndex, so the next leader
-        // (maybe the third server) must find where the old leader's log diverges by working
-        // back from its end, and overwrite the stranded entries.
+        // A crash and restart of the new leader throws away its nextIndex: the next leader must find
+        // where the old leader's log diverges, working back from its end, and overwrite the strays.
         await h.CrashPeerAsync(newLeaderId);
         await SleepMs(60);
         await h.RestartPeerAsync(newLeaderId);
@@ -558,8 +554,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         h.ReconnectPeer(origLeaderId);
         await SleepMs(400);
 
-        // Submit one more entry: a leader does not commit entries of earlier terms on their own
-        // (section 5.4.2), so 8, 9 and 10 may wait for an entry of the current term.
+        // One more entry: 8, 9 and 10, of an earlier term, may wait for one of the current term (5.4.2).
         h.SubmitToServer(finalLeaderId, 11);
         await h.WaitCommittedAsync(11, 3);
 
@@ -574,13 +569,11 @@ public sealed class RaftTests(ITestOutputHelper output)
     {
         await using var h = new Harness(output, 3);
 
-        // Submit a command to the leader and crash it before it can tell the followers that the
-        // command is committed, or learn so itself: so nobody delivers it on a commit channel.
+        // Submit a command and crash the leader before anyone learns it is committed: nobody delivers it.
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         int[] followers = [(origLeaderId + 1) % 3, (origLeaderId + 2) % 3];
 
-        // Upstream sleeps 1 ms here, racing the 1-5 ms RPC delay; instead the leader loses its
-        // replies, and the crash comes once 5 is in both followers' logs.
+        // Upstream sleeps 1 ms, racing the RPC delay; here the leader loses its replies until it crashes.
         h.PeerDropReplies(origLeaderId);
         h.SubmitToServer(origLeaderId, 5);
         await h.WaitUntilInLogsAsync(5, followers);
@@ -615,8 +608,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         var (origLeaderId, _) = await h.CheckSingleLeaderAsync();
         int[] followers = [(origLeaderId + 1) % 3, (origLeaderId + 2) % 3];
 
-        // Upstream sleeps 1 ms here, and sometimes the old leader commits 5 before it is cut
-        // off; instead it loses its replies, and is cut off once 5 is in both followers' logs.
+        // Upstream sleeps 1 ms, racing the RPC delay; here the leader loses its replies until it is cut off.
         h.PeerDropReplies(origLeaderId);
         h.SubmitToServer(origLeaderId, 5);
         await h.WaitUntilInLogsAsync(5, followers);
@@ -682,11 +674,9 @@ public sealed class RaftTests(ITestOutputHelper output)
         var (newLeaderId, newTerm) = await h.CheckSingleLeaderAsync();
         newTerm.Should().BeGreaterThan(origTerm);
 
-        // The old leader comes back and learns of the newer term from its own heartbeats'
-        // replies, but hears nothing from the new leader, whose heartbeats would also store the
-        // term. Upstream drops all of the new leader's calls for this, which also starves the
-        // third server and can start an election within this test's window; only the link from
-        // the new leader to the old one is cut here.
+        // The old leader comes back and learns the newer term from its own heartbeats' replies, and
+        // nothing from the new leader, whose heartbeats would store it too. Upstream drops all of the
+        // new leader's calls, which can start an election; only its link to the old leader is cut here.
         h.ReconnectPeer(origLeaderId);
         h.CutLink(newLeaderId, origLeaderId);
         await SleepMs(120);
@@ -695,8 +685,7 @@ public sealed class RaftTests(ITestOutputHelper output)
         isLeader.Should().BeFalse($"server {origLeaderId} still thinks it's leader after reconnect");
         steppedDownTerm.Should().Be(newTerm, $"server {origLeaderId} should have stepped down to the new term");
 
-        // Crash right after the step-down; the restarted server must remember the higher term,
-        // which it can only if stepping down stored it.
+        // Crashed right after stepping down, it must come back with the higher term: stepping down stored it.
         await h.CrashPeerAsync(origLeaderId);
         await h.RestartPeerAsync(origLeaderId);
 
@@ -707,8 +696,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     [Fact]
     public async Task TestBecomeFollowerSameTermPreservesVotedFor()
     {
-        // Stepping down within the same term must keep the vote; forgetting it would let this
-        // server vote twice in one term.
+        // Stepping down within the same term must keep the vote, or the server could vote twice in it.
         await using var h = new Harness(output, 3);
 
         await h.CheckSingleLeaderAsync();
@@ -832,10 +820,8 @@ public sealed class RaftTests(ITestOutputHelper output)
             await h.CheckSingleLeaderAsync();
 
             h.ReconnectPeer(leaderId);
-            // Upstream only sleeps 150 ms here and trusts the old leader to have heard of the new
-            // term by then; on a busy machine it sometimes has not, and two servers of different
-            // terms both claim to lead at the next check. Wait for the step-down itself: that no
-            // term ever has two leaders is what the harness's safety monitor checks, all along.
+            // Upstream sleeps 150 ms and trusts the old leader to have stepped down by then; in real
+            // time it may not have. Wait for the step-down itself (the safety monitor checks terms).
             await WaitUntilAsync(() => !h.Cm(leaderId).Report().IsLeader, $"the reconnected old leader {leaderId} to step down");
             await SleepMs(150);
         }

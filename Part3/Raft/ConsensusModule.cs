@@ -31,9 +31,7 @@ public enum CMState
 }
 
 /// <summary>A CM's state at one moment (<see cref="ConsensusModule.Status"/>).</summary>
-/// <param name="Log">A copy of the log.</param>
-/// <param name="NextIndex">A leader's nextIndex for each peer (stale on other servers).</param>
-/// <param name="MatchIndex">A leader's matchIndex for each peer (stale on other servers).</param>
+/// <remarks>A leader's NextIndex and MatchIndex stay as they were on a server that no longer leads.</remarks>
 /// <param name="ElectionResetEvent">When the election countdown last restarted, a timestamp of the CM's clock.</param>
 /// <param name="ElectionTimeout">The timeout of that countdown.</param>
 public sealed record CMStatus(
@@ -122,9 +120,8 @@ public sealed class ConsensusModule
     private readonly Task _commitChanSender;
 
     /// <summary>
-    /// Wakes the leader's send loop to send AppendEntries now rather than at the next heartbeat:
-    /// after a Submit, or when the commit index moves. One slot, written with TryWrite, so
-    /// Submit never blocks and wake-ups coalesce (upstream's send on this channel can block).
+    /// Wakes the leader's send loop to send AppendEntries now (after a Submit, or when the commit
+    /// index moves). One slot, written with TryWrite: Submit never blocks (upstream's send can).
     /// </summary>
     private readonly Channel<bool> _triggerAEChan = Channel.CreateBounded<bool>(1);
 
@@ -236,15 +233,11 @@ public sealed class ConsensusModule
     /// and returns its log index; elsewhere returns -1 and the client must try another server.
     /// Never blocks: the command's fate is reported later on the commit channel.
     /// </summary>
-    /// <exception cref="ArgumentException">
-    /// The command cannot be persisted: its type is not registered in <see cref="CommandTypes"/>,
-    /// or it does not survive a trip through JSON (NaN, an infinity, a member JSON cannot hold).
-    /// </exception>
+    /// <exception cref="ArgumentException">The command cannot be persisted (an unregistered type, NaN, a member JSON cannot hold).</exception>
     public int Submit(object command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        // Encoded here, outside the lock and before the command gets into the log: a command that
-        // cannot be stored is refused now, not discovered by a later write with the state half changed.
+        // Encoded now, outside the lock: a command that cannot be stored is refused before it is in the log.
         EncodedCommand encoded = CommandTypes.Encode(command);
 
         lock (_mu)
@@ -254,8 +247,7 @@ public sealed class ConsensusModule
             {
                 int submitIndex = _log.Count;
                 _log.Add(new LogEntry(command, _currentTerm) { Encoded = encoded });
-                // Persisted by the send loop before the entry leaves this server, once for a whole
-                // burst of submits; upstream writes the whole log here, once per command.
+                // Persisted by the send loop before it leaves, once per burst (upstream: once per command).
                 _logDirty = true;
                 Dlog($"... log={_log}");
                 _triggerAEChan.Writer.TryWrite(true);
@@ -285,10 +277,7 @@ public sealed class ConsensusModule
         await _commitChanSender;
     }
 
-    /// <summary>
-    /// Loads currentTerm, votedFor and the log from storage; called by the constructor, before
-    /// any task runs. A restarted server is rebuilt from these bytes alone.
-    /// </summary>
+    /// <summary>Loads currentTerm, votedFor and the log, before any task runs: a restarted server is rebuilt from these bytes alone.</summary>
     /// <exception cref="InvalidDataException">Storage holds data, but not a whole, valid state.</exception>
     private void RestoreFromStorage()
     {
@@ -306,10 +295,7 @@ public sealed class ConsensusModule
         _log.AddRange(state.Log);
     }
 
-    /// <summary>
-    /// Saves currentTerm, votedFor and the log in one write. Upstream writes the three under
-    /// separate keys, so a crash between writes could keep a new term with an old vote.
-    /// </summary>
+    /// <summary>Saves currentTerm, votedFor and the log in one write (upstream's three can be torn by a crash).</summary>
     /// <exception cref="IOException">The storage refused the write; this CM is Dead from then on.</exception>
     private void PersistToStorage()
     {
@@ -325,8 +311,7 @@ public sealed class ConsensusModule
         }
         catch (Exception e)
         {
-            // The change in memory cannot be undone everywhere it was made, so the CM stops acting
-            // on it: Dead, it answers no RPC, starts no election and sends nothing more.
+            // The change in memory cannot be undone, so the CM stops acting on it: Dead, it does nothing more.
             _state = CMState.Dead;
             Dlog($"becomes Dead: persisting failed: {e.Message}");
             throw new IOException($"server {_id}: could not persist its state: {e.Message}", e);
@@ -442,9 +427,8 @@ public sealed class ConsensusModule
                         Dlog($"... log is now: {_log}");
                     }
 
-                    // Commit up to the leader's commit index, but no further than the last entry
-                    // this message vouches for (Figure 2). Upstream uses the log's end instead,
-                    // which is safe only while the leader always sends the whole tail.
+                    // Commit up to the leader's commit index, but no further than the last entry this
+                    // message vouches for (Figure 2): upstream's log end is safe only with whole tails.
                     int newCommitIndex = Math.Min(args.LeaderCommit, args.PrevLogIndex + args.Entries.Length);
                     if (newCommitIndex > _commitIndex)
                     {
@@ -675,16 +659,14 @@ public sealed class ConsensusModule
             // Send at once, so followers hear of the new leader without delay.
             LeaderSendAEs();
 
-            // One wait for a trigger lives across rounds and is renewed only once it fires: a new
-            // one per heartbeat would leave another waiter queued on the channel every 50 ms.
+            // One wait for a trigger lives across rounds, renewed once it fires (not a new one per heartbeat).
             Task<bool> triggered = WaitForTriggerAsync();
             while (true)
             {
                 // Go's select: a trigger or the heartbeat timeout, whichever comes first. Either
                 // way the next heartbeat is due a full timeout later.
-                // The timer is not linked to _stopping: a delay cancelled while WhenAny still waits
-                // on it wakes WhenAny from the thread pool, out of a simulation. Stop wakes the
-                // loop through the trigger instead, and the losing timer is cancelled once WhenAny is done.
+                // Not linked to _stopping: a delay cancelled under a waiting WhenAny wakes it from the
+                // thread pool, out of a simulation. Stop wakes the loop through the trigger instead.
                 using (var timer = new CancellationTokenSource())
                 {
                     Task expired = Task.Delay(heartbeatTimeout, _timeProvider, timer.Token);
@@ -714,10 +696,7 @@ public sealed class ConsensusModule
         });
     }
 
-    /// <summary>
-    /// Waits for a trigger, as a Task that WhenAny can race. Awaited here, not turned into a task
-    /// with AsTask(), whose wake-up would go through the thread pool and out of a simulation.
-    /// </summary>
+    /// <summary>Waits for a trigger, as a Task for WhenAny: AsTask() would wake it through the thread pool, out of a simulation.</summary>
     private async Task<bool> WaitForTriggerAsync() => await _triggerAEChan.Reader.WaitToReadAsync(_stopping.Token);
 
     /// <summary>Sends every peer one round of AppendEntries and handles their replies.</summary>

@@ -1,19 +1,6 @@
-// What a CM keeps on stable storage, and how it becomes bytes.
-//
-// What: Figure 2's persistent state, currentTerm, votedFor and the log, as one JSON document,
-// each command tagged with a registered type name so it comes back as the same type after a restart.
-//
-// When: before anyone can learn of a change. A new term or vote is written before the CM answers
-// or asks for votes (StartElection, BecomeFollower, RequestVote); a follower's new entries before
-// its AppendEntries reply; a leader's new entries before they leave it (the send loop writes a
-// whole burst of submits at once, where upstream's Submit writes the log for each command).
-//
-// Why one write: upstream stores the three under separate keys, so a crash between two of its
-// writes could leave a new term beside the old term's vote. Here they travel in one document and
-// one IStorage.Set, so storage holds the state from before a save or after it, never a mix. Like
-// upstream, every save writes the whole log again.
-using System.Buffers;
-using System.Collections.Concurrent;
+// What a CM keeps on stable storage (Figure 2's currentTerm, votedFor and log) as one JSON document,
+// each command tagged with a registered type name, written whole in one IStorage.Set: upstream's
+// three keys could be torn by a crash, leaving a new term beside the old term's vote.
 using System.Text.Json;
 
 namespace Raft;
@@ -24,32 +11,11 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
     /// <summary>The storage key of the document.</summary>
     public const string StorageKey = "raft";
 
+    /// <summary>camelCase names, and every member required when read back.</summary>
+    private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { RespectRequiredConstructorParameters = true };
+
     /// <summary>Encodes the state: <c>{"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
-    public byte[] Encode()
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteNumber("currentTerm", CurrentTerm);
-            writer.WriteNumber("votedFor", VotedFor);
-            writer.WriteStartArray("log");
-            foreach (LogEntry entry in Log)
-            {
-                // A command is encoded once (by Submit, or when read back), however often the log is written.
-                EncodedCommand command = entry.Encoded ?? CommandTypes.Encode(entry.Command);
-                writer.WriteStartObject();
-                writer.WriteNumber("term", entry.Term);
-                writer.WriteString("type", command.TypeName);
-                writer.WritePropertyName("command");
-                writer.WriteRawValue(command.Json, skipInputValidation: true);
-                writer.WriteEndObject();
-            }
-            writer.WriteEndArray();
-            writer.WriteEndObject();
-        }
-        return buffer.WrittenSpan.ToArray();
-    }
+    public byte[] Encode() => JsonSerializer.SerializeToUtf8Bytes(new Stored(CurrentTerm, VotedFor, [.. Log.Select(Stored.Entry.Of)]), Options);
 
     /// <summary>Reads the state back from <paramref name="storage"/>.</summary>
     /// <exception cref="InvalidDataException">The storage has no state, or not a whole, consistent one; the message says what is wrong.</exception>
@@ -64,55 +30,49 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
     {
         try
         {
-            using JsonDocument doc = JsonDocument.Parse(data);
-            JsonElement root = doc.RootElement;
-            int currentTerm = Field(root, "currentTerm").GetInt32();
-            int votedFor = Field(root, "votedFor").GetInt32();
+            Stored stored = JsonSerializer.Deserialize<Stored>(data, Options) ?? throw new InvalidDataException("stored Raft state is corrupt: it is null");
             var log = new List<LogEntry>();
-            foreach (JsonElement e in Field(root, "log").EnumerateArray())
+            foreach (Stored.Entry e in stored.Log)
             {
-                int term = Field(e, "term").GetInt32();
-                string typeName = Field(e, "type").GetString() ?? "";
-                JsonElement commandJson = Field(e, "command");
-                object command = commandJson.Deserialize(CommandTypes.TypeOf(typeName))
+                object command = e.Command.Deserialize(CommandTypes.TypeOf(e.Type))
                     ?? throw new InvalidDataException($"log entry {log.Count} has a null command");
-                // The stored bytes are kept, so the next write of this entry need not encode it again.
-                var encoded = new EncodedCommand(typeName, JsonSerializer.SerializeToUtf8Bytes(commandJson));
-                log.Add(new LogEntry(command, term) { Encoded = encoded });
+                // The stored form is kept, so the next write of this entry need not encode it again.
+                log.Add(new LogEntry(command, e.Term) { Encoded = new EncodedCommand(e.Type, e.Command.Clone()) });
             }
-            Validate(currentTerm, votedFor, log);
-            return new PersistentState(currentTerm, votedFor, log);
+            if (stored.CurrentTerm < 0 || stored.VotedFor < -1)
+            {
+                throw new InvalidDataException($"currentTerm={stored.CurrentTerm}, votedFor={stored.VotedFor} are out of range");
+            }
+            for (int i = 0; i < log.Count; i++)
+            {
+                if (log[i].Term < 0 || log[i].Term > stored.CurrentTerm || (i > 0 && log[i].Term < log[i - 1].Term))
+                {
+                    throw new InvalidDataException($"log entry {i} has term {log[i].Term}, out of order or beyond currentTerm={stored.CurrentTerm}");
+                }
+            }
+            return new PersistentState(stored.CurrentTerm, stored.VotedFor, log);
         }
         catch (Exception e) when (e is not InvalidDataException)
         {
-            // Truncated or garbled bytes, a value of the wrong kind (a string for a term), or a
-            // command its type cannot be built from: whatever the cause, the storage is unusable.
+            // Truncated or garbled bytes, a value of the wrong kind, a command that cannot be built.
             throw new InvalidDataException($"stored Raft state is corrupt: {e.Message}", e);
         }
     }
 
-    /// <summary>Checks that the terms make sense: none negative, none beyond currentTerm, and never falling along the log.</summary>
-    /// <exception cref="InvalidDataException">They do not; the message says where.</exception>
-    private static void Validate(int currentTerm, int votedFor, List<LogEntry> log)
+    /// <summary>The document as JSON holds it.</summary>
+    private sealed record Stored(int CurrentTerm, int VotedFor, Stored.Entry[] Log)
     {
-        if (currentTerm < 0 || votedFor < -1)
+        /// <summary>One log entry: its term, its command's registered type name, and the command.</summary>
+        public sealed record Entry(int Term, string Type, JsonElement Command)
         {
-            throw new InvalidDataException($"currentTerm={currentTerm}, votedFor={votedFor} are out of range");
-        }
-        for (int i = 0; i < log.Count; i++)
-        {
-            if (log[i].Term < 0 || log[i].Term > currentTerm || (i > 0 && log[i].Term < log[i - 1].Term))
+            public static Entry Of(LogEntry e)
             {
-                throw new InvalidDataException($"log entry {i} has term {log[i].Term}, out of order or beyond currentTerm={currentTerm}");
+                // A command is encoded once (by Submit, or when read back), however often the log is written.
+                EncodedCommand c = e.Encoded ?? CommandTypes.Encode(e.Command);
+                return new(e.Term, c.TypeName, c.Json);
             }
         }
     }
-
-    /// <summary>A required property of a JSON object.</summary>
-    private static JsonElement Field(JsonElement obj, string name) =>
-        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out JsonElement value)
-            ? value
-            : throw new InvalidDataException($"stored Raft state is corrupt: '{name}' is missing");
 }
 
 /// <summary>What a log entry keeps of its stored form (the rest of it is in ConsensusModule.cs).</summary>
@@ -138,36 +98,29 @@ public sealed partial record LogEntry
 /// </summary>
 public static class CommandTypes
 {
+    /// <summary>Guards both maps, which change together.</summary>
+    private static readonly Lock Mu = new();
+
     /// <summary>Registered types by name.</summary>
-    private static readonly ConcurrentDictionary<string, Type> ByName = new();
+    private static readonly Dictionary<string, Type> ByName = new()
+    {
+        ["int"] = typeof(int),
+        ["long"] = typeof(long),
+        ["double"] = typeof(double),
+        ["bool"] = typeof(bool),
+        ["string"] = typeof(string),
+    };
 
     /// <summary>Registered names by type.</summary>
-    private static readonly ConcurrentDictionary<Type, string> ByType = new();
+    private static readonly Dictionary<Type, string> ByType = ByName.ToDictionary(e => e.Value, e => e.Key);
 
-    /// <summary>Makes each registration all or nothing: both maps change together, or neither does.</summary>
-    private static readonly Lock RegisterLock = new();
-
-#pragma warning disable CA1810 // An explicit static constructor reads better than a field initializer with side effects.
-    static CommandTypes()
-#pragma warning restore CA1810
-    {
-        Register<int>("int");
-        Register<long>("long");
-        Register<double>("double");
-        Register<bool>("bool");
-        Register<string>("string");
-    }
-
-    /// <summary>
-    /// Registers <typeparamref name="T"/> under <paramref name="name"/>. Registering the same pair
-    /// again is harmless; reusing a name or a type for something else is an error.
-    /// </summary>
+    /// <summary>Registers <typeparamref name="T"/> under <paramref name="name"/>; again is harmless, another pairing an error.</summary>
     public static void Register<T>(string name)
         where T : notnull
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Type type = typeof(T);
-        lock (RegisterLock)
+        lock (Mu)
         {
             if (ByName.TryGetValue(name, out Type? registered) && registered != type)
             {
@@ -182,57 +135,51 @@ public static class CommandTypes
         }
     }
 
-    /// <summary>The name <paramref name="command"/>'s type is registered under.</summary>
-    /// <exception cref="ArgumentException">The type was never registered.</exception>
-    internal static string NameOf(object command)
-    {
-        Type type = command.GetType();
-        return ByType.TryGetValue(type, out string? name)
-            ? name
-            : throw new ArgumentException(
-                $"command type {type} is not registered for persistence; call CommandTypes.Register<{type.Name}>(\"some-name\") first",
-                nameof(command));
-    }
-
-    /// <summary>
-    /// Encodes <paramref name="command"/> as storage will hold it, and checks that it decodes and
-    /// encodes again to the same bytes, so that a server which stores it can also restart from it.
-    /// </summary>
+    /// <summary>Encodes <paramref name="command"/> for storage, checking it decodes to the same: a server that stores it must restart from it.</summary>
     /// <exception cref="ArgumentException">The type is not registered, or the command does not survive the round trip.</exception>
     internal static EncodedCommand Encode(object command)
     {
-        string name = NameOf(command);
         Type type = command.GetType();
-        byte[] json;
-        byte[] again;
+        string? name;
+        lock (Mu)
+        {
+            ByType.TryGetValue(type, out name);
+        }
+        if (name is null)
+        {
+            throw new ArgumentException($"command type {type} is not registered for persistence; call CommandTypes.Register<{type.Name}>(\"some-name\") first", nameof(command));
+        }
+        JsonElement json;
+        string again;
         try
         {
-            json = JsonSerializer.SerializeToUtf8Bytes(command, type);
-            object? back = JsonSerializer.Deserialize(json, type);
-            again = back is null ? [] : JsonSerializer.SerializeToUtf8Bytes(back, type);
+            json = JsonSerializer.SerializeToElement(command, type);
+            object? back = json.Deserialize(type);
+            again = back is null ? "" : JsonSerializer.Serialize(back, type);
         }
         catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
         {
             // ArgumentException is what System.Text.Json throws for NaN and the infinities.
             throw new ArgumentException($"command {command} of type {type} cannot be persisted: {e.Message}", nameof(command), e);
         }
-        if (!json.AsSpan().SequenceEqual(again))
-        {
-            // Typically a member that serializes but cannot be set back (no matching constructor).
-            throw new ArgumentException(
-                $"command {command} of type {type} cannot be persisted: it does not come back from JSON as it went in",
-                nameof(command));
-        }
-        return new EncodedCommand(name, json);
+        // Typically unequal for a member that serializes but cannot be set back (no matching constructor).
+        return json.GetRawText() == again
+            ? new EncodedCommand(name, json)
+            : throw new ArgumentException($"command {command} of type {type} cannot be persisted: it does not come back from JSON as it went in", nameof(command));
     }
 
     /// <summary>The type registered under <paramref name="name"/>.</summary>
     /// <exception cref="InvalidDataException">Nothing is registered under that name.</exception>
-    internal static Type TypeOf(string name) =>
-        ByName.TryGetValue(name, out Type? type)
-            ? type
-            : throw new InvalidDataException($"log entry has command type '{name}', which is not registered in this process");
+    internal static Type TypeOf(string name)
+    {
+        lock (Mu)
+        {
+            return ByName.TryGetValue(name, out Type? type)
+                ? type
+                : throw new InvalidDataException($"log entry has command type '{name}', which is not registered in this process");
+        }
+    }
 }
 
 /// <summary>A command in its stored form: the registered type name and the command's JSON (never changed after creation).</summary>
-internal sealed record EncodedCommand(string TypeName, byte[] Json);
+internal sealed record EncodedCommand(string TypeName, JsonElement Json);

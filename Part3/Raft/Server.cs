@@ -225,8 +225,8 @@ public sealed class Server
 /// <summary>
 /// Stands between the network and a CM, as upstream's RPCProxy does: each call coming in waits
 /// 1-5 ms before the CM sees it, or, with RAFT_UNRELIABLE_RPC set, one in ten is dropped and one
-/// in ten waits 75 ms. The CM's outgoing calls can be made to fail (<see cref="DropCallsAfterN"/>).
-/// A test or a tool can bring a network of its own instead (<see cref="Hook"/>).
+/// in ten waits 75 ms; <see cref="DropCallsAfterN"/> fails outgoing calls. A test or a tool can
+/// bring a network of its own instead (<see cref="Hook"/>).
 /// </summary>
 public sealed class RpcProxy(ConsensusModule cm, Random random, TimeProvider timeProvider)
 {
@@ -297,10 +297,7 @@ public sealed class RpcProxy(ConsensusModule cm, Random random, TimeProvider tim
         await Task.Delay(delay, timeProvider, ct);
     }
 
-    /// <summary>
-    /// Makes an outgoing call over <paramref name="peer"/>, through the <see cref="Hook"/>'s
-    /// network if there is one, unless this proxy drops calls now: then it fails at once.
-    /// </summary>
+    /// <summary>Makes an outgoing call, through the <see cref="Hook"/>'s network if any, unless calls are dropped now.</summary>
     internal async Task<object> CallAsync(int peerId, RpcClient peer, string serviceMethod, object args)
     {
         lock (_mu)

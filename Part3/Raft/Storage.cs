@@ -1,10 +1,7 @@
 // Stable storage for a server's persistent Raft state, and an in-memory one for the tests.
 namespace Raft;
 
-/// <summary>
-/// Stable storage: what a server writes here survives its crash (upstream's Storage). Each of a
-/// CM's writes is a single Set, so a crash cannot leave half of one behind.
-/// </summary>
+/// <summary>Stable storage: what a server writes here survives its crash (upstream's Storage).</summary>
 #pragma warning disable CA1716 // Set and Get keep upstream's names; VB's keywords do not matter here.
 public interface IStorage
 {
@@ -20,9 +17,8 @@ public interface IStorage
 #pragma warning restore CA1716
 
 /// <summary>
-/// An in-memory <see cref="IStorage"/>, safe to use from several threads. The tests keep one per
-/// server and hand it to the server's replacement after a crash. Values are copied in and out,
-/// so nobody can change stored bytes behind the storage's back.
+/// An in-memory <see cref="IStorage"/>, safe to use from several threads, which copies values in
+/// and out. The tests keep one per server and hand it to the server's replacement after a crash.
 /// </summary>
 public sealed class MapStorage : IStorage
 {
