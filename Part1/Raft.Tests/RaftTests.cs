@@ -7,9 +7,6 @@ namespace Raft;
 
 public sealed class RaftTests(ITestOutputHelper output)
 {
-    /// <summary>Upstream's leaktest.CheckTimeout(t, 100*time.Millisecond).</summary>
-    private static readonly TimeSpan LeakCheck = TimeSpan.FromMilliseconds(100);
-
     [Fact]
     public async Task TestElectionBasic()
     {

@@ -17,6 +17,9 @@ namespace Raft;
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
+    /// <summary>Upstream's leaktest.CheckTimeout(t, 100*time.Millisecond).</summary>
+    public static readonly TimeSpan LeakCheck = TimeSpan.FromMilliseconds(100);
+
     /// <summary>
     /// How long <see cref="CheckSingleLeaderAsync"/> waits for an election, in cluster time.
     /// Upstream gives up after a handful of looks (under 1.2 s); on the real clock beside other

@@ -13,9 +13,6 @@ namespace Raft;
 
 public sealed class HazardTests(ITestOutputHelper output)
 {
-    /// <summary>Upstream's leaktest.CheckTimeout(t, 100*time.Millisecond).</summary>
-    private static readonly TimeSpan LeakCheck = TimeSpan.FromMilliseconds(100);
-
     /// <summary>
     /// A leader's heartbeat round has started its per-peer send tasks, and before they run, a
     /// newer leader deposes it. The tasks must see that it no longer leads and send nothing,

@@ -17,6 +17,9 @@ namespace Raft;
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
+    /// <summary>Upstream's leaktest.CheckTimeout(t, 100*time.Millisecond).</summary>
+    public static readonly TimeSpan LeakCheck = TimeSpan.FromMilliseconds(100);
+
     /// <summary>
     /// How long <see cref="CheckSingleLeaderAsync"/> waits for an election, in cluster time.
     /// Upstream gives up after a handful of looks (under 1.2 s); on the real clock beside other
@@ -27,16 +30,13 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Guards <see cref="_commits"/>.</summary>
     private readonly Lock _mu = new();
 
-    /// <summary>Every server of the cluster, by id; a restart replaces a crashed one.</summary>
+    /// <summary>Every server of the cluster, by id.</summary>
     private readonly Server[] _cluster;
 
     /// <summary>Each server's stable storage; it survives the server's crash.</summary>
     private readonly MapStorage[] _storage;
 
-    /// <summary>
-    /// Each server's commit channel, unbounded (upstream's are unbuffered): a collector waiting for the harness lock never holds up a CM.
-    /// Each incarnation gets a new one, so a crashed server's late commits never mix with its successor's.
-    /// </summary>
+    /// <summary>Each server's commit channel, unbounded (upstream's are unbuffered): a collector waiting for the harness lock never holds up a CM.</summary>
     private readonly Channel<CommitEntry>[] _commitChans;
 
     /// <summary>The commits each server has reported so far, in order, as its collector task read them.</summary>
@@ -282,7 +282,7 @@ public sealed class Harness : IAsyncDisposable
         }
     }
 
-    /// <summary>"Restarts" server <paramref name="id"/>: a new server, built from its storage alone, connected to the live peers.</summary>
+    /// <summary>"Restarts" server <paramref name="id"/>: a new server, built from its storage alone, with a new commit channel (no late commit of its predecessor's mixes in).</summary>
     public async Task RestartPeerAsync(int id)
     {
         _alive[id].Should().BeFalse($"id={id} is alive in RestartPeer");

@@ -3,7 +3,6 @@
 // message or a reply for as long as a test needs; where a test needs an event at an exact moment,
 // only the simulation can place it, and with RAFT_REAL_TIME that test is skipped.
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using FluentAssertions;
 using Lab;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,9 +13,6 @@ namespace Raft;
 
 public sealed class HazardTests(ITestOutputHelper output)
 {
-    /// <summary>Upstream's leaktest.CheckTimeout(t, 100*time.Millisecond).</summary>
-    private static readonly TimeSpan LeakCheck = TimeSpan.FromMilliseconds(100);
-
     /// <summary>
     /// A leader's heartbeat round has started its per-peer send tasks, and before they run, a
     /// newer leader deposes it. The tasks must see that it no longer leads and send nothing,
@@ -161,7 +157,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         await RunMode.RunAsync(async sim =>
         {
             var storage = new FailingStorage();
-            var server = new Server(0, [1, 2], storage, Task.CompletedTask, Channel.CreateUnbounded<CommitEntry>().Writer, NullLogger.Instance, sim?.Clock, sim?.NewRandom());
+            var server = new Server(0, [1, 2], storage, Task.CompletedTask, System.Threading.Channels.Channel.CreateUnbounded<CommitEntry>().Writer, NullLogger.Instance, sim?.Clock, sim?.NewRandom());
             server.Serve();
 
             // With no peer connected, the election timer fires and StartElection tries to persist.
@@ -283,9 +279,7 @@ public sealed class HazardTests(ITestOutputHelper output)
     /// <summary>Storage whose every write fails, counting the tries.</summary>
     private sealed class FailingStorage : IStorage
     {
-        private int _writes;
-
-        public int Writes => Volatile.Read(ref _writes);
+        public int Writes { get; private set; }
 
         public bool HasData => false;
 
@@ -293,7 +287,7 @@ public sealed class HazardTests(ITestOutputHelper output)
 
         public void Set(string key, byte[] value)
         {
-            Interlocked.Increment(ref _writes);
+            Writes++;
             throw new IOException("disk full");
         }
     }

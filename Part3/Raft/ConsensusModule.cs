@@ -281,15 +281,7 @@ public sealed class ConsensusModule
     /// <exception cref="InvalidDataException">Storage holds data, but not a whole, valid state.</exception>
     private void RestoreFromStorage()
     {
-        PersistentState state;
-        try
-        {
-            state = PersistentState.Load(_storage);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new InvalidDataException($"server {_id}: {e.Message}", e);
-        }
+        PersistentState state = PersistentState.Load(_storage);
         _currentTerm = state.CurrentTerm;
         _votedFor = state.VotedFor;
         _log.AddRange(state.Log);

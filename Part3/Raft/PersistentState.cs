@@ -1,11 +1,9 @@
-// What a CM keeps on stable storage (Figure 2's currentTerm, votedFor and log) as one JSON document,
-// each command tagged with a registered type name, written whole in one IStorage.Set: upstream's
-// three keys could be torn by a crash, leaving a new term beside the old term's vote.
+// What a CM keeps on stable storage, as one JSON document whose commands carry a registered type name.
 using System.Text.Json;
 
 namespace Raft;
 
-/// <summary>A CM's persistent state (Figure 2: currentTerm, votedFor, log) as one stored document, so one Set writes all three.</summary>
+/// <summary>A CM's persistent state (Figure 2: currentTerm, votedFor, log), written whole by one Set: upstream's three keys can be torn by a crash.</summary>
 internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyList<LogEntry> Log)
 {
     /// <summary>The storage key of the document.</summary>
@@ -32,23 +30,20 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         {
             Stored stored = JsonSerializer.Deserialize<Stored>(data, Options) ?? throw new InvalidDataException("stored Raft state is corrupt: it is null");
             var log = new List<LogEntry>();
-            foreach (Stored.Entry e in stored.Log)
-            {
-                object command = e.Command.Deserialize(CommandTypes.TypeOf(e.Type))
-                    ?? throw new InvalidDataException($"log entry {log.Count} has a null command");
-                // The stored form is kept, so the next write of this entry need not encode it again.
-                log.Add(new LogEntry(command, e.Term) { Encoded = new EncodedCommand(e.Type, e.Command.Clone()) });
-            }
             if (stored.CurrentTerm < 0 || stored.VotedFor < -1)
             {
                 throw new InvalidDataException($"currentTerm={stored.CurrentTerm}, votedFor={stored.VotedFor} are out of range");
             }
-            for (int i = 0; i < log.Count; i++)
+            foreach (Stored.Entry e in stored.Log)
             {
-                if (log[i].Term < 0 || log[i].Term > stored.CurrentTerm || (i > 0 && log[i].Term < log[i - 1].Term))
+                if (e.Term < 0 || e.Term > stored.CurrentTerm || (log.Count > 0 && e.Term < log[^1].Term))
                 {
-                    throw new InvalidDataException($"log entry {i} has term {log[i].Term}, out of order or beyond currentTerm={stored.CurrentTerm}");
+                    throw new InvalidDataException($"log entry {log.Count} has term {e.Term}, out of order or beyond currentTerm={stored.CurrentTerm}");
                 }
+                object command = e.Command.Deserialize(CommandTypes.TypeOf(e.Type))
+                    ?? throw new InvalidDataException($"log entry {log.Count} has a null command");
+                // The stored form is kept, so the next write of this entry need not encode it again.
+                log.Add(new LogEntry(command, e.Term) { Encoded = new EncodedCommand(e.Type, e.Command.Clone()) });
             }
             return new PersistentState(stored.CurrentTerm, stored.VotedFor, log);
         }

@@ -225,8 +225,7 @@ public sealed class Server
 /// <summary>
 /// Stands between the network and a CM, as upstream's RPCProxy does: each call coming in waits
 /// 1-5 ms before the CM sees it, or, with RAFT_UNRELIABLE_RPC set, one in ten is dropped and one
-/// in ten waits 75 ms; <see cref="DropCallsAfterN"/> fails outgoing calls. A test or a tool can
-/// bring a network of its own instead (<see cref="Hook"/>).
+/// in ten waits 75 ms. A test or a tool can bring a network of its own instead (<see cref="Hook"/>).
 /// </summary>
 public sealed class RpcProxy(ConsensusModule cm, Random random, TimeProvider timeProvider)
 {

@@ -1,4 +1,6 @@
 // Stable storage for a server's persistent Raft state, and an in-memory one for the tests.
+using System.Collections.Concurrent;
+
 namespace Raft;
 
 /// <summary>Stable storage: what a server writes here survives its crash (upstream's Storage).</summary>
@@ -22,37 +24,17 @@ public interface IStorage
 /// </summary>
 public sealed class MapStorage : IStorage
 {
-    /// <summary>Guards <see cref="_m"/>.</summary>
-    private readonly Lock _mu = new();
-
     /// <summary>The stored values, by key.</summary>
-    private readonly Dictionary<string, byte[]> _m = [];
+    private readonly ConcurrentDictionary<string, byte[]> _m = [];
 
-    public (byte[]? Value, bool Found) Get(string key)
-    {
-        lock (_mu)
-        {
-            return _m.TryGetValue(key, out byte[]? v) ? ([.. v], true) : (null, false);
-        }
-    }
+    public (byte[]? Value, bool Found) Get(string key) =>
+        _m.TryGetValue(key, out byte[]? v) ? ([.. v], true) : (null, false);
 
     public void Set(string key, byte[] value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        lock (_mu)
-        {
-            _m[key] = [.. value];
-        }
+        _m[key] = [.. value];
     }
 
-    public bool HasData
-    {
-        get
-        {
-            lock (_mu)
-            {
-                return _m.Count > 0;
-            }
-        }
-    }
+    public bool HasData => !_m.IsEmpty;
 }
