@@ -57,6 +57,34 @@ public sealed class HazardTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// A candidate's vote, granted in one election, reaches it only after it has started the next.
+    /// It must not count: upstream's part1 and part2 compare the reply with the election's own
+    /// term, so a candidate cut off from everyone becomes leader on a vote from the past.
+    /// </summary>
+    [Fact]
+    public async Task LateVoteFromAnEarlierElectionIsNotCounted()
+    {
+        await using var h = new Harness(output, 3, LeakCheck);
+
+        var (leaderId, _) = await h.CheckSingleLeaderAsync();
+        MessageGate gate = h.Network.Hold(e => e.Method == "RequestVote" && e.From != leaderId && e.Reply is RequestVoteReply { VoteGranted: true }, reply: true);
+        h.DisconnectPeer(leaderId);
+        MessageEvent held = await gate.Held;
+        int candidateId = held.From, voterId = held.To, heldTerm = ((RequestVoteArgs)held.Args).Term;
+
+        // Nobody can reach the candidate now, so no election of its own can succeed.
+        h.Network.Cut(candidateId, voterId);
+        h.Network.Cut(voterId, candidateId);
+        await WaitUntilAsync(() => h.Cm(candidateId).Status().CurrentTerm > heldTerm, "the candidate to start a later election");
+        bool delivered = false;
+        h.Network.Observer = e => delivered |= e.Id == held.Id && e.Kind == MessageEventKind.ReplyDelivered;
+        gate.Release();
+        await WaitUntilAsync(() => delivered, "the late vote to reach the candidate");
+
+        h.Cm(candidateId).Status().State.Should().Be(CMState.Candidate, $"a vote for term {heldTerm} must not make a leader of a later term");
+    }
+
+    /// <summary>
     /// A reply with a newer term reaches a leader that has been stopped meanwhile. It must stay
     /// Dead: upstream's handler makes it a follower again, with an election timer, and persists
     /// into storage that its successor now owns.
