@@ -31,7 +31,7 @@ public sealed class Figure8Tests(ITestOutputHelper output)
     /// Five servers, three always up; for eight seconds of cluster time, moves from the seed's mix
     /// on the leader; then all heal and one last command must reach all five. The safety monitor
     /// checks throughout (one leader per term, one command per index on every server). A leader that
-    /// commits an earlier term's entries by counting replicas (against section 5.4.2) fails 93 of seeds 1-500.
+    /// commits an earlier term's entries by counting replicas (against section 5.4.2) fails 85 of seeds 1-500.
     /// </summary>
     [Fact, LongTest]
     public async Task Figure8WithLossAndReordering()
@@ -41,7 +41,7 @@ public sealed class Figure8Tests(ITestOutputHelper output)
         Random rng = h.NewRandom();
         (string name, NetworkConditions network) = rng.Next(10) switch
         {
-            < 2 => ("harsh", NetworkConditions.Harsh),
+            < 2 => ("harsh", NetworkConditions.Harsh with { LongDelayOnReply = rng.Next(2) == 0 }),
             < 4 => ("unreliable", NetworkConditions.Unreliable),
             _ => ("reliable", NetworkConditions.Reliable),
         };
