@@ -37,6 +37,9 @@ public sealed class Simulation
     /// <summary>Pieces of work run without the clock moving before the run is failed as a busy loop.</summary>
     private const int MaxStepsAtOneInstant = 2_000_000;
 
+    /// <summary>How long a run with nothing to do waits for escaped work to come back before it fails as stuck (real time).</summary>
+    private static readonly TimeSpan StuckGrace = TimeSpan.FromMilliseconds(500);
+
     /// <summary>The simulation the current code runs in, if any; it flows along every await, as an AsyncLocal does.</summary>
     private static readonly AsyncLocal<Simulation?> Adopted = new(OnAdoptedChanged);
 
@@ -328,7 +331,7 @@ public sealed class Simulation
             }
             // Nothing can run and no timer is set. Escaped work may still come back from another
             // thread (and is recorded when it does); otherwise the run is stuck for good.
-            if (_posted.Wait(TimeSpan.FromSeconds(2)))
+            if (_posted.Wait(StuckGrace))
             {
                 continue;
             }

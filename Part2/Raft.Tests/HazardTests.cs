@@ -85,6 +85,32 @@ public sealed class HazardTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// A reply carries a term newer than its request's, but by the time it arrives the leader has
+    /// moved to a newer one still. It must not take the term back (upstream issue #14: the reply
+    /// was compared with the request's term, and becomeFollower set whatever term it was given).
+    /// </summary>
+    [Fact]
+    public async Task LateReplyNeverLowersTheTerm()
+    {
+        await using var h = new Harness(output, 3, LeakCheck);
+
+        var (leaderId, term) = await h.CheckSingleLeaderAsync();
+        int followerId = (leaderId + 1) % 3, otherId = (leaderId + 2) % 3;
+        MessageGate gate = h.Network.Hold(e => e.From == leaderId && e.Reply is AppendEntriesReply { Term: var t } && t > term, reply: true);
+        h.Cm(followerId).RequestVote(new RequestVoteArgs { Term = term + 1, CandidateId = otherId });
+        MessageEvent held = await gate.Held;
+
+        h.Cm(leaderId).RequestVote(new RequestVoteArgs { Term = term + 2, CandidateId = otherId });
+        bool delivered = false;
+        h.Network.Observer = e => delivered |= e.Id == held.Id && e.Kind == MessageEventKind.ReplyDelivered;
+        gate.Release();
+        await WaitUntilAsync(() => delivered, "the late reply to reach the old leader");
+        await SleepMs(1);
+
+        h.Cm(leaderId).Status().CurrentTerm.Should().BeGreaterThanOrEqualTo(term + 2, $"a reply of term {term + 1} must not take the term back");
+    }
+
+    /// <summary>
     /// A reply with a newer term reaches a leader that has been stopped meanwhile. It must stay
     /// Dead: upstream's handler makes it a follower again, with an election timer.
     /// </summary>

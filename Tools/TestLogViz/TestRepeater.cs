@@ -26,8 +26,9 @@ public static partial class TestRepeater
           --no-build  do not build the part first (it was built already, in that configuration)
         The part is built once (unless --no-build). A part whose tests run on the simulation (Part1-3)
         then runs them in this process, each run from a seed of its own, a failing one named with the
-        command that replays it; any other part's runs are each `dotnet test --no-build` of the tests
-        named, with the run's number in TESTLOGVIZ_REPEAT_RUN. The environment passes through as it
+        command that replays it; any other part's runs (every part's, with RAFT_REAL_TIME set) are
+        each `dotnet test --no-build` of the tests named, with the run's number in
+        TESTLOGVIZ_REPEAT_RUN. The environment passes through as it
         is (RAFT_UNRELIABLE_RPC, RAFT_FORCE_MORE_REELECTION). Logs go to artifacts/testlogs/PART/repeat-TEST/.
         Exit status: 0 when every run passed, 1 when any failed (or the part did not build),
         2 for bad arguments, 130 when stopped by Ctrl+C before the end with no failure.
@@ -63,10 +64,12 @@ public static partial class TestRepeater
             return UsageError(stderr, $"no part named '{options.Part}'; parts here: {string.Join(' ', TestRunner.Parts(root))}");
         }
 
-        string? simulated = TestRunner.SimulatedTestProject(root, part);
+        // With RAFT_REAL_TIME nothing is simulated: each run is a test process of its own, as for the KV parts.
+        string? simulated = Lab.RunMode.RealTime ? null : TestRunner.SimulatedTestProject(root, part);
         if (simulated is null && (options.Seed is not null || options.Hashes is not null))
         {
-            return UsageError(stderr, $"{(options.Seed is not null ? "--seed" : "--hashes")} is for a part whose tests run on the simulation, and {part}'s do not");
+            return UsageError(stderr, $"{(options.Seed is not null ? "--seed" : "--hashes")} is for a part whose tests run on the simulation, and " +
+                                      (Lab.RunMode.RealTime ? "RAFT_REAL_TIME is set" : $"{part}'s do not"));
         }
         string outDir = Path.Combine(root, "artifacts", "testlogs", part, "repeat-" + SafeName(options.Test));
         var clock = Stopwatch.StartNew();

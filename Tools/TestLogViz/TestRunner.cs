@@ -57,9 +57,9 @@ public static partial class TestRunner
             {
                 return UsageError(stderr, root, $"--seed needs a whole number from 0 to {int.MaxValue}{(at + 1 < extra.Count ? $", not '{extra[at + 1]}'" : "")}");
             }
-            if (SimulatedTestProject(root, part) is null)
+            if (SimulatedTestProject(root, part) is null || Lab.RunMode.RealTime)
             {
-                return UsageError(stderr, root, $"--seed replays a simulated run, and {part}'s tests do not run on the simulation");
+                return UsageError(stderr, root, $"--seed replays a simulated run, and {(Lab.RunMode.RealTime ? "RAFT_REAL_TIME is set" : $"{part}'s tests do not run on the simulation")}");
             }
             env["RAFT_SEED"] = seed.ToString(CultureInfo.InvariantCulture);
             extra.RemoveRange(at, 2);
