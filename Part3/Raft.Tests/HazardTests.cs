@@ -129,7 +129,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         MessageEvent held = await gate.Held;
 
         await h.Cm(leaderId).StopAsync();
-        byte[] stored = h.Storage(leaderId).Get(PersistentState.StorageKey).Value!;
+        PersistentState stored = new Persister(h.Storage(leaderId)).Load();
         bool replied = false;
         h.Network.Observer = e => replied |= e.Id == held.Id && e.Kind == MessageEventKind.ReplyDelivered;
         gate.Release();
@@ -139,7 +139,7 @@ public sealed class HazardTests(ITestOutputHelper output)
         CMStatus status = h.Cm(leaderId).Status();
         status.State.Should().Be(CMState.Dead, "a late reply must not bring a stopped CM back");
         status.CurrentTerm.Should().Be(term);
-        h.Storage(leaderId).Get(PersistentState.StorageKey).Value.Should().Equal(stored, "a Dead CM never writes storage");
+        new Persister(h.Storage(leaderId)).Load().Should().BeEquivalentTo(stored, "a Dead CM never writes storage");
     }
 
     /// <summary>

@@ -634,7 +634,7 @@ public sealed class RaftTests(ITestOutputHelper output)
     /// <summary>The currentTerm in a server's storage, decoded as the CM decodes it; 0 if none.</summary>
     private static int GetPersistedTerm(MapStorage storage)
     {
-        return storage.HasData ? PersistentState.Load(storage).CurrentTerm : 0;
+        return storage.HasData ? new Persister(storage).Load().CurrentTerm : 0;
     }
 
     [Fact]

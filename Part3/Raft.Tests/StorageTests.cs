@@ -34,18 +34,50 @@ public sealed class StorageTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("", "corrupt")]
-    [InlineData("{\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"ty", "corrupt")]
-    [InlineData("{\"currentTerm\":3,\"log\":[]}", "missing required properties including: 'votedFor'")]
-    [InlineData("{\"currentTerm\":\"three\",\"votedFor\":1,\"log\":[]}", "corrupt")]
-    [InlineData("{\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"type\":\"nope\",\"command\":1}]}", "'nope', which is not registered")]
-    [InlineData("{\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":4,\"type\":\"int\",\"command\":1}]}", "beyond currentTerm=3")]
-    [InlineData("{\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":2,\"type\":\"int\",\"command\":1},{\"term\":1,\"type\":\"int\",\"command\":2}]}", "out of order")]
-    [InlineData("{\"currentTerm\":-1,\"votedFor\":1,\"log\":[]}", "out of range")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"ty", "corrupt")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"log\":[]}", "missing required properties including: 'votedFor'")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":\"three\",\"votedFor\":1,\"log\":[]}", "corrupt")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"type\":\"nope\",\"command\":1}]}", "'nope', which is not registered")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":4,\"type\":\"int\",\"command\":1}]}", "beyond currentTerm=3")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":2,\"type\":\"int\",\"command\":1},{\"term\":1,\"type\":\"int\",\"command\":2}]}", "out of order")]
+    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":-1,\"votedFor\":1,\"log\":[]}", "out of range")]
     public void CorruptStateFailsWithAClearMessage(string json, string expected)
     {
         Action decode = () => PersistentState.Decode(Encoding.UTF8.GetBytes(json));
 
         decode.Should().Throw<InvalidDataException>().WithMessage($"*{expected}*");
+    }
+
+    [Fact]
+    public void SavesAddUpToTheLastOneAfterARestart()
+    {
+        var storage = new MapStorage();
+        var persister = new Persister(storage);
+        var log = new List<LogEntry>();
+        int saved = 0;
+        for (int i = 0; i < 3000; i++)
+        {
+            // One more entry per save; every tenth save first cuts the last five, as a follower may.
+            if (i % 10 == 9)
+            {
+                log.RemoveRange(log.Count - 5, 5);
+                saved = Math.Min(saved, log.Count);
+            }
+            log.Add(new LogEntry($"cmd {i}", 1 + (i / 100)));
+            persister.Save(1 + (i / 100), i % 3, log, saved);
+            saved = log.Count;
+        }
+
+        var restarted = new Persister(storage);
+        PersistentState back = restarted.Load();
+        back.Should().BeEquivalentTo(new { CurrentTerm = 30, VotedFor = 2999 % 3 });
+        back.Log.Should().Equal(log);
+        back.Epoch.Should().BeGreaterThan(3, "the records outgrew a checkpoint several times");
+
+        // The restarted server saves on where its predecessor stopped.
+        log.Add(new LogEntry("after", 31));
+        restarted.Save(31, -1, log, saved);
+        new Persister(storage).Load().Log.Should().Equal(log);
     }
 
     [Theory]

@@ -104,8 +104,8 @@ public sealed class ConsensusModule
     /// <summary>The server hosting this CM; the CM sends its RPCs through it.</summary>
     private readonly Server _server;
 
-    /// <summary>Where this CM persists its state; a restarted server reads it back from here.</summary>
-    private readonly IStorage _storage;
+    /// <summary>Where this CM persists its state; a restarted server reads it back from there.</summary>
+    private readonly Persister _persister;
 
     /// <summary>Where this CM reports committed entries, in log order; the client hands it in.</summary>
     private readonly ChannelWriter<CommitEntry> _commitChan;
@@ -159,8 +159,8 @@ public sealed class ConsensusModule
     /// <summary>The highest log index sent on the commit channel.</summary>
     private int _lastApplied;
 
-    /// <summary>Whether the log holds entries not yet written to storage (a leader's new submits).</summary>
-    private bool _logDirty;
+    /// <summary>How much of the log, from its start, storage holds as it is now; the rest is yet to be written.</summary>
+    private int _savedLogLength;
 
     /// <summary>The role this CM plays now.</summary>
     private CMState _state;
@@ -189,7 +189,7 @@ public sealed class ConsensusModule
         _id = id;
         _peerIds = [.. peerIds];
         _server = server;
-        _storage = storage;
+        _persister = new Persister(storage);
         _commitChan = commitChan;
         _logger = logger;
         _timeProvider = timeProvider;
@@ -200,7 +200,7 @@ public sealed class ConsensusModule
         _commitIndex = -1;
         _lastApplied = -1;
 
-        if (_storage.HasData)
+        if (storage.HasData)
         {
             RestoreFromStorage();
         }
@@ -248,7 +248,6 @@ public sealed class ConsensusModule
                 int submitIndex = _log.Count;
                 _log.Add(new LogEntry(command, _currentTerm) { Encoded = encoded });
                 // Persisted by the send loop before it leaves, once per burst (upstream: once per command).
-                _logDirty = true;
                 Dlog($"... log={_log}");
                 _triggerAEChan.Writer.TryWrite(true);
                 return submitIndex;
@@ -281,10 +280,11 @@ public sealed class ConsensusModule
     /// <exception cref="InvalidDataException">Storage holds data, but not a whole, valid state.</exception>
     private void RestoreFromStorage()
     {
-        PersistentState state = PersistentState.Load(_storage);
+        PersistentState state = _persister.Load();
         _currentTerm = state.CurrentTerm;
         _votedFor = state.VotedFor;
         _log.AddRange(state.Log);
+        _savedLogLength = _log.Count;
     }
 
     /// <summary>Saves currentTerm, votedFor and the log in one write (upstream's three can be torn by a crash).</summary>
@@ -299,7 +299,7 @@ public sealed class ConsensusModule
         }
         try
         {
-            _storage.Set(PersistentState.StorageKey, new PersistentState(_currentTerm, _votedFor, _log).Encode());
+            _persister.Save(_currentTerm, _votedFor, _log, _savedLogLength);
         }
         catch (Exception e)
         {
@@ -308,7 +308,7 @@ public sealed class ConsensusModule
             Dlog($"becomes Dead: persisting failed: {e.Message}");
             throw new IOException($"server {_id}: could not persist its state: {e.Message}", e);
         }
-        _logDirty = false;
+        _savedLogLength = _log.Count;
     }
 
     /// <summary>Whether Dlog writes anything; checked before a message is even built.</summary>
@@ -415,7 +415,7 @@ public sealed class ConsensusModule
                         Dlog($"... inserting entries {args.Entries[newEntriesIndex..]} from index {logInsertIndex}");
                         _log.RemoveRange(logInsertIndex, _log.Count - logInsertIndex);
                         _log.AddRange(args.Entries[newEntriesIndex..]);
-                        _logDirty = true;
+                        _savedLogLength = Math.Min(_savedLogLength, logInsertIndex);
                         Dlog($"... log is now: {_log}");
                     }
 
@@ -467,7 +467,7 @@ public sealed class ConsensusModule
             };
             // Only a changed log needs writing: a new term was written by BecomeFollower, and a
             // heartbeat changes nothing (upstream writes the whole state on every call).
-            if (_logDirty)
+            if (_savedLogLength < _log.Count)
             {
                 PersistToStorage();
             }
@@ -722,7 +722,7 @@ public sealed class ConsensusModule
                     }
 
                     // Nothing leaves the leader before it is on disk: a follower may count on it.
-                    if (_logDirty)
+                    if (_savedLogLength < _log.Count)
                     {
                         PersistToStorage();
                     }

@@ -1,51 +1,41 @@
-// What a CM keeps on stable storage, as one JSON document whose commands carry a registered type name.
+// What a CM keeps on stable storage, as JSON documents whose commands carry a registered type name:
+// now and then the whole state, and between those, small records of what changed.
 using System.Text.Json;
 
 namespace Raft;
 
-/// <summary>A CM's persistent state (Figure 2: currentTerm, votedFor, log), written whole by one Set: upstream's three keys can be torn by a crash.</summary>
-internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyList<LogEntry> Log)
+/// <summary>
+/// A CM's persistent state (Figure 2: currentTerm, votedFor, log) as one stored document: the whole
+/// state (a checkpoint, <see cref="From"/> 0) or a record of a save, whose log is the entries from
+/// <see cref="From"/> on. Each <see cref="Epoch"/> starts with a checkpoint.
+/// </summary>
+internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyList<LogEntry> Log, int Epoch = 0, int From = 0)
 {
-    /// <summary>The storage key of the document.</summary>
+    /// <summary>The storage key of the checkpoint; records follow under "raft.1", "raft.2", ...</summary>
     public const string StorageKey = "raft";
 
     /// <summary>camelCase names, and every member required when read back.</summary>
     private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { RespectRequiredConstructorParameters = true };
 
-    /// <summary>Encodes the state: <c>{"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
-    public byte[] Encode() => JsonSerializer.SerializeToUtf8Bytes(new Stored(CurrentTerm, VotedFor, [.. Log.Select(Stored.Entry.Of)]), Options);
-
-    /// <summary>Reads the state back from <paramref name="storage"/>.</summary>
-    /// <exception cref="InvalidDataException">The storage has no state, or not a whole, consistent one; the message says what is wrong.</exception>
-    public static PersistentState Load(IStorage storage) =>
-        storage.Get(StorageKey) is (byte[] data, true)
-            ? Decode(data)
-            : throw new InvalidDataException($"storage has data but no '{StorageKey}' entry");
+    /// <summary>Encodes the document: <c>{"epoch":1,"from":0,"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
+    public byte[] Encode() => JsonSerializer.SerializeToUtf8Bytes(new Stored(Epoch, From, CurrentTerm, VotedFor, [.. Log.Select(Stored.Entry.Of)]), Options);
 
     /// <summary>Decodes what <see cref="Encode"/> wrote. Every entry and command is a new object.</summary>
-    /// <exception cref="InvalidDataException">The bytes are not a whole, consistent state; the message says what is wrong.</exception>
+    /// <exception cref="InvalidDataException">The bytes are not a whole, consistent document; the message says what is wrong.</exception>
     public static PersistentState Decode(byte[] data)
     {
         try
         {
             Stored stored = JsonSerializer.Deserialize<Stored>(data, Options) ?? throw new InvalidDataException("stored Raft state is corrupt: it is null");
             var log = new List<LogEntry>();
-            if (stored.CurrentTerm < 0 || stored.VotedFor < -1)
-            {
-                throw new InvalidDataException($"currentTerm={stored.CurrentTerm}, votedFor={stored.VotedFor} are out of range");
-            }
             foreach (Stored.Entry e in stored.Log)
             {
-                if (e.Term < 0 || e.Term > stored.CurrentTerm || (log.Count > 0 && e.Term < log[^1].Term))
-                {
-                    throw new InvalidDataException($"log entry {log.Count} has term {e.Term}, out of order or beyond currentTerm={stored.CurrentTerm}");
-                }
                 object command = e.Command.Deserialize(CommandTypes.TypeOf(e.Type))
-                    ?? throw new InvalidDataException($"log entry {log.Count} has a null command");
+                    ?? throw new InvalidDataException($"log entry {stored.From + log.Count} has a null command");
                 // The stored form is kept, so the next write of this entry need not encode it again.
                 log.Add(new LogEntry(command, e.Term) { Encoded = new EncodedCommand(e.Type, e.Command.Clone()) });
             }
-            return new PersistentState(stored.CurrentTerm, stored.VotedFor, log);
+            return Checked(new PersistentState(stored.CurrentTerm, stored.VotedFor, log, stored.Epoch, stored.From));
         }
         catch (Exception e) when (e is not InvalidDataException)
         {
@@ -54,8 +44,26 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         }
     }
 
+    /// <summary>Returns <paramref name="s"/> if its values are in range and its log's terms in order, none past currentTerm.</summary>
+    /// <exception cref="InvalidDataException">They are not.</exception>
+    public static PersistentState Checked(PersistentState s)
+    {
+        if (s.CurrentTerm < 0 || s.VotedFor < -1 || s.Epoch < 0 || s.From < 0)
+        {
+            throw new InvalidDataException($"currentTerm={s.CurrentTerm}, votedFor={s.VotedFor}, epoch={s.Epoch}, from={s.From} are out of range");
+        }
+        for (int i = 0; i < s.Log.Count; i++)
+        {
+            if (s.Log[i].Term < 0 || s.Log[i].Term > s.CurrentTerm || (i > 0 && s.Log[i].Term < s.Log[i - 1].Term))
+            {
+                throw new InvalidDataException($"log entry {s.From + i} has term {s.Log[i].Term}, out of order or beyond currentTerm={s.CurrentTerm}");
+            }
+        }
+        return s;
+    }
+
     /// <summary>The document as JSON holds it.</summary>
-    private sealed record Stored(int CurrentTerm, int VotedFor, Stored.Entry[] Log)
+    private sealed record Stored(int Epoch, int From, int CurrentTerm, int VotedFor, Stored.Entry[] Log)
     {
         /// <summary>One log entry: its term, its command's registered type name, and the command.</summary>
         public sealed record Entry(int Term, string Type, JsonElement Command)
@@ -67,6 +75,61 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
                 return new(e.Term, c.TypeName, c.Json);
             }
         }
+    }
+}
+
+/// <summary>
+/// Saves a CM's state so that a write costs what changed, not the whole log (upstream rewrites the
+/// whole log on every save, so a busy server slows down as its log grows). A save is one small
+/// record, under the next key "raft.N", unless the records since the checkpoint outweigh it: then
+/// it is a new checkpoint, of a new epoch, under "raft". Either way one Set, so a crash leaves the
+/// state before the save or after it. Records of an older epoch are ignored when read back.
+/// </summary>
+internal sealed class Persister(IStorage storage)
+{
+    /// <summary>The epoch of the checkpoint in storage (0: none yet), and how many records follow it.</summary>
+    private int _epoch, _records;
+
+    /// <summary>The size of the checkpoint, and of its records so far.</summary>
+    private long _checkpointBytes, _recordBytes;
+
+    /// <summary>Saves the state, whose log storage holds unchanged up to index <paramref name="from"/>.</summary>
+    public void Save(int currentTerm, int votedFor, List<LogEntry> log, int from)
+    {
+        if (_epoch == 0 || _recordBytes > Math.Max(_checkpointBytes, 64 * 1024))
+        {
+            byte[] checkpoint = new PersistentState(currentTerm, votedFor, log, _epoch + 1).Encode();
+            storage.Set(PersistentState.StorageKey, checkpoint);
+            (_epoch, _records, _checkpointBytes, _recordBytes) = (_epoch + 1, 0, checkpoint.Length, 0);
+            return;
+        }
+        byte[] record = new PersistentState(currentTerm, votedFor, log[from..], _epoch, from).Encode();
+        storage.Set($"{PersistentState.StorageKey}.{_records + 1}", record);
+        _records++;
+        _recordBytes += record.Length;
+    }
+
+    /// <summary>Reads the checkpoint and, in order, the records of its epoch, and returns the state they add up to.</summary>
+    /// <exception cref="InvalidDataException">Storage has no checkpoint, or what it holds does not add up to a whole, consistent state.</exception>
+    public PersistentState Load()
+    {
+        byte[] data = storage.Get(PersistentState.StorageKey) is (byte[] d, true) ? d : throw new InvalidDataException($"storage has data but no '{PersistentState.StorageKey}' entry");
+        PersistentState state = PersistentState.Decode(data);
+        (_epoch, _records, _checkpointBytes, _recordBytes) = (state.Epoch, 0, data.Length, 0);
+        List<LogEntry> log = [.. state.Log];
+        while (storage.Get($"{PersistentState.StorageKey}.{_records + 1}") is (byte[] r, true) && PersistentState.Decode(r) is { } record && record.Epoch == _epoch)
+        {
+            if (record.From > log.Count)
+            {
+                throw new InvalidDataException($"stored Raft state is corrupt: record {_records + 1} starts at log index {record.From}, past the log's end at {log.Count}");
+            }
+            log.RemoveRange(record.From, log.Count - record.From);
+            log.AddRange(record.Log);
+            state = record;
+            _records++;
+            _recordBytes += r.Length;
+        }
+        return PersistentState.Checked(new PersistentState(state.CurrentTerm, state.VotedFor, log, _epoch));
     }
 }
 

@@ -1,40 +1,31 @@
 // The live ribbons laid out from a log's lines, on a clock the test moves by hand.
 using FluentAssertions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
 namespace RaftPlayground;
 
 public sealed class TimelineTests
 {
-    /// <summary>A clock that moves only when told, in milliseconds.</summary>
-    private sealed class ManualClock : TimeProvider
-    {
-        public long Ms { get; set; }
-
-        public override long TimestampFrequency => 1000;
-
-        public override long GetTimestamp() => Ms;
-    }
-
     [Fact]
     public void BackToBackCandidateTermsAreOneSegment()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var log = new LiveLog(2, clock);
         ILogger logger = log;
 
         // Server 0 cut off: a candidate in term 2, 3, ... 11, 300 ms each, with no gap between them.
-        clock.Ms = 1000;
+        clock.Advance(TimeSpan.FromMilliseconds(1000));
         for (int term = 2; term <= 11; term++)
         {
             logger.LogDebug("[0] becomes Candidate (currentTerm={Term}); log=[]", term);
-            clock.Ms += 300;
+            clock.Advance(TimeSpan.FromMilliseconds(300));
         }
         logger.LogDebug("[0] becomes Follower with term=12; log=[]");
         // Server 1 a leader, once.
         logger.LogDebug("[1] becomes Leader; term=12, nextIndex=map[], matchIndex=map[]; log=[]");
-        clock.Ms = 6000;
+        clock.Advance(TimeSpan.FromMilliseconds(2000)); // 6 s in all
 
         TimelineView t = Timeline.Of(log);
         SegmentView run = t.Lanes[0].Segments.Should().ContainSingle().Subject;
