@@ -1,5 +1,8 @@
 // What a CM keeps on stable storage, as JSON documents whose commands carry a registered type name:
 // now and then the whole state, and between those, small records of what changed.
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 
 namespace Raft;
@@ -18,7 +21,27 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
     private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { RespectRequiredConstructorParameters = true };
 
     /// <summary>Encodes the document: <c>{"epoch":1,"from":0,"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
-    public byte[] Encode() => JsonSerializer.SerializeToUtf8Bytes(new Stored(Epoch, From, CurrentTerm, VotedFor, [.. Log.Select(Stored.Entry.Of)]), Options);
+    public byte[] Encode()
+    {
+        byte[] head = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"epoch\":{Epoch},\"from\":{From},\"currentTerm\":{CurrentTerm},\"votedFor\":{VotedFor},\"log\":["));
+        // Each entry's part is made once, by Submit or when read back, so a checkpoint of a long log
+        // under the CM's lock only copies bytes, once, into an array of the exact size.
+        byte[][] parts = [.. Log.Select(e => e.Stored ?? StoredForm(e.Term, CommandTypes.Encode(e.Command)))];
+        byte[] bytes = new byte[head.Length + parts.Sum(p => p.Length) + Math.Max(parts.Length - 1, 0) + 2];
+        using var stream = new MemoryStream(bytes);
+        stream.Write(head);
+        for (int i = 0; i < parts.Length; i++)
+        {
+            stream.Write(i == 0 ? [] : ","u8);
+            stream.Write(parts[i]);
+        }
+        stream.Write("]}"u8);
+        return bytes;
+    }
+
+    /// <summary>A log entry as the document holds it: <c>{"term":1,"type":"int","command":5}</c>.</summary>
+    public static byte[] StoredForm(int term, EncodedCommand c) =>
+        [.. Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"term\":{term},\"type\":{JsonSerializer.Serialize(c.TypeName)},\"command\":")), .. c.Json, (byte)'}'];
 
     /// <summary>Decodes what <see cref="Encode"/> wrote. Every entry and command is a new object.</summary>
     /// <exception cref="InvalidDataException">The bytes are not a whole, consistent document; the message says what is wrong.</exception>
@@ -26,16 +49,17 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
     {
         try
         {
-            Stored stored = JsonSerializer.Deserialize<Stored>(data, Options) ?? throw new InvalidDataException("stored Raft state is corrupt: it is null");
+            Stored doc = JsonSerializer.Deserialize<Stored>(data, Options) ?? throw new InvalidDataException("stored Raft state is corrupt: it is null");
             var log = new List<LogEntry>();
-            foreach (Stored.Entry e in stored.Log)
+            foreach (JsonElement stored in doc.Log)
             {
+                Stored.Entry e = stored.Deserialize<Stored.Entry>(Options) ?? throw new InvalidDataException($"log entry {doc.From + log.Count} is null");
                 object command = e.Command.Deserialize(CommandTypes.TypeOf(e.Type))
-                    ?? throw new InvalidDataException($"log entry {stored.From + log.Count} has a null command");
-                // The stored form is kept, so the next write of this entry need not encode it again.
-                log.Add(new LogEntry(command, e.Term) { Encoded = new EncodedCommand(e.Type, e.Command.Clone()) });
+                    ?? throw new InvalidDataException($"log entry {doc.From + log.Count} has a null command");
+                // The stored form is kept, so writing the entry again only copies it.
+                log.Add(new LogEntry(command, e.Term) { Stored = JsonMarshal.GetRawUtf8Value(stored).ToArray() });
             }
-            return Checked(new PersistentState(stored.CurrentTerm, stored.VotedFor, log, stored.Epoch, stored.From));
+            return Checked(new PersistentState(doc.CurrentTerm, doc.VotedFor, log, doc.Epoch, doc.From));
         }
         catch (Exception e) when (e is not InvalidDataException)
         {
@@ -62,19 +86,11 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         return s;
     }
 
-    /// <summary>The document as JSON holds it.</summary>
-    private sealed record Stored(int Epoch, int From, int CurrentTerm, int VotedFor, Stored.Entry[] Log)
+    /// <summary>The document as it is read back.</summary>
+    private sealed record Stored(int Epoch, int From, int CurrentTerm, int VotedFor, JsonElement[] Log)
     {
         /// <summary>One log entry: its term, its command's registered type name, and the command.</summary>
-        public sealed record Entry(int Term, string Type, JsonElement Command)
-        {
-            public static Entry Of(LogEntry e)
-            {
-                // A command is encoded once (by Submit, or when read back), however often the log is written.
-                EncodedCommand c = e.Encoded ?? CommandTypes.Encode(e.Command);
-                return new(e.Term, c.TypeName, c.Json);
-            }
-        }
+        public sealed record Entry(int Term, string Type, JsonElement Command);
     }
 }
 
@@ -137,10 +153,10 @@ internal sealed class Persister(IStorage storage)
 public sealed partial record LogEntry
 {
     /// <summary>
-    /// The command as storage holds it, made once by Submit and carried along to the followers,
-    /// so writing the log never serializes a command twice. Null only for entries built by hand.
+    /// The entry as storage holds it, made once by Submit and carried along to the followers, so
+    /// writing the log only copies bytes. Null only for entries built by hand.
     /// </summary>
-    internal EncodedCommand? Encoded { get; init; }
+    internal byte[]? Stored { get; init; }
 
     /// <summary>Two entries are equal when command and term are; the cached encoding does not count.</summary>
     public bool Equals(LogEntry? other) =>
@@ -207,13 +223,12 @@ public static class CommandTypes
         {
             throw new ArgumentException($"command type {type} is not registered for persistence; call CommandTypes.Register<{type.Name}>(\"some-name\") first", nameof(command));
         }
-        JsonElement json;
-        string again;
+        byte[] json, again;
         try
         {
-            json = JsonSerializer.SerializeToElement(command, type);
-            object? back = json.Deserialize(type);
-            again = back is null ? "" : JsonSerializer.Serialize(back, type);
+            json = JsonSerializer.SerializeToUtf8Bytes(command, type);
+            object? back = JsonSerializer.Deserialize(json, type);
+            again = back is null ? [] : JsonSerializer.SerializeToUtf8Bytes(back, type);
         }
         catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
         {
@@ -221,7 +236,7 @@ public static class CommandTypes
             throw new ArgumentException($"command {command} of type {type} cannot be persisted: {e.Message}", nameof(command), e);
         }
         // Typically unequal for a member that serializes but cannot be set back (no matching constructor).
-        return json.GetRawText() == again
+        return json.AsSpan().SequenceEqual(again)
             ? new EncodedCommand(name, json)
             : throw new ArgumentException($"command {command} of type {type} cannot be persisted: it does not come back from JSON as it went in", nameof(command));
     }
@@ -240,4 +255,4 @@ public static class CommandTypes
 }
 
 /// <summary>A command in its stored form: the registered type name and the command's JSON (never changed after creation).</summary>
-internal sealed record EncodedCommand(string TypeName, JsonElement Json);
+internal sealed record EncodedCommand(string TypeName, byte[] Json);

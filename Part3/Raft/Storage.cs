@@ -7,7 +7,7 @@ namespace Raft;
 #pragma warning disable CA1716 // Set and Get keep upstream's names; VB's keywords do not matter here.
 public interface IStorage
 {
-    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>, replacing what was there.</summary>
+    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>, replacing what was there; the storage may keep the array itself.</summary>
     void Set(string key, byte[] value);
 
     /// <summary>The bytes stored under <paramref name="key"/>, if any.</summary>
@@ -19,8 +19,9 @@ public interface IStorage
 #pragma warning restore CA1716
 
 /// <summary>
-/// An in-memory <see cref="IStorage"/>, safe to use from several threads, which copies values in
-/// and out. The tests keep one per server and hand it to the server's replacement after a crash.
+/// An in-memory <see cref="IStorage"/>, safe to use from several threads. It keeps the arrays it is
+/// given, as upstream's does (a CM never touches one again), and hands out copies. The tests keep
+/// one per server and hand it to the server's replacement after a crash.
 /// </summary>
 public sealed class MapStorage : IStorage
 {
@@ -33,7 +34,7 @@ public sealed class MapStorage : IStorage
     public void Set(string key, byte[] value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        _m[key] = [.. value];
+        _m[key] = value;
     }
 
     public bool HasData => !_m.IsEmpty;
