@@ -1,5 +1,4 @@
-// Beyond upstream: the scenario of Figure 8 of the Raft paper, played many times over while servers
-// crash, restart, leave and come back, on a network the seed picks (harsh, lossy or reliable).
+// Beyond upstream: the paper's Figure 8, built again and again on a network the seed picks (harsh, lossy or reliable).
 using System.Globalization;
 using Lab;
 using Xunit;
@@ -10,10 +9,9 @@ namespace Raft;
 public sealed class Figure8Tests(ITestOutputHelper output)
 {
     /// <summary>
-    /// What a round does to the leader. Figure 8 is built of these: leaders fail just after they
-    /// append, leaving rival entries on minorities; a new leader with nothing of its own term sends
-    /// old entries out and fails (one that commits them by counting replicas applies them first);
-    /// the rival comes back and wins.
+    /// What a round does to the leader. Figure 8 is built of these: leaders fail right after they append,
+    /// leaving rival entries on minorities; a new leader with nothing of its own term sends old entries
+    /// out and fails (one that commits them by counting replicas applies them first); the rival wins.
     /// </summary>
     private enum Move
     {
@@ -106,12 +104,7 @@ public sealed class Figure8Tests(ITestOutputHelper output)
     private static Move Pick(Random rng, double[] weights)
     {
         double x = rng.NextDouble() * weights.Sum();
-        int i = 0;
-        while (i < weights.Length - 1 && (x -= weights[i]) >= 0)
-        {
-            i++;
-        }
-        return (Move)i;
+        return (Move)Math.Max(0, Array.FindIndex(weights, w => (x -= w) < 0));
     }
 
     /// <summary>Waits up to 500 ms for a server that is up to lead; returns the one of the highest term, or -1.</summary>

@@ -8,35 +8,17 @@ namespace Raft;
 /// <summary>A command type a service might define, registered the way a service would.</summary>
 public sealed record SampleCommand(string Key, int Value);
 
+/// <summary>A registered command type that JSON cannot hold.</summary>
+public sealed record DelegateCommand(Func<int> Make);
+
 public sealed class StorageTests(ITestOutputHelper output)
 {
     static StorageTests() => CommandTypes.Register<SampleCommand>("sample");
-
-    [Fact]
-    public void StateRoundTripsWithEachCommandsOwnType()
-    {
-        var state = new PersistentState(7, 2,
-        [
-            new LogEntry(5, 1),
-            new LogEntry("set x", 3),
-            new LogEntry(new SampleCommand("x", 42), 7),
-        ]);
-
-        PersistentState back = PersistentState.Decode(state.Encode());
-
-        back.CurrentTerm.Should().Be(7);
-        back.VotedFor.Should().Be(2);
-        back.Log.Should().Equal(state.Log);
-        back.Log[0].Command.Should().BeOfType<int>();
-        back.Log[1].Command.Should().BeOfType<string>();
-        back.Log[2].Command.Should().BeOfType<SampleCommand>();
-    }
 
     [Theory]
     [InlineData("", "corrupt")]
     [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"ty", "corrupt")]
     [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"log\":[]}", "missing required properties including: 'votedFor'")]
-    [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":\"three\",\"votedFor\":1,\"log\":[]}", "corrupt")]
     [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":1,\"type\":\"nope\",\"command\":1}]}", "'nope', which is not registered")]
     [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":4,\"type\":\"int\",\"command\":1}]}", "beyond currentTerm=3")]
     [InlineData("{\"epoch\":1,\"from\":0,\"currentTerm\":3,\"votedFor\":1,\"log\":[{\"term\":2,\"type\":\"int\",\"command\":1},{\"term\":1,\"type\":\"int\",\"command\":2}]}", "out of order")]
@@ -63,7 +45,8 @@ public sealed class StorageTests(ITestOutputHelper output)
                 log.RemoveRange(log.Count - 5, 5);
                 saved = Math.Min(saved, log.Count);
             }
-            log.Add(new LogEntry($"cmd {i}", 1 + (i / 100)));
+            object command = (i % 3) switch { 0 => i, 1 => $"cmd {i}", _ => new SampleCommand("x", i) };
+            log.Add(new LogEntry(command, 1 + (i / 100)));
             persister.Save(1 + (i / 100), i % 3, log, saved);
             saved = log.Count;
         }
@@ -71,7 +54,7 @@ public sealed class StorageTests(ITestOutputHelper output)
         var restarted = new Persister(storage);
         PersistentState back = restarted.Load();
         back.Should().BeEquivalentTo(new { CurrentTerm = 30, VotedFor = 2999 % 3 });
-        back.Log.Should().Equal(log);
+        back.Log.Should().Equal(log, "each command comes back as its own type, equal to what was saved");
         back.Epoch.Should().BeGreaterThan(3, "the records outgrew a checkpoint several times");
 
         // The restarted server saves on where its predecessor stopped.
@@ -95,16 +78,21 @@ public sealed class StorageTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void UnregisteredCommandTypeIsRefusedBeforeItReachesTheLog()
+    public void WhatCannotBeStoredIsRefusedBeforeItReachesTheLog()
     {
         var registerTwice = () => CommandTypes.Register<SampleCommand>("sample");
         registerTwice.Should().NotThrow("registering the same pair again is harmless");
-
         var reuseName = () => CommandTypes.Register<Guid>("sample");
         reuseName.Should().Throw<ArgumentException>().WithMessage("*'sample' is already registered*");
 
-        var encode = () => new PersistentState(1, -1, [new LogEntry(Guid.Empty, 1)]).Encode();
-        encode.Should().Throw<ArgumentException>().WithMessage("*Guid is not registered*CommandTypes.Register<Guid>*");
+        // Submit encodes a command before it takes the lock; upstream finds out in a later write, its state half changed.
+        CommandTypes.Register<DelegateCommand>("test.delegate");
+        object[] bad = [double.NaN, double.PositiveInfinity, new DelegateCommand(() => 1), Guid.Empty];
+        foreach (object cmd in bad)
+        {
+            var encode = () => CommandTypes.Encode(cmd);
+            encode.Should().Throw<ArgumentException>().WithMessage(cmd is Guid ? "*Guid is not registered*CommandTypes.Register<Guid>*" : "*cannot be persisted*", $"{cmd} cannot be stored");
+        }
     }
 
     [Fact]
@@ -124,12 +112,8 @@ public sealed class StorageTests(ITestOutputHelper output)
         await h.RestartPeerAsync(followerId);
         IReadOnlyList<LogEntry> newLog = h.Cm(followerId).Status().Log;
 
-        newLog.Should().Equal(oldLog, "the restarted server must have the same log");
-        for (int i = 0; i < newLog.Count; i++)
-        {
-            newLog[i].Should().NotBeSameAs(oldLog[i], $"entry {i} must be decoded anew");
-            newLog[i].Command.Should().NotBeSameAs(oldLog[i].Command, $"entry {i}'s command must be decoded anew");
-            newLog[i].Command.Should().BeOfType<int>("commands come back as their own type");
-        }
+        newLog.Should().Equal(oldLog, "the restarted server must have the same log, each command of its own type");
+        newLog.Zip(oldLog).Should().OnlyContain(p => !ReferenceEquals(p.First, p.Second) && !ReferenceEquals(p.First.Command, p.Second.Command),
+            "every entry and command must be decoded anew");
     }
 }

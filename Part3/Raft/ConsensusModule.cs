@@ -83,8 +83,7 @@ public sealed record AppendEntriesReply
     public int Term { get; init; }
     public bool Success { get; init; }
 
-    // On failure, where the follower's log stops matching, so the leader can skip back a whole
-    // term at a time rather than one entry per round trip (section 5.3, last part).
+    // On failure, where the follower's log stops matching: the leader skips back a term at a time (section 5.3).
     public int ConflictIndex { get; init; }
     public int ConflictTerm { get; init; }
 }
@@ -119,10 +118,7 @@ public sealed class ConsensusModule
     /// <summary>The commit sender's task; <see cref="StopAsync"/> waits for it.</summary>
     private readonly Task _commitChanSender;
 
-    /// <summary>
-    /// Wakes the leader's send loop to send AppendEntries now (after a Submit, or when the commit
-    /// index moves). One slot, written with TryWrite: Submit never blocks (upstream's send can).
-    /// </summary>
+    /// <summary>Wakes the send loop to send now (a Submit, a new commit index); one slot and TryWrite, so Submit never blocks.</summary>
     private readonly Channel<bool> _triggerAEChan = Channel.CreateBounded<bool>(1);
 
     /// <summary>Where Dlog writes; upstream's DebugCM switch is this logger's Debug level.</summary>
@@ -441,8 +437,7 @@ public sealed class ConsensusModule
                     }
                     else
                     {
-                        // The entry at PrevLogIndex has another term: report that term and the
-                        // first index we hold for it, so the leader can skip all of it at once.
+                        // Another term at PrevLogIndex: report it and our first index of it, for the leader to skip at once.
                         conflictTerm = _log[args.PrevLogIndex].Term;
 
                         int i;
@@ -465,8 +460,7 @@ public sealed class ConsensusModule
                 ConflictIndex = conflictIndex,
                 ConflictTerm = conflictTerm,
             };
-            // Only a changed log needs writing: a new term was written by BecomeFollower, and a
-            // heartbeat changes nothing (upstream writes the whole state on every call).
+            // Only a changed log is written here (a new term was, by BecomeFollower); upstream writes on every call.
             if (_savedLogLength < _log.Count)
             {
                 PersistToStorage();
@@ -628,10 +622,7 @@ public sealed class ConsensusModule
         _tasks.Run("election timer", RunElectionTimerAsync);
     }
 
-    /// <summary>
-    /// Becomes the leader and starts the send loop: AppendEntries to all peers at once, then
-    /// again whenever a trigger arrives, and at the latest every 50 ms as a heartbeat.
-    /// </summary>
+    /// <summary>Becomes the leader and starts the send loop: AppendEntries now, on each trigger, and at least every 50 ms.</summary>
     private void StartLeader()
     {
         Debug.Assert(_mu.IsHeldByCurrentThread);
@@ -655,10 +646,9 @@ public sealed class ConsensusModule
             Task<bool> triggered = WaitForTriggerAsync();
             while (true)
             {
-                // Go's select: a trigger or the heartbeat timeout, whichever comes first. Either
-                // way the next heartbeat is due a full timeout later.
-                // Not linked to _stopping: a delay cancelled under a waiting WhenAny wakes it from the
-                // thread pool, out of a simulation. Stop wakes the loop through the trigger instead.
+                // Go's select: a trigger or the heartbeat timeout, whichever comes first. The timer is not
+                // linked to _stopping (a delay cancelled under a waiting WhenAny wakes it from the thread
+                // pool, out of a simulation): Stop wakes the loop through the trigger instead.
                 using (var timer = new CancellationTokenSource())
                 {
                     Task expired = Task.Delay(heartbeatTimeout, _timeProvider, timer.Token);

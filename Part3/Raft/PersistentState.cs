@@ -1,5 +1,6 @@
 // What a CM keeps on stable storage, as JSON documents whose commands carry a registered type name:
 // now and then the whole state, and between those, small records of what changed.
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -8,9 +9,8 @@ using System.Text.Json;
 namespace Raft;
 
 /// <summary>
-/// A CM's persistent state (Figure 2: currentTerm, votedFor, log) as one stored document: the whole
-/// state (a checkpoint, <see cref="From"/> 0) or a record of a save, whose log is the entries from
-/// <see cref="From"/> on. Each <see cref="Epoch"/> starts with a checkpoint.
+/// A CM's persistent state (Figure 2: currentTerm, votedFor, log) as one stored document: a checkpoint
+/// of the whole state, or a save's record, whose log is the entries from <see cref="From"/> on.
 /// </summary>
 internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyList<LogEntry> Log, int Epoch = 0, int From = 0)
 {
@@ -50,40 +50,30 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         try
         {
             Stored doc = JsonSerializer.Deserialize<Stored>(data, Options) ?? throw new InvalidDataException("stored Raft state is corrupt: it is null");
+            if (doc.CurrentTerm < 0 || doc.VotedFor < -1 || doc.Epoch < 0 || doc.From < 0)
+            {
+                throw new InvalidDataException($"currentTerm={doc.CurrentTerm}, votedFor={doc.VotedFor}, epoch={doc.Epoch}, from={doc.From} are out of range");
+            }
             var log = new List<LogEntry>();
             foreach (JsonElement stored in doc.Log)
             {
                 Stored.Entry e = stored.Deserialize<Stored.Entry>(Options) ?? throw new InvalidDataException($"log entry {doc.From + log.Count} is null");
+                if (e.Term < 0 || e.Term > doc.CurrentTerm || (log.Count > 0 && e.Term < log[^1].Term))
+                {
+                    throw new InvalidDataException($"log entry {doc.From + log.Count} has term {e.Term}, out of order or beyond currentTerm={doc.CurrentTerm}");
+                }
                 object command = e.Command.Deserialize(CommandTypes.TypeOf(e.Type))
                     ?? throw new InvalidDataException($"log entry {doc.From + log.Count} has a null command");
                 // The stored form is kept, so writing the entry again only copies it.
                 log.Add(new LogEntry(command, e.Term) { Stored = JsonMarshal.GetRawUtf8Value(stored).ToArray() });
             }
-            return Checked(new PersistentState(doc.CurrentTerm, doc.VotedFor, log, doc.Epoch, doc.From));
+            return new PersistentState(doc.CurrentTerm, doc.VotedFor, log, doc.Epoch, doc.From);
         }
         catch (Exception e) when (e is not InvalidDataException)
         {
             // Truncated or garbled bytes, a value of the wrong kind, a command that cannot be built.
             throw new InvalidDataException($"stored Raft state is corrupt: {e.Message}", e);
         }
-    }
-
-    /// <summary>Returns <paramref name="s"/> if its values are in range and its log's terms in order, none past currentTerm.</summary>
-    /// <exception cref="InvalidDataException">They are not.</exception>
-    public static PersistentState Checked(PersistentState s)
-    {
-        if (s.CurrentTerm < 0 || s.VotedFor < -1 || s.Epoch < 0 || s.From < 0)
-        {
-            throw new InvalidDataException($"currentTerm={s.CurrentTerm}, votedFor={s.VotedFor}, epoch={s.Epoch}, from={s.From} are out of range");
-        }
-        for (int i = 0; i < s.Log.Count; i++)
-        {
-            if (s.Log[i].Term < 0 || s.Log[i].Term > s.CurrentTerm || (i > 0 && s.Log[i].Term < s.Log[i - 1].Term))
-            {
-                throw new InvalidDataException($"log entry {s.From + i} has term {s.Log[i].Term}, out of order or beyond currentTerm={s.CurrentTerm}");
-            }
-        }
-        return s;
     }
 
     /// <summary>The document as it is read back.</summary>
@@ -95,11 +85,9 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
 }
 
 /// <summary>
-/// Saves a CM's state so that a write costs what changed, not the whole log (upstream rewrites the
-/// whole log on every save, so a busy server slows down as its log grows). A save is one small
-/// record, under the next key "raft.N", unless the records since the checkpoint outweigh it: then
-/// it is a new checkpoint, of a new epoch, under "raft". Either way one Set, so a crash leaves the
-/// state before the save or after it. Records of an older epoch are ignored when read back.
+/// Saves a CM's state at the cost of what changed (upstream's rewrites the whole log): one small record
+/// under the next key "raft.N", or, once the records outweigh the checkpoint, a new checkpoint of a new
+/// epoch under "raft". Either way one Set: a crash leaves the state before or after the save, never between.
 /// </summary>
 internal sealed class Persister(IStorage storage)
 {
@@ -145,7 +133,7 @@ internal sealed class Persister(IStorage storage)
             _records++;
             _recordBytes += r.Length;
         }
-        return PersistentState.Checked(new PersistentState(state.CurrentTerm, state.VotedFor, log, _epoch));
+        return new PersistentState(state.CurrentTerm, state.VotedFor, log, _epoch);
     }
 }
 
@@ -172,11 +160,11 @@ public sealed partial record LogEntry
 /// </summary>
 public static class CommandTypes
 {
-    /// <summary>Guards both maps, which change together.</summary>
+    /// <summary>Serializes registrations, which change both maps together.</summary>
     private static readonly Lock Mu = new();
 
     /// <summary>Registered types by name.</summary>
-    private static readonly Dictionary<string, Type> ByName = new()
+    private static readonly ConcurrentDictionary<string, Type> ByName = new()
     {
         ["int"] = typeof(int),
         ["long"] = typeof(long),
@@ -186,7 +174,7 @@ public static class CommandTypes
     };
 
     /// <summary>Registered names by type.</summary>
-    private static readonly Dictionary<Type, string> ByType = ByName.ToDictionary(e => e.Value, e => e.Key);
+    private static readonly ConcurrentDictionary<Type, string> ByType = new(ByName.Select(e => KeyValuePair.Create(e.Value, e.Key)));
 
     /// <summary>Registers <typeparamref name="T"/> under <paramref name="name"/>; again is harmless, another pairing an error.</summary>
     public static void Register<T>(string name)
@@ -214,12 +202,7 @@ public static class CommandTypes
     internal static EncodedCommand Encode(object command)
     {
         Type type = command.GetType();
-        string? name;
-        lock (Mu)
-        {
-            ByType.TryGetValue(type, out name);
-        }
-        if (name is null)
+        if (!ByType.TryGetValue(type, out string? name))
         {
             throw new ArgumentException($"command type {type} is not registered for persistence; call CommandTypes.Register<{type.Name}>(\"some-name\") first", nameof(command));
         }
@@ -243,15 +226,10 @@ public static class CommandTypes
 
     /// <summary>The type registered under <paramref name="name"/>.</summary>
     /// <exception cref="InvalidDataException">Nothing is registered under that name.</exception>
-    internal static Type TypeOf(string name)
-    {
-        lock (Mu)
-        {
-            return ByName.TryGetValue(name, out Type? type)
-                ? type
-                : throw new InvalidDataException($"log entry has command type '{name}', which is not registered in this process");
-        }
-    }
+    internal static Type TypeOf(string name) =>
+        ByName.TryGetValue(name, out Type? type)
+            ? type
+            : throw new InvalidDataException($"log entry has command type '{name}', which is not registered in this process");
 }
 
 /// <summary>A command in its stored form: the registered type name and the command's JSON (never changed after creation).</summary>

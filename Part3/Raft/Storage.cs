@@ -31,11 +31,7 @@ public sealed class MapStorage : IStorage
     public (byte[]? Value, bool Found) Get(string key) =>
         _m.TryGetValue(key, out byte[]? v) ? ([.. v], true) : (null, false);
 
-    public void Set(string key, byte[] value)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-        _m[key] = value;
-    }
+    public void Set(string key, byte[] value) => _m[key] = value ?? throw new ArgumentNullException(nameof(value));
 
     public bool HasData => !_m.IsEmpty;
 }
