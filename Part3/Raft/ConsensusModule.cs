@@ -234,7 +234,7 @@ public sealed class ConsensusModule
     {
         ArgumentNullException.ThrowIfNull(command);
         // Encoded now, outside the lock: a command that cannot be stored is refused before it is in the log.
-        EncodedCommand encoded = CommandTypes.Encode(command);
+        byte[] encoded = CommandTypes.Encode(command);
 
         lock (_mu)
         {

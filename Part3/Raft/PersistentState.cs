@@ -39,9 +39,9 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
         return bytes;
     }
 
-    /// <summary>A log entry as the document holds it: <c>{"term":1,"type":"int","command":5}</c>.</summary>
-    public static byte[] StoredForm(int term, EncodedCommand c) =>
-        [.. Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"term\":{term},\"type\":{JsonSerializer.Serialize(c.TypeName)},\"command\":")), .. c.Json, (byte)'}'];
+    /// <summary>A log entry as the document holds it, <c>{"term":1,"type":"int","command":5}</c>, from the part <see cref="CommandTypes.Encode"/> made.</summary>
+    public static byte[] StoredForm(int term, byte[] typeAndCommand) =>
+        [.. Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"term\":{term},")), .. typeAndCommand];
 
     /// <summary>Decodes what <see cref="Encode"/> wrote. Every entry and command is a new object.</summary>
     /// <exception cref="InvalidDataException">The bytes are not a whole, consistent document; the message says what is wrong.</exception>
@@ -197,9 +197,9 @@ public static class CommandTypes
         }
     }
 
-    /// <summary>Encodes <paramref name="command"/> for storage, checking it decodes to the same: a server that stores it must restart from it.</summary>
+    /// <summary>Encodes <paramref name="command"/> as the end of its stored entry, <c>"type":"int","command":5}</c>, checking it decodes to the same.</summary>
     /// <exception cref="ArgumentException">The type is not registered, or the command does not survive the round trip.</exception>
-    internal static EncodedCommand Encode(object command)
+    internal static byte[] Encode(object command)
     {
         Type type = command.GetType();
         if (!ByType.TryGetValue(type, out string? name))
@@ -220,7 +220,7 @@ public static class CommandTypes
         }
         // Typically unequal for a member that serializes but cannot be set back (no matching constructor).
         return json.AsSpan().SequenceEqual(again)
-            ? new EncodedCommand(name, json)
+            ? [.. Encoding.UTF8.GetBytes($"\"type\":{JsonSerializer.Serialize(name)},\"command\":"), .. json, (byte)'}']
             : throw new ArgumentException($"command {command} of type {type} cannot be persisted: it does not come back from JSON as it went in", nameof(command));
     }
 
@@ -231,6 +231,3 @@ public static class CommandTypes
             ? type
             : throw new InvalidDataException($"log entry has command type '{name}', which is not registered in this process");
 }
-
-/// <summary>A command in its stored form: the registered type name and the command's JSON (never changed after creation).</summary>
-internal sealed record EncodedCommand(string TypeName, byte[] Json);
