@@ -25,7 +25,10 @@ public sealed class MonitorAndLogTests
         monitor.Violations.Should().Equal(
             "election safety: both 0 and 2 became leader in term 3",
             "state machine safety: server 0 applied 42 at index 0, server 2 applied 43");
-        lines.Should().HaveCount(3, "every line goes on to the log");
+        monitor.Committed(2, 0, 43);
+        monitor.Violations.Should().HaveCount(2, "a violation seen again (a restarted server applying its log anew) is reported once");
+        lines.Should().HaveCount(5, "every line goes on to the log, and each violation with them, at the moment it was seen");
+        lines[^1].Should().EndWith("[TEST] SAFETY VIOLATED: state machine safety: server 0 applied 42 at index 0, server 2 applied 43");
     }
 
     /// <summary>On a simulation's clock a line's stamp is cluster time; after Close nothing more is written.</summary>

@@ -27,6 +27,9 @@ public sealed class SafetyMonitor(ILogger inner) : ILogger
     /// <summary>Backs <see cref="Violations"/>.</summary>
     private readonly ConcurrentQueue<string> _violations = new();
 
+    /// <summary>Every violation reported so far, so each is reported once (a restarted server applies its log again).</summary>
+    private readonly ConcurrentDictionary<string, bool> _seen = new();
+
     /// <summary>What broke, in words; empty in a correct run.</summary>
     public IReadOnlyCollection<string> Violations => _violations;
 
@@ -36,7 +39,7 @@ public sealed class SafetyMonitor(ILogger inner) : ILogger
         var (firstId, firstCommand) = _appliedAt.GetOrAdd(index, (serverId, command));
         if (!Equals(firstCommand, command))
         {
-            _violations.Enqueue($"state machine safety: server {firstId} applied {firstCommand} at index {index}, server {serverId} applied {command}");
+            Violated($"state machine safety: server {firstId} applied {firstCommand} at index {index}, server {serverId} applied {command}");
         }
     }
 
@@ -60,8 +63,18 @@ public sealed class SafetyMonitor(ILogger inner) : ILogger
             int first = _leaderOfTerm.GetOrAdd(term, id);
             if (first != id)
             {
-                _violations.Enqueue($"election safety: both {first} and {id} became leader in term {term}");
+                Violated($"election safety: both {first} and {id} became leader in term {term}");
             }
+        }
+    }
+
+    /// <summary>Records a violation the first time it is seen, and writes it in the log at the moment it happened, as the test's own line.</summary>
+    private void Violated(string violation)
+    {
+        if (_seen.TryAdd(violation, true))
+        {
+            _violations.Enqueue(violation);
+            inner.LogError("[TEST] {Violation}", $"SAFETY VIOLATED: {violation}");
         }
     }
 

@@ -202,7 +202,8 @@ public sealed class HazardTests(ITestOutputHelper output)
     /// left waiting. Calls whose callers gave up leave no unobserved exception behind.
     /// </summary>
     // Runs alone: it watches the process-wide UnobservedTaskException event, which would also
-    // show it the exceptions of any cluster running beside it.
+    // show it the exceptions of any cluster running beside it. In real time, not on the simulation:
+    // no cluster and no clock, only the endpoint's shutdown against calls from the thread pool.
     [Fact(DisableParallelization = true)]
     public async Task ShutdownAnswersEveryQueuedCall()
     {

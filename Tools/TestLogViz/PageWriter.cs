@@ -144,6 +144,11 @@ public static class PageWriter
         {
             html.Append(" · ran ").Append(E(log.Duration));
         }
+        // A simulated run names its seed first thing: with it, the page says how to see this very run again.
+        if (log.Lines.FirstOrDefault(l => l.Id == ParsedLog.TestId && l.Message.StartsWith("seed ", StringComparison.Ordinal)) is { } seed)
+        {
+            html.Append(" · ").Append(E(seed.Message));
+        }
         html.Append("</p>\n");
         if (log.Failure.Count > 0)
         {
