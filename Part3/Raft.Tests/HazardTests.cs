@@ -23,7 +23,7 @@ public sealed class HazardTests(ITestOutputHelper output)
     public async Task DeposedLeaderSendTaskChecksStateFirst()
     {
         Assert.SkipWhen(RunMode.RealTime, "needs the simulation to depose the leader between its heartbeat and the sends");
-        await using var h = new Harness(output, 3, LeakCheck);
+        await using var h = NewReliableCluster();
 
         var (leaderId, term) = await h.CheckSingleLeaderAsync();
         int otherId = (leaderId + 1) % 3;
@@ -64,7 +64,7 @@ public sealed class HazardTests(ITestOutputHelper output)
     [Fact]
     public async Task LateVoteFromAnEarlierElectionIsNotCounted()
     {
-        await using var h = new Harness(output, 3, LeakCheck);
+        await using var h = NewReliableCluster();
 
         var (leaderId, _) = await h.CheckSingleLeaderAsync();
         MessageGate gate = h.Network.Hold(e => e.Method == "RequestVote" && e.From != leaderId && e.Reply is RequestVoteReply { VoteGranted: true }, reply: true);
@@ -92,7 +92,7 @@ public sealed class HazardTests(ITestOutputHelper output)
     [Fact]
     public async Task LateReplyNeverLowersTheTerm()
     {
-        await using var h = new Harness(output, 3, LeakCheck);
+        await using var h = NewReliableCluster();
 
         var (leaderId, term) = await h.CheckSingleLeaderAsync();
         int followerId = (leaderId + 1) % 3, otherId = (leaderId + 2) % 3;
@@ -117,7 +117,7 @@ public sealed class HazardTests(ITestOutputHelper output)
     [Fact]
     public async Task DeadCMIgnoresLateReplies()
     {
-        await using var h = new Harness(output, 3, LeakCheck);
+        await using var h = NewReliableCluster();
 
         var (leaderId, term) = await h.CheckSingleLeaderAsync();
         int otherId = (leaderId + 1) % 3;
@@ -148,7 +148,7 @@ public sealed class HazardTests(ITestOutputHelper output)
     [Fact]
     public async Task NextIndexNeverMovesBackOnSuccess()
     {
-        await using var h = new Harness(output, 3, LeakCheck);
+        await using var h = NewReliableCluster();
 
         var (leaderId, _) = await h.CheckSingleLeaderAsync();
         int otherId = (leaderId + 1) % 3;
@@ -273,6 +273,17 @@ public sealed class HazardTests(ITestOutputHelper output)
         Exception? fromShutdown = await CaptureAsync(BreakABackgroundTaskAsync);
         fromShutdown.Should().NotBeNull();
         fromShutdown!.Message.Should().Contain("no background task may fail");
+    }
+
+    /// <summary>
+    /// Three servers on upstream's normal network (nothing lost, 1-5 ms), whatever RAFT_UNRELIABLE_RPC says:
+    /// each test here builds its interleaving one message at a time, and a lost one would undo it.
+    /// </summary>
+    private Harness NewReliableCluster()
+    {
+        var h = new Harness(output, 3, LeakCheck);
+        h.SetNetwork(NetworkConditions.Reliable);
+        return h;
     }
 
     /// <summary>Runs <paramref name="body"/> on a cluster of its own, as a test would, and returns what escaped.</summary>
