@@ -139,38 +139,45 @@ public sealed class SimulationTests
                     await Task.Yield();
                     await Task.Delay(TimeSpan.FromMilliseconds(1), sim.Clock);
                     break;
+                // From here on, what completes the awaited task is started by a timer of the simulation,
+                // so the run is already waiting when the completion comes back from the thread pool
+                // (started before the await, the completion can win the race and go unseen).
                 case "Task.WaitAsync":
                     var reply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     using (var closed = new CancellationTokenSource())
+                    using (Later(sim, () => reply.SetResult()))
                     {
-                        Task waiting = reply.Task.WaitAsync(closed.Token);
-                        reply.SetResult();
-                        await waiting;
+                        await reply.Task.WaitAsync(closed.Token);
                     }
                     break;
                 case "CancelAsync":
                     using (var cts = new CancellationTokenSource())
+                    using (var proceed = new SemaphoreSlim(0))
+                    using (cts.Token.Register(() => proceed.Wait())) // on the pool, under CancelAsync, until the timer below
+                    using (Later(sim, () => proceed.Release()))
                     {
-                        Task delay = Task.Delay(TimeSpan.FromSeconds(1), sim.Clock, cts.Token);
                         await cts.CancelAsync();
-                        await delay.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
                     }
                     break;
                 case "ValueTask.AsTask() in WhenAny":
                     var channel = Channel.CreateBounded<int>(1);
-                    Task<Task> any = Task.WhenAny(channel.Reader.WaitToReadAsync().AsTask(), new TaskCompletionSource().Task);
-                    channel.Writer.TryWrite(1);
-                    await any;
+                    using (Later(sim, () => channel.Writer.TryWrite(1)))
+                    {
+                        await Task.WhenAny(channel.Reader.WaitToReadAsync().AsTask(), new TaskCompletionSource().Task);
+                    }
                     break;
                 case "Task.Delay without the clock":
-                    await Task.Delay(1, TestContext.Current.CancellationToken);
+                    using (var wake = new CancellationTokenSource())
+                    using (Later(sim, () => wake.CancelAfter(1))) // a system timer ends the delay
+                    {
+                        await Task.Delay(Timeout.InfiniteTimeSpan, wake.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+                    }
                     break;
                 case "a cancelled delay in WhenAny":
                     using (var stop = new CancellationTokenSource())
+                    using (Later(sim, stop.Cancel))
                     {
-                        Task<Task> either = Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(1), sim.Clock, stop.Token), new TaskCompletionSource().Task);
-                        stop.Cancel();
-                        await either;
+                        await Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(1), sim.Clock, stop.Token), new TaskCompletionSource().Task);
                     }
                     break;
                 case "ReadAllAsync":
@@ -253,6 +260,10 @@ public sealed class SimulationTests
         await Task.Delay(TimeSpan.FromMilliseconds(3), clock);
         done.SetResult();
     }
+
+    /// <summary>Runs <paramref name="action"/> on the simulation's thread 1 ms of cluster time from now.</summary>
+    private static ITimer Later(Simulation sim, Action action) =>
+        sim.Clock.CreateTimer(_ => action(), null, TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
 
     private static async Task WriteLaterAsync(ChannelWriter<int> writer, TimeProvider clock)
     {
