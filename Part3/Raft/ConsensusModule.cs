@@ -242,7 +242,7 @@ public sealed class ConsensusModule
             if (_state == CMState.Leader)
             {
                 int submitIndex = _log.Count;
-                _log.Add(new LogEntry(command, _currentTerm) { Stored = PersistentState.StoredForm(_currentTerm, encoded) });
+                _log.Add(new LogEntry(command, _currentTerm) { Json = encoded });
                 // Persisted by the send loop before it leaves, once per burst (upstream: once per command).
                 Dlog($"... log={_log}");
                 _triggerAEChan.Writer.TryWrite(true);

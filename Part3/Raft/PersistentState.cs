@@ -1,10 +1,12 @@
 // What a CM keeps on stable storage, as JSON documents whose commands carry a registered type name:
 // now and then the whole state, and between those, small records of what changed.
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Raft;
 
@@ -23,25 +25,21 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
     /// <summary>Encodes the document: <c>{"epoch":1,"from":0,"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
     public byte[] Encode()
     {
-        byte[] head = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"epoch\":{Epoch},\"from\":{From},\"currentTerm\":{CurrentTerm},\"votedFor\":{VotedFor},\"log\":["));
-        // Each entry's part is made once, by Submit or when read back, so a checkpoint of a long log
-        // under the CM's lock only copies bytes, once, into an array of the exact size.
-        byte[][] parts = [.. Log.Select(e => e.Stored ?? StoredForm(e.Term, CommandTypes.Encode(e.Command)))];
-        byte[] bytes = new byte[head.Length + parts.Sum(p => p.Length) + Math.Max(parts.Length - 1, 0) + 2];
-        using var stream = new MemoryStream(bytes);
-        stream.Write(head);
-        for (int i = 0; i < parts.Length; i++)
+        var bytes = new ArrayBufferWriter<byte>(128 + Log.Sum(e => (e.Json?.Length ?? 0) + 64));
+        bytes.Write(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"epoch\":{Epoch},\"from\":{From},\"currentTerm\":{CurrentTerm},\"votedFor\":{VotedFor},\"log\":[")));
+        for (int i = 0; i < Log.Count; i++)
         {
-            stream.Write(i == 0 ? [] : ","u8);
-            stream.Write(parts[i]);
+            // Each command's JSON is made once, by Submit or when read back: a save under the CM's lock only copies bytes.
+            byte[] json = Log[i].Json ?? CommandTypes.Encode(Log[i].Command);
+            Utf8.TryWrite(bytes.GetSpan(32), CultureInfo.InvariantCulture, $"{(i == 0 ? "" : ",")}{{\"term\":{Log[i].Term},", out int written);
+            bytes.Advance(written);
+            bytes.Write(CommandTypes.Head(Log[i].Command.GetType()));
+            bytes.Write(json);
+            bytes.Write("}"u8);
         }
-        stream.Write("]}"u8);
-        return bytes;
+        bytes.Write("]}"u8);
+        return bytes.WrittenSpan.ToArray();
     }
-
-    /// <summary>A log entry as the document holds it, <c>{"term":1,"type":"int","command":5}</c>, from the part <see cref="CommandTypes.Encode"/> made.</summary>
-    public static byte[] StoredForm(int term, byte[] typeAndCommand) =>
-        [.. Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"term\":{term},")), .. typeAndCommand];
 
     /// <summary>Decodes what <see cref="Encode"/> wrote. Every entry and command is a new object.</summary>
     /// <exception cref="InvalidDataException">The bytes are not a whole, consistent document; the message says what is wrong.</exception>
@@ -64,8 +62,7 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
                 }
                 object command = e.Command.Deserialize(CommandTypes.TypeOf(e.Type))
                     ?? throw new InvalidDataException($"log entry {doc.From + log.Count} has a null command");
-                // The stored form is kept, so writing the entry again only copies it.
-                log.Add(new LogEntry(command, e.Term) { Stored = JsonMarshal.GetRawUtf8Value(stored).ToArray() });
+                log.Add(new LogEntry(command, e.Term) { Json = JsonMarshal.GetRawUtf8Value(e.Command).ToArray() });
             }
             return new PersistentState(doc.CurrentTerm, doc.VotedFor, log, doc.Epoch, doc.From);
         }
@@ -140,13 +137,10 @@ internal sealed class Persister(IStorage storage)
 /// <summary>What a log entry keeps of its stored form (the rest of it is in ConsensusModule.cs).</summary>
 public sealed partial record LogEntry
 {
-    /// <summary>
-    /// The entry as storage holds it, made once by Submit and carried along to the followers, so
-    /// writing the log only copies bytes. Null only for entries built by hand.
-    /// </summary>
-    internal byte[]? Stored { get; init; }
+    /// <summary>The command's JSON, made once by Submit or when read back and carried to the followers; null for entries built by hand.</summary>
+    internal byte[]? Json { get; init; }
 
-    /// <summary>Two entries are equal when command and term are; the cached encoding does not count.</summary>
+    /// <summary>Two entries are equal when command and term are; the cached JSON does not count.</summary>
     public bool Equals(LogEntry? other) =>
         other is not null && Equals(Command, other.Command) && Term == other.Term;
 
@@ -176,6 +170,9 @@ public static class CommandTypes
     /// <summary>Registered names by type.</summary>
     private static readonly ConcurrentDictionary<Type, string> ByType = new(ByName.Select(e => KeyValuePair.Create(e.Value, e.Key)));
 
+    /// <summary><see cref="Head"/> by type, made once each.</summary>
+    private static readonly ConcurrentDictionary<Type, byte[]> Heads = new();
+
     /// <summary>Registers <typeparamref name="T"/> under <paramref name="name"/>; again is harmless, another pairing an error.</summary>
     public static void Register<T>(string name)
         where T : notnull
@@ -197,12 +194,12 @@ public static class CommandTypes
         }
     }
 
-    /// <summary>Encodes <paramref name="command"/> as the end of its stored entry, <c>"type":"int","command":5}</c>, checking it decodes to the same.</summary>
+    /// <summary>Encodes <paramref name="command"/> as JSON, checking it decodes to the same.</summary>
     /// <exception cref="ArgumentException">The type is not registered, or the command does not survive the round trip.</exception>
     internal static byte[] Encode(object command)
     {
         Type type = command.GetType();
-        if (!ByType.TryGetValue(type, out string? name))
+        if (!ByType.ContainsKey(type))
         {
             throw new ArgumentException($"command type {type} is not registered for persistence; call CommandTypes.Register<{type.Name}>(\"some-name\") first", nameof(command));
         }
@@ -220,9 +217,13 @@ public static class CommandTypes
         }
         // Typically unequal for a member that serializes but cannot be set back (no matching constructor).
         return json.AsSpan().SequenceEqual(again)
-            ? [.. Encoding.UTF8.GetBytes($"\"type\":{JsonSerializer.Serialize(name)},\"command\":"), .. json, (byte)'}']
+            ? json
             : throw new ArgumentException($"command {command} of type {type} cannot be persisted: it does not come back from JSON as it went in", nameof(command));
     }
+
+    /// <summary>What a stored entry holds between its term and its command, <c>"type":"int","command":</c>, for a registered type.</summary>
+    internal static byte[] Head(Type type) =>
+        Heads.GetOrAdd(type, t => Encoding.UTF8.GetBytes($"\"type\":{JsonSerializer.Serialize(ByType[t])},\"command\":"));
 
     /// <summary>The type registered under <paramref name="name"/>.</summary>
     /// <exception cref="InvalidDataException">Nothing is registered under that name.</exception>
