@@ -1,12 +1,10 @@
 // What a CM keeps on stable storage, as JSON documents whose commands carry a registered type name:
 // now and then the whole state, and between those, small records of what changed.
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
-using System.Text.Unicode;
 
 namespace Raft;
 
@@ -25,21 +23,26 @@ internal sealed record PersistentState(int CurrentTerm, int VotedFor, IReadOnlyL
     /// <summary>Encodes the document: <c>{"epoch":1,"from":0,"currentTerm":2,"votedFor":1,"log":[{"term":1,"type":"int","command":5}]}</c>.</summary>
     public byte[] Encode()
     {
-        var bytes = new ArrayBufferWriter<byte>(128 + Log.Sum(e => (e.Json?.Length ?? 0) + 64));
-        bytes.Write(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"epoch\":{Epoch},\"from\":{From},\"currentTerm\":{CurrentTerm},\"votedFor\":{VotedFor},\"log\":[")));
-        for (int i = 0; i < Log.Count; i++)
+        byte[] head = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"epoch\":{Epoch},\"from\":{From},\"currentTerm\":{CurrentTerm},\"votedFor\":{VotedFor},\"log\":["));
+        // Each command's JSON is made once (by Submit, or Decode); a save under the CM's lock copies it into an exact-size array: per entry {"term":} (9), commas between.
+        (byte[] Json, byte[] Type)[] parts = [.. Log.Select(e => (e.Json ?? CommandTypes.Encode(e.Command), CommandTypes.Head(e.Command.GetType())))];
+        byte[] bytes = new byte[head.Length + 2 + Math.Max(Log.Count - 1, 0) + Log.Sum(e => 9 + Digits(e.Term)) + parts.Sum(p => p.Json.Length + p.Type.Length)];
+        using var stream = new MemoryStream(bytes);
+        stream.Write(head);
+        Span<byte> term = stackalloc byte[11];
+        for (int i = 0; i < parts.Length; i++)
         {
-            // Each command's JSON is made once, by Submit or when read back: a save under the CM's lock only copies bytes.
-            byte[] json = Log[i].Json ?? CommandTypes.Encode(Log[i].Command);
-            Utf8.TryWrite(bytes.GetSpan(32), CultureInfo.InvariantCulture, $"{(i == 0 ? "" : ",")}{{\"term\":{Log[i].Term},", out int written);
-            bytes.Advance(written);
-            bytes.Write(CommandTypes.Head(Log[i].Command.GetType()));
-            bytes.Write(json);
-            bytes.Write("}"u8);
+            stream.Write(i == 0 ? "{\"term\":"u8 : ",{\"term\":"u8);
+            stream.Write(term[..(Log[i].Term.TryFormat(term, out int written, default, CultureInfo.InvariantCulture) ? written : 0)]);
+            stream.Write(parts[i].Type);
+            stream.Write(parts[i].Json);
+            stream.Write("}"u8);
         }
-        bytes.Write("]}"u8);
-        return bytes.WrittenSpan.ToArray();
+        stream.Write("]}"u8);
+        return bytes;
     }
+
+    private static int Digits(int n) => n < 10 ? 1 : 1 + Digits(n / 10);
 
     /// <summary>Decodes what <see cref="Encode"/> wrote. Every entry and command is a new object.</summary>
     /// <exception cref="InvalidDataException">The bytes are not a whole, consistent document; the message says what is wrong.</exception>
@@ -170,8 +173,7 @@ public static class CommandTypes
     /// <summary>Registered names by type.</summary>
     private static readonly ConcurrentDictionary<Type, string> ByType = new(ByName.Select(e => KeyValuePair.Create(e.Value, e.Key)));
 
-    /// <summary><see cref="Head"/> by type, made once each.</summary>
-    private static readonly ConcurrentDictionary<Type, byte[]> Heads = new();
+    private static readonly ConcurrentDictionary<Type, byte[]> Heads = new(); // by Head, once per type
 
     /// <summary>Registers <typeparamref name="T"/> under <paramref name="name"/>; again is harmless, another pairing an error.</summary>
     public static void Register<T>(string name)
@@ -221,9 +223,9 @@ public static class CommandTypes
             : throw new ArgumentException($"command {command} of type {type} cannot be persisted: it does not come back from JSON as it went in", nameof(command));
     }
 
-    /// <summary>What a stored entry holds between its term and its command, <c>"type":"int","command":</c>, for a registered type.</summary>
+    /// <summary>What a stored entry holds between its term and its command, <c>,"type":"int","command":</c>, for a registered type; made once per type.</summary>
     internal static byte[] Head(Type type) =>
-        Heads.GetOrAdd(type, t => Encoding.UTF8.GetBytes($"\"type\":{JsonSerializer.Serialize(ByType[t])},\"command\":"));
+        Heads.GetOrAdd(type, t => Encoding.UTF8.GetBytes($",\"type\":{JsonSerializer.Serialize(ByType[t])},\"command\":"));
 
     /// <summary>The type registered under <paramref name="name"/>.</summary>
     /// <exception cref="InvalidDataException">Nothing is registered under that name.</exception>
