@@ -12,7 +12,12 @@ namespace Lab;
 /// that has ended.
 /// </summary>
 /// <param name="write">Where each finished line goes (a test's output, say); called under a lock, one line at a time.</param>
-public sealed class ClusterLog(Action<string> write, TimeProvider clock) : ILogger
+/// <param name="maxChars">
+/// If given, the most characters the log takes: past it one line says the log was cut off, and
+/// <see cref="IsEnabled"/> turns false, so that the servers stop building lines (a CM prints its
+/// whole log in some, so a long run's log grows with the square of its length).
+/// </param>
+public sealed class ClusterLog(Action<string> write, TimeProvider clock, long? maxChars = null) : ILogger
 {
     /// <summary>Keeps lines whole and in order, and <see cref="Close"/> final.</summary>
     private readonly Lock _mu = new();
@@ -23,6 +28,9 @@ public sealed class ClusterLog(Action<string> write, TimeProvider clock) : ILogg
     /// <summary>Set by <see cref="Close"/>.</summary>
     private bool _closed;
 
+    /// <summary>Characters written so far.</summary>
+    private long _chars;
+
     /// <summary>Writes one line, stamped now.</summary>
     public void Write(string message)
     {
@@ -30,9 +38,14 @@ public sealed class ClusterLog(Action<string> write, TimeProvider clock) : ILogg
         string stamp = clock.GetLocalNow().ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
         lock (_mu)
         {
-            if (!_closed)
+            if (!_closed && _chars < (maxChars ?? long.MaxValue))
             {
+                _chars += message.Length;
                 write($"{stamp} {message}");
+                if (_chars >= (maxChars ?? long.MaxValue))
+                {
+                    write($"{stamp} [TEST] log cut off here: it reached {maxChars:N0} characters");
+                }
             }
         }
     }
@@ -49,7 +62,7 @@ public sealed class ClusterLog(Action<string> write, TimeProvider clock) : ILogg
     public IDisposable? BeginScope<TState>(TState state)
         where TState : notnull => null;
 
-    public bool IsEnabled(LogLevel logLevel) => true;
+    public bool IsEnabled(LogLevel logLevel) => maxChars is not { } max || Volatile.Read(ref _chars) < max;
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {

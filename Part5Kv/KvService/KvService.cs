@@ -71,22 +71,32 @@ public sealed class KvService
     /// <summary>Where this service's "[kv N]" lines (and its Raft server's lines) go.</summary>
     private readonly ILogger _logger;
 
+    /// <summary>The clock of the Raft server's timers, and of this service's own waits.</summary>
+    private readonly TimeProvider _time;
+
+    /// <summary>Draws handler ids when the service is given a seeded Random; null: fresh Guids.</summary>
+    private readonly Random? _handlerIds;
+
     /// <summary>
     /// Creates the service and its Raft server, which starts serving RPCs at once; the cluster
     /// runs once <paramref name="ready"/> completes (all peers connected). A service restarted
     /// after a crash gets the crashed one's <paramref name="storage"/> and replays its log. The
-    /// Raft server's timers and network run on <paramref name="timeProvider"/>, by default the
-    /// system's clock (a tool can slow a cluster down with a clock of its own).
+    /// Raft server's timers and network, and the service's own waits, run on
+    /// <paramref name="timeProvider"/>, by default the system's clock (a tool can slow a cluster
+    /// down with a clock of its own); its random choices come from <paramref name="random"/>, by
+    /// default unseeded (a simulation brings a seeded one).
     /// </summary>
-    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null, TimeProvider? timeProvider = null)
+    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null, TimeProvider? timeProvider = null, Random? random = null)
     {
         // Go's gob.Register: the Raft log stores commands by a registered type name.
         CommandTypes.Register<Command>("kv.command");
         _id = id;
         _logger = logger ?? NullLogger.Instance;
-        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger, timeProvider);
+        _time = timeProvider ?? TimeProvider.System;
+        _handlerIds = random is null ? null : new Random(random.Next());
+        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger, timeProvider, random);
         _rs.Serve();
-        _updater = Task.Run(RunUpdaterAsync);
+        _updater = RunUpdaterAsync();
     }
 
     /// <summary>Whether this service's Raft server thinks it is the leader; for tests.</summary>
@@ -102,8 +112,15 @@ public sealed class KvService
     public async Task<string> ServeHttpAsync(int port = 0)
     {
         await WarmedUp.Value;
-        return await StartHttpAsync(port);
+        return await StartHttpAsync(port, null);
     }
+
+    /// <summary>
+    /// Serves the KV API on <paramref name="server"/> in place of Kestrel (a test's in-memory
+    /// server, say) and returns its address as "host:port". No warm-up: nothing here is timed
+    /// against the system's clock.
+    /// </summary>
+    public Task<string> ServeHttpAsync(IServer server) => StartHttpAsync(0, server);
 
     /// <summary>Once per process, before the first service answers anybody: see <see cref="WarmUpAsync"/>.</summary>
     private static readonly Lazy<Task> WarmedUp = new(WarmUpAsync);
@@ -139,7 +156,7 @@ public sealed class KvService
             string[] addrs = new string[n];
             for (int i = 0; i < n; i++)
             {
-                addrs[i] = await cluster[i].StartHttpAsync(0);
+                addrs[i] = await cluster[i].StartHttpAsync(0, null);
             }
 
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
@@ -184,8 +201,11 @@ public sealed class KvService
         ("get", new GetRequest { Key = "warm-up", ClientID = 1, RequestID = 5 }, false),
     ];
 
-    /// <summary>What <see cref="ServeHttpAsync"/> does once the process is warm; the warm-up's own services start here.</summary>
-    private async Task<string> StartHttpAsync(int port)
+    /// <summary>
+    /// What <see cref="ServeHttpAsync(int)"/> does once the process is warm, on Kestrel at
+    /// <paramref name="port"/>, or on <paramref name="server"/> if given; the warm-up's own services start here.
+    /// </summary>
+    private async Task<string> StartHttpAsync(int port, IServer? server)
     {
         if (_app is not null)
         {
@@ -195,8 +215,15 @@ public sealed class KvService
         // No config file watching: a test run creates dozens of these, and each watcher costs an inotify instance.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
+        if (server is not null)
+        {
+            builder.Services.AddSingleton(server);
+        }
         WebApplication app = builder.Build();
-        app.Urls.Add($"http://127.0.0.1:{port}");
+        if (server is null)
+        {
+            app.Urls.Add($"http://127.0.0.1:{port}");
+        }
 
         // An unknown route or a wrong method gets its status with a one-line reason, as Go's mux answers.
         app.UseStatusCodePages(context =>
@@ -227,7 +254,7 @@ public sealed class KvService
     {
         Kvlog("shutting down Raft server");
         // Upstream's handlers wait on their request only; here shutdown also ends them, so none outlives the service.
-        await _stopping.CancelAsync();
+        _stopping.Cancel();
         await _rs.ShutdownAsync();
         Kvlog("closing commitChan");
         _commitChan.Writer.TryComplete();
@@ -236,7 +263,7 @@ public sealed class KvService
         if (_app is { } app)
         {
             Kvlog("shutting down HTTP server");
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1), _time);
             await app.StopAsync(timeout.Token);
             await app.DisposeAsync();
             Kvlog("HTTP shutdown complete");
@@ -260,7 +287,7 @@ public sealed class KvService
         Kvlog($"HTTP PUT {GoValue(pr.Key, pr.Value, $"{pr.ClientID}", $"{pr.RequestID}")}");
 
         // The state change goes through the Raft log; the answer waits until it is committed and applied.
-        var cmd = new Command { Kind = CommandKind.Put, Key = pr.Key, Value = pr.Value, ServiceID = _id, ClientID = pr.ClientID, RequestID = pr.RequestID, HandlerId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.Put, Key = pr.Key, Value = pr.Value, ServiceID = _id, ClientID = pr.ClientID, RequestID = pr.RequestID, HandlerId = NewHandlerId() };
         PutResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new PutResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
@@ -282,7 +309,7 @@ public sealed class KvService
         }
         Kvlog($"HTTP APPEND {GoValue(ar.Key, ar.Value, $"{ar.ClientID}", $"{ar.RequestID}")}");
 
-        var cmd = new Command { Kind = CommandKind.Append, Key = ar.Key, Value = ar.Value, ServiceID = _id, ClientID = ar.ClientID, RequestID = ar.RequestID, HandlerId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.Append, Key = ar.Key, Value = ar.Value, ServiceID = _id, ClientID = ar.ClientID, RequestID = ar.RequestID, HandlerId = NewHandlerId() };
         AppendResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new AppendResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
@@ -302,7 +329,7 @@ public sealed class KvService
         }
         Kvlog($"HTTP GET {GoValue(gr.Key, $"{gr.ClientID}", $"{gr.RequestID}")}");
 
-        var cmd = new Command { Kind = CommandKind.Get, Key = gr.Key, ServiceID = _id, ClientID = gr.ClientID, RequestID = gr.RequestID, HandlerId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.Get, Key = gr.Key, ServiceID = _id, ClientID = gr.ClientID, RequestID = gr.RequestID, HandlerId = NewHandlerId() };
         GetResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new GetResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, Value = done.ResultValue },
@@ -322,7 +349,7 @@ public sealed class KvService
         }
         Kvlog($"HTTP CAS {GoValue(cr.Key, cr.CompareValue, cr.Value, $"{cr.ClientID}", $"{cr.RequestID}")}");
 
-        var cmd = new Command { Kind = CommandKind.CAS, Key = cr.Key, Value = cr.Value, CompareValue = cr.CompareValue, ServiceID = _id, ClientID = cr.ClientID, RequestID = cr.RequestID, HandlerId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.CAS, Key = cr.Key, Value = cr.Value, CompareValue = cr.CompareValue, ServiceID = _id, ClientID = cr.ClientID, RequestID = cr.RequestID, HandlerId = NewHandlerId() };
         CASResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new CASResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
@@ -359,9 +386,11 @@ public sealed class KvService
             _commitSubs.WatchIndex(sub, logIndex);
 
             using var waiting = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _stopping.Token);
+            // Not Done.WaitAsync(token), whose cancellation comes back from the thread pool.
+            using CancellationTokenRegistration giveUp = waiting.Token.Register(sub.Cancel);
             try
             {
-                Command? done = await sub.Done.WaitAsync(waiting.Token);
+                Command? done = await sub.Done;
                 return done switch
                 {
                     null => (ResponseStatus.FailedCommit, null),
@@ -400,7 +429,7 @@ public sealed class KvService
             using var waiting = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _stopping.Token);
             try
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(300), waiting.Token);
+                await Task.Delay(TimeSpan.FromMilliseconds(300), _time, waiting.Token);
             }
             catch (OperationCanceledException) when (waiting.IsCancellationRequested)
             {
@@ -424,10 +453,16 @@ public sealed class KvService
     /// </summary>
     private async Task RunUpdaterAsync()
     {
+        await Task.Yield(); // Runs apart from the constructor, as a task of its own.
         try
         {
-            await foreach (CommitEntry entry in _commitChan.Reader.ReadAllAsync())
+            // Not ReadAllAsync, whose awaits come back from the thread pool.
+            while (await _commitChan.Reader.WaitToReadAsync())
             {
+                if (!_commitChan.Reader.TryRead(out CommitEntry? entry))
+                {
+                    continue;
+                }
                 var cmd = (Command)entry.Command;
 
                 // A client's request ids only grow, so one not above the last applied is a copy of an earlier request.
@@ -456,6 +491,21 @@ public sealed class KvService
             _logger.LogError(e, "[kv {Id}] updater failed", _id);
             _updaterFault = e;
         }
+    }
+
+    /// <summary>A fresh handler id: drawn from the seeded random if the service has one, so a replayed run logs the same ids.</summary>
+    private Guid NewHandlerId()
+    {
+        if (_handlerIds is null)
+        {
+            return Guid.NewGuid();
+        }
+        Span<byte> bytes = stackalloc byte[16];
+        lock (_handlerIds)
+        {
+            _handlerIds.NextBytes(bytes);
+        }
+        return new Guid(bytes);
     }
 
     /// <summary>Logs a line "[kv N] message" (upstream's kvlog).</summary>
@@ -540,6 +590,9 @@ internal sealed class CommitSubscriptions
         public Task<Command?> Done => _done.Task;
 
         public void Complete(Command? result) => _done.TrySetResult(result);
+
+        /// <summary>Its handler stopped waiting: <see cref="Done"/> is cancelled.</summary>
+        public void Cancel() => _done.TrySetCanceled();
     }
 
     /// <summary>Guards everything below.</summary>
