@@ -1,44 +1,76 @@
-// A cluster of KV services over real loopback HTTP, and clients to exercise it, with faults on demand.
+// A cluster of KV services and clients to exercise it, with faults on demand: on the lab's
+// simulation by default, over real loopback HTTP for the tests about the wire.
+using System.Runtime.ExceptionServices;
 using FluentAssertions;
 using Kv.Client;
 using Kv.Service;
 using Lab;
 using Raft;
 using Xunit;
+using Xunit.Sdk;
 
 namespace Kv.Tests;
 
 /// <summary>
-/// <c>n</c> KV services, each with its own storage and HTTP port, and the faults a test can put
+/// <c>n</c> KV services, each with its own storage and HTTP address, and the faults a test can put
 /// them through. Use it as <c>await using var h = await Harness.NewHarnessAsync(output, 3);</c>:
 /// disposal shuts the cluster down and runs the checks of the earlier parts' harness.
 /// </summary>
+/// <remarks>
+/// By default the whole cluster runs on the lab's <see cref="Simulation"/>, as Part3's tests do:
+/// services, their Raft servers, clients and the test itself on one thread and a virtual clock,
+/// the HTTP between clients and services through <see cref="SimulatedHttp"/> (ASP.NET Core's real
+/// pipeline, no sockets). A run is its seed (RAFT_SEED=N replays it), and load on the machine
+/// cannot change it, so upstream's timeouts hold as they are. <see cref="NewWireHarnessAsync"/>
+/// (and RAFT_REAL_TIME=1) runs the cluster on Kestrel, loopback sockets and the system clock.
+/// </remarks>
 public sealed class Harness : IAsyncDisposable
 {
-    /// <summary>
-    /// How long each Check call (CheckPut and the like) gives a request to succeed. Upstream gives
-    /// 500 ms, which is what a commit costs only on a machine with time to spare: beside other
-    /// tests' clusters an election that a late heartbeat set off, and the client's round of the
-    /// services after it, can take longer. Every Check call expects success, so a passing test
-    /// never waits for this; the one check that expects a call to run out has its own 300 ms.
-    /// </summary>
-    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
+    /// <summary>Upstream's limits, for a simulated cluster: no load can stretch its time.</summary>
+    private static readonly Limits Upstream = new(RequestTimeout: TimeSpan.FromMilliseconds(500), LeaderPatience: TimeSpan.Zero, ClientAttemptTimeout: KvClient.DefaultAttemptTimeout);
 
     /// <summary>
-    /// How long <see cref="CheckSingleLeaderAsync"/> waits for an election at least. Upstream's 8
-    /// looks take 1.2 s, but beside other tests' clusters an election can take longer: late
-    /// timers split the vote again and again. A passing test never waits for it.
+    /// The limits on the system clock. Upstream's 500 ms per Check call and 50 ms per attempt are
+    /// coin tosses on a loaded 2-core machine: an election that a late heartbeat set off can take
+    /// longer, and a commit stalled past the attempt makes the client resend: the resent Put runs
+    /// twice, and a test's "key is new" turns into "key found". Every Check call expects success,
+    /// so a passing test never waits for these.
     /// </summary>
-    private static readonly TimeSpan LeaderPatience = TimeSpan.FromSeconds(5);
+    private static readonly Limits RealTime = new(RequestTimeout: TimeSpan.FromSeconds(2), LeaderPatience: TimeSpan.FromSeconds(5), ClientAttemptTimeout: TimeSpan.FromMilliseconds(250));
 
     /// <summary>
-    /// The clients' limit per attempt. Upstream's 50 ms is a coin toss on a loaded 2-core machine:
-    /// a commit stalled past it makes the client resend, and the answer to the resend fails a
-    /// Check call: the resent Put runs twice, and a test's "key is new" turns into "key found".
-    /// Longer, yet short enough that every scenario still moves off a cut-off leader well inside
-    /// its 500 ms.
+    /// How long a Check call gives a request to succeed; how long <see cref="CheckSingleLeaderAsync"/>
+    /// waits at least, beyond its tries; the clients' limit per attempt.
     /// </summary>
-    private static readonly TimeSpan ClientAttemptTimeout = TimeSpan.FromMilliseconds(250);
+    private sealed record Limits(TimeSpan RequestTimeout, TimeSpan LeaderPatience, TimeSpan ClientAttemptTimeout);
+
+    /// <summary>
+    /// The most characters a test's log takes. Every scenario of upstream's logs well under it; a
+    /// stress run such as the fault history would outgrow what the test runner carries, and its
+    /// CMs' lines, each with a whole log, would cost more than the run.
+    /// </summary>
+    private const long MaxLogChars = 4_000_000;
+
+    /// <summary>This cluster's limits: <see cref="Upstream"/> on the simulation, <see cref="RealTime"/> on the system clock.</summary>
+    private readonly Limits _limits;
+
+    /// <summary>The simulation the cluster runs on, or null on the system clock.</summary>
+    private readonly Simulation? _sim;
+
+    /// <summary>Whether this harness started <see cref="_sim"/>, and so ends it at shutdown.</summary>
+    private readonly bool _ownsSimulation;
+
+    /// <summary>The HTTP between clients and services on the simulation; null: Kestrel and sockets.</summary>
+    private readonly SimulatedHttp? _http;
+
+    /// <summary>Draws the test's random choices (address orders): from the seed on the simulation.</summary>
+    private readonly Random _random;
+
+    /// <summary>The last client number handed out: each cluster counts its own, so a replay logs the same ones.</summary>
+    private int _clientCount;
+
+    /// <summary>The Raft servers' logger: it checks Election Safety on the way to the log.</summary>
+    private readonly SafetyMonitor _monitor;
 
     /// <summary>The number of services.</summary>
     private readonly int _n;
@@ -50,8 +82,9 @@ public sealed class Harness : IAsyncDisposable
     private readonly List<(int Id, KvService Service)> _everCreated = [];
 
     /// <summary>
-    /// The "host:port" each service takes client requests on. Bound to free ports (upstream uses
-    /// fixed ones from 14200), so parallel runs never collide.
+    /// The "host:port" each service takes client requests on. On the simulation upstream's
+    /// localhost:14200 onwards, a restarted service on its old port as upstream's; on Kestrel free
+    /// ports, so parallel runs never collide.
     /// </summary>
     private readonly string[] _kvServiceAddrs;
 
@@ -71,7 +104,8 @@ public sealed class Harness : IAsyncDisposable
     private readonly List<KvClient> _clients = [];
 
     /// <summary>The test's log: services, their Raft servers, clients and Tlog lines.</summary>
-    private readonly TestLog _log;
+    private readonly ClusterLog _log;
+
 
     /// <summary>
     /// Upstream's leaktest.CheckTimeout: when set, every task of the cluster must end within this
@@ -82,65 +116,93 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Set by the first shutdown; a second is a no-op.</summary>
     private bool _shutdown;
 
-    /// <summary>This cluster's place at the <see cref="MachineGate"/>, given back at shutdown.</summary>
-    private MachineGate.Pass? _pass;
-
     /// <summary>The simulated network between the services' Raft servers, restarted ones included (the lab's).</summary>
     private readonly Network _network;
 
-    private Harness(int n, TestLog log, TimeSpan? leakCheck)
+    /// <summary>
+    /// The harness of the test running on this async flow. Set by the constructor, which runs
+    /// inside the test's flow, so it tells the test's own exceptions from any other test's.
+    /// </summary>
+    private static readonly AsyncLocal<Harness?> CurrentTest = new();
+
+    /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
+    private volatile Exception? _testFailure;
+
+    private Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck, Simulation? sim, bool ownsSimulation)
     {
         _n = n;
-        _log = log;
+        _sim = sim;
+        _ownsSimulation = ownsSimulation;
+        _limits = sim is null ? RealTime : Upstream;
         _leakCheck = leakCheck;
-        _network = new Network(TimeProvider.System, log);
+        Clock = (TimeProvider?)sim?.Clock ?? TimeProvider.System;
+        _log = new ClusterLog(output.WriteLine, Clock, MaxLogChars);
+        _monitor = new SafetyMonitor(_log);
+        _random = sim?.NewRandom() ?? new Random();
+        _http = sim is null ? null : new SimulatedHttp();
+        _network = sim is null ? new Network(Clock, _log) : Network.For(sim, _log);
         _kvCluster = new KvService[n];
         _kvServiceAddrs = new string[n];
         _storage = new MapStorage[n];
         _connected = new bool[n];
         _alive = new bool[n];
+        CurrentTest.Value = this;
+        AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
+        Tlog(sim is null ? "real time (Kestrel, loopback sockets, the system clock)" : $"seed {sim.Seed} (RAFT_SEED={sim.Seed} replays this run)");
     }
+
+    /// <summary>The cluster's clock: the simulation's, or the system's.</summary>
+    public TimeProvider Clock { get; }
+
+    /// <summary>A random of the test's own: from the simulation's seed, so a replay draws the same numbers.</summary>
+    public Random NewRandom() => _sim?.NewRandom() ?? new Random();
 
     /// <summary>Once per process, see <see cref="WarmUpAsync"/>.</summary>
     private static readonly Lazy<Task> WarmedUp = new(WarmUpAsync);
 
     /// <summary>
-    /// Waits for a cluster place at the <see cref="MachineGate"/>, then starts the cluster
-    /// (<see cref="StartClusterAsync"/>); a cluster that fails to start gives its place back.
+    /// Starts a cluster of <paramref name="n"/> on a new simulation (from RAFT_SEED if set), which
+    /// the calling test then runs on; with RAFT_REAL_TIME=1, on Kestrel and the system clock. Not
+    /// an async method on purpose: the simulation it adopts must stay with the calling test.
     /// </summary>
-    public static async Task<Harness> NewHarnessAsync(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
+    public static Task<Harness> NewHarnessAsync(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
     {
-        MachineGate.Pass pass = await MachineGate.EnterAsync(GateRole.Cluster);
-        if (pass.Waited > TimeSpan.FromMilliseconds(100))
+        if (RunMode.RealTime)
         {
-            output.WriteLine($"(waited {pass.Waited.TotalSeconds:F1} s at the machine gate for a cluster place)");
+            return StartClusterAsync(output, n, leakCheck, null, false);
         }
-        try
-        {
-            Harness h = await StartClusterAsync(output, n, leakCheck);
-            h._pass = pass;
-            return h;
-        }
-        catch
-        {
-            pass.Dispose();
-            throw;
-        }
+        bool owns = Simulation.Current is null;
+        Simulation sim = Simulation.Current ?? new Simulation(RunMode.NextSeed());
+        sim.Adopt();
+        return StartClusterAsync(output, n, leakCheck, sim, owns);
     }
 
+    /// <summary>
+    /// Starts a cluster served by Kestrel over loopback sockets on the system clock, for the tests
+    /// about the wire itself (raw JSON, bad requests): what a user's client meets.
+    /// </summary>
+    public static Task<Harness> NewWireHarnessAsync(ITestOutputHelper output, int n, TimeSpan? leakCheck = null) =>
+        StartClusterAsync(output, n, leakCheck, null, false);
+
     /// <summary>Creates <paramref name="n"/> services, connects their Raft servers and starts their HTTP servers.</summary>
-    private static async Task<Harness> StartClusterAsync(ITestOutputHelper output, int n, TimeSpan? leakCheck)
+    private static async Task<Harness> StartClusterAsync(ITestOutputHelper output, int n, TimeSpan? leakCheck, Simulation? sim, bool ownsSimulation)
     {
-        await WarmedUp.Value;
-        var h = new Harness(n, new TestLog(output), leakCheck);
+        if (sim is null)
+        {
+            await WarmedUp.Value;
+        }
+        var h = new Harness(output, n, leakCheck, sim, ownsSimulation);
+        if (sim is not null)
+        {
+            sim.DescribeWaiting = () => string.Join(", ", h.RunningTasks());
+        }
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         // Create all services, each with the ids of the others as its Raft peers.
         for (int i = 0; i < n; i++)
         {
             h._storage[i] = new MapStorage();
-            h._kvCluster[i] = new KvService(i, PeerIds(n, i), h._storage[i], ready.Task, h._log);
-            h._kvCluster[i].RaftServer.Proxy().Hook = h._network.HookFor(i);
+            h._kvCluster[i] = h.NewService(i, ready.Task);
             h._everCreated.Add((i, h._kvCluster[i]));
             h._alive[i] = true;
         }
@@ -162,10 +224,22 @@ public sealed class Harness : IAsyncDisposable
         // Each service serves the KV API on a port of its own.
         for (int i = 0; i < n; i++)
         {
-            h._kvServiceAddrs[i] = await h._kvCluster[i].ServeHttpAsync();
+            h._kvServiceAddrs[i] = await h.ServeAsync(i);
         }
         return h;
     }
+
+    /// <summary>Service <paramref name="id"/>, new or restarted from its storage, on the cluster's clock, randoms and network.</summary>
+    private KvService NewService(int id, Task ready)
+    {
+        var service = new KvService(id, PeerIds(_n, id), _storage[id], ready, _monitor, Clock, _sim?.NewRandom());
+        service.RaftServer.Proxy().Hook = _network.HookFor(id);
+        return service;
+    }
+
+    /// <summary>Starts service <paramref name="id"/>'s HTTP server: on the simulation at upstream's port for it, else on a free port.</summary>
+    private Task<string> ServeAsync(int id) =>
+        _http is null ? _kvCluster[id].ServeHttpAsync() : _kvCluster[id].ServeHttpAsync(_http.NewServer($"localhost:{14200 + id}"));
 
     public async ValueTask DisposeAsync() => await ShutdownAsync();
 
@@ -180,54 +254,96 @@ public sealed class Harness : IAsyncDisposable
             return;
         }
         _shutdown = true;
+        AppDomain.CurrentDomain.FirstChanceException -= NoteTestFailure;
+
+        var problems = new List<string>();
         try
         {
-            await StopEverythingAsync();
+            for (int i = 0; i < _n; i++)
+            {
+                _kvCluster[i].DisconnectFromAllRaftPeers();
+                _connected[i] = false;
+            }
+
+            // Requests still running give up, and the clients' connections close.
+            _ctx.Cancel();
+            lock (_clients)
+            {
+                foreach (KvClient c in _clients)
+                {
+                    c.Dispose();
+                }
+            }
+
+            for (int i = 0; i < _n; i++)
+            {
+                if (_alive[i])
+                {
+                    _alive[i] = false;
+                    await UntilAsync(_kvCluster[i].ShutdownAsync());
+                }
+            }
+
+            IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
+            problems.AddRange(_monitor.Violations);
+            problems.AddRange((_sim?.Escapes ?? []).Select(e => $"the simulation was left: {e}"));
+            Exception[] faults = [.. _everCreated.SelectMany(s => s.Service.Faults())];
+            if (faults.Length > 0)
+            {
+                problems.Add($"no background task may fail, but {faults.Length} did:{Environment.NewLine}{string.Join(Environment.NewLine, faults)}");
+            }
+            if (_leakCheck is { } limit && running.Count > 0)
+            {
+                problems.Add($"every task must end within {limit.TotalMilliseconds} ms of shutdown; still running: {string.Join(", ", running)}");
+            }
+        }
+        catch (Exception e)
+        {
+            problems.Add($"shutting the cluster down failed: {e}");
         }
         finally
         {
-            _pass?.Dispose();
+            // Whatever happened, the log is closed: xunit fails the test host if a line comes later.
+            foreach (string problem in problems)
+            {
+                Tlog($"shutdown: {problem}");
+            }
+            _log.Close();
+        }
+        if (_ownsSimulation)
+        {
+            await _sim!.LeaveAsync();
+        }
+        // The test's own failure, if it had one, is the one reported; shutdown's findings are at the end of its log.
+        if (problems.Count > 0 && _testFailure is null)
+        {
+            Assert.Fail(string.Join(Environment.NewLine, problems));
         }
     }
 
-    /// <summary>The shutdown proper, checks included: its cluster place is given back whatever it throws.</summary>
-    private async Task StopEverythingAsync()
+    /// <summary>Notes the first assertion the test fails: disposal runs after it was thrown, but cannot see it.</summary>
+    private void NoteTestFailure(object? sender, FirstChanceExceptionEventArgs e)
     {
-        for (int i = 0; i < _n; i++)
+        if (e.Exception is IAssertionException && CurrentTest.Value == this)
         {
-            _kvCluster[i].DisconnectFromAllRaftPeers();
-            _connected[i] = false;
-        }
-
-        // Requests still running give up, and the clients' connections close.
-        await _ctx.CancelAsync();
-        lock (_clients)
-        {
-            foreach (KvClient c in _clients)
-            {
-                c.Dispose();
-            }
-        }
-
-        for (int i = 0; i < _n; i++)
-        {
-            if (_alive[i])
-            {
-                _alive[i] = false;
-                await _kvCluster[i].ShutdownAsync();
-            }
-        }
-
-        IReadOnlyList<string> running = await WaitForTasksAsync(_leakCheck ?? TimeSpan.FromSeconds(1));
-        await _log.CloseAsync();
-
-        Exception[] faults = [.. _everCreated.SelectMany(s => s.Service.Faults())];
-        faults.Should().BeEmpty("no background task may fail");
-        if (_leakCheck is { } limit)
-        {
-            running.Should().BeEmpty($"every task must end within {limit.TotalMilliseconds} ms of shutdown");
+            _testFailure ??= e.Exception;
         }
     }
+
+    /// <summary>Awaits <paramref name="task"/>, or the simulation's failure if it comes first (a stuck run), so a test never hangs.</summary>
+    private async Task UntilAsync(Task task)
+    {
+        if (_sim is not null)
+        {
+            await Task.WhenAny(task, _sim.Failed);
+            _sim.ThrowIfFailed();
+        }
+        await task;
+    }
+
+    /// <summary>The tasks of the cluster still running, by service.</summary>
+    private IEnumerable<string> RunningTasks() =>
+        _everCreated.SelectMany(s => s.Service.RunningTasks().Select(name => $"service {s.Id}: {name}"));
 
     /// <summary>Partitions service <paramref name="id"/>'s Raft server from all the others.</summary>
     public void DisconnectServiceFromPeers(int id)
@@ -273,8 +389,8 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>
     /// "Restarts" service <paramref name="id"/>: a new service built from the crashed one's
-    /// storage, connected to the live peers. It listens on a new free port (upstream reuses the
-    /// old one); clients made from now on know it.
+    /// storage, connected to the live peers. On the simulation it listens at its old address, as
+    /// upstream's does; on Kestrel on a new free port, which only clients made from now on know.
     /// </summary>
     public async Task RestartServiceAsync(int id)
     {
@@ -282,11 +398,9 @@ public sealed class Harness : IAsyncDisposable
         Tlog($"Restart {id}");
 
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _kvCluster[id] = new KvService(id, PeerIds(_n, id), _storage[id], ready.Task, _log);
+        _kvCluster[id] = NewService(id, ready.Task);
         _everCreated.Add((id, _kvCluster[id]));
-        _kvServiceAddrs[id] = await _kvCluster[id].ServeHttpAsync();
-
-        _kvCluster[id].RaftServer.Proxy().Hook = _network.HookFor(id);
+        _kvServiceAddrs[id] = await ServeAsync(id);
         ReconnectServiceToPeers(id);
         ready.SetResult();
         _alive[id] = true;
@@ -314,31 +428,42 @@ public sealed class Harness : IAsyncDisposable
     }
 
     /// <summary>A client of all the live services, in id order.</summary>
-    public KvClient NewClient() => Track(new KvClient(LiveAddrs(), _log, ClientAttemptTimeout));
+    public KvClient NewClient() => Client(LiveAddrs());
 
     /// <summary>A client of all the live services, in a random order.</summary>
     public KvClient NewClientWithRandomAddrsOrder()
     {
         string[] addrs = [.. LiveAddrs()];
-        Random.Shared.Shuffle(addrs);
-        return Track(new KvClient(addrs, _log, ClientAttemptTimeout));
+        _random.Shuffle(addrs);
+        return Client(addrs);
     }
 
     /// <summary>
     /// A client of service <paramref name="id"/> alone; unless that is the leader, it can only
     /// go on retrying.
     /// </summary>
-    public KvClient NewClientSingleService(int id) => Track(new KvClient([_kvServiceAddrs[id]], _log, ClientAttemptTimeout));
+    public KvClient NewClientSingleService(int id) => Client([_kvServiceAddrs[id]]);
+
+    /// <summary>A client of <paramref name="addrs"/> on the cluster's HTTP, clock and randoms, closed at shutdown.</summary>
+    private KvClient Client(IReadOnlyList<string> addrs)
+    {
+        var c = new KvClient(addrs, _log, _limits.ClientAttemptTimeout, _http?.Handler(), Clock, _sim is null ? null : Interlocked.Increment(ref _clientCount));
+        lock (_clients)
+        {
+            _clients.Add(c);
+        }
+        return c;
+    }
 
     /// <summary>
     /// Checks that exactly one connected service thinks it is the leader, and returns its id.
     /// Tries a few times, 150 ms apart, so it also waits for the cluster to elect one; upstream's
-    /// 8 tries unless a test beyond upstream's asks for more, and at least for <see cref="LeaderPatience"/>.
+    /// 8 tries unless a test beyond upstream's asks for more (on the system clock, for 5 s at least).
     /// </summary>
     public async Task<int> CheckSingleLeaderAsync(int tries = 8)
     {
-        var deadline = DateTime.UtcNow + LeaderPatience;
-        for (int r = 0; r < tries || DateTime.UtcNow < deadline; r++)
+        long start = Clock.GetTimestamp();
+        for (int r = 0; r < tries || Clock.GetElapsedTime(start) < _limits.LeaderPatience; r++)
         {
             int leaderId = -1;
             for (int i = 0; i < _n; i++)
@@ -362,17 +487,21 @@ public sealed class Harness : IAsyncDisposable
             await SleepMs(150);
         }
 
-        // The pool's state tells a starved process (late timers, spurious elections) from a Raft bug.
-        Assert.Fail($"leader not found ({ThreadPoolState()})");
+        // On the system clock, the pool's state tells a starved process (late timers, spurious elections) from a Raft bug.
+        Assert.Fail($"leader not found{ThreadPoolState()}");
         return -1;
     }
 
-    /// <summary>The thread pool's load, for failure messages.</summary>
-    private static string ThreadPoolState()
+    /// <summary>The thread pool's load on the system clock, for failure messages; nothing on the simulation.</summary>
+    private string ThreadPoolState()
     {
+        if (_sim is not null)
+        {
+            return "";
+        }
         ThreadPool.GetAvailableThreads(out int available, out _);
         ThreadPool.GetMaxThreads(out int max, out _);
-        return $"thread pool: {ThreadPool.ThreadCount} threads, {max - available} busy, {ThreadPool.PendingWorkItemCount} work items queued";
+        return $" (thread pool: {ThreadPool.ThreadCount} threads, {max - available} busy, {ThreadPool.PendingWorkItemCount} work items queued)";
     }
 
     /// <summary>
@@ -417,10 +546,9 @@ public sealed class Harness : IAsyncDisposable
     /// Checks that a Get through <paramref name="c"/> runs out of time: the cluster cannot commit
     /// it, so the 300 ms deadline ends the call (Go's "deadline exceeded").
     /// </summary>
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "One of the harness's checks, called like the others")]
     public async Task CheckGetTimesOutAsync(KvClient c, string key)
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300), Clock);
         Func<Task> get = () => c.GetAsync(key, cts.Token);
         await get.Should().ThrowAsync<OperationCanceledException>("the Get cannot be committed, so its deadline must end it");
     }
@@ -428,20 +556,27 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Writes a test's own line to the log, marked [TEST].</summary>
     public void Tlog(string message) => _log.Write($"[TEST] {message}");
 
-    /// <summary>Waits <paramref name="n"/> milliseconds, without blocking a thread.</summary>
-    public static Task SleepMs(int n) => Task.Delay(n);
+    /// <summary>Waits <paramref name="n"/> milliseconds of the cluster's time.</summary>
+    public static async Task SleepMs(int n)
+    {
+        Simulation? sim = Simulation.Current;
+        sim?.ThrowIfFailed();
+        await Task.Delay(TimeSpan.FromMilliseconds(n), (TimeProvider?)sim?.Clock ?? TimeProvider.System);
+        sim?.ThrowIfFailed();
+    }
 
     /// <summary>
     /// Beyond upstream: waits until <paramref name="condition"/> holds, looking every millisecond;
-    /// fails the test after <paramref name="limit"/> (5 s unless given), saying what did not happen.
+    /// fails the test after <paramref name="limit"/> (5 s of cluster time unless given), saying what did not happen.
     /// </summary>
     public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null)
     {
         TimeSpan patience = limit ?? TimeSpan.FromSeconds(5);
-        var deadline = DateTime.UtcNow + patience;
+        TimeProvider clock = (TimeProvider?)Simulation.Current?.Clock ?? TimeProvider.System;
+        long start = clock.GetTimestamp();
         while (!condition())
         {
-            if (DateTime.UtcNow >= deadline)
+            if (clock.GetElapsedTime(start) >= patience)
             {
                 Assert.Fail($"waited {patience.TotalSeconds:0.#} s for {what}");
             }
@@ -455,16 +590,15 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Service <paramref name="id"/> itself, for tests beyond upstream's that look inside it.</summary>
     internal KvService Service(int id) => _kvCluster[id];
 
+
     /// <summary>A Check call's deadline (<see cref="RequestTimeout"/>) inside the harness's own context.</summary>
-    private CancellationTokenSource RequestDeadline()
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(_ctx.Token);
-        cts.CancelAfter(RequestTimeout);
-        return cts;
-    }
+    private DeadlineSource RequestDeadline() => Deadline(_limits.RequestTimeout);
+
+    /// <summary>A deadline <paramref name="after"/> from now on the cluster's clock, inside the harness's own context.</summary>
+    public DeadlineSource Deadline(TimeSpan after) => new(after, Clock, _ctx.Token);
 
     /// <summary>Runs a client call and fails the test, saying which call, if it throws.</summary>
-    private static async Task<T> Succeeds<T>(Func<Task<T>> call, string what)
+    private async Task<T> Succeeds<T>(Func<Task<T>> call, string what)
     {
         try
         {
@@ -472,7 +606,7 @@ public sealed class Harness : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            Assert.Fail($"{what}: deadline exceeded ({ThreadPoolState()})");
+            Assert.Fail($"{what}: deadline exceeded{ThreadPoolState()}");
             throw;
         }
         catch (KvException e)
@@ -508,15 +642,6 @@ public sealed class Harness : IAsyncDisposable
         await service.ShutdownAsync();
     }
 
-    private KvClient Track(KvClient c)
-    {
-        lock (_clients)
-        {
-            _clients.Add(c);
-        }
-        return c;
-    }
-
     private List<string> LiveAddrs() => [.. Enumerable.Range(0, _n).Where(i => _alive[i]).Select(i => _kvServiceAddrs[i])];
 
     private static int[] PeerIds(int n, int id) => [.. Enumerable.Range(0, n).Where(p => p != id)];
@@ -524,15 +649,42 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Waits up to <paramref name="limit"/> for all tasks to end; returns those still running.</summary>
     private async Task<IReadOnlyList<string>> WaitForTasksAsync(TimeSpan limit)
     {
-        var deadline = DateTime.UtcNow + limit;
+        long start = Clock.GetTimestamp();
         while (true)
         {
-            string[] running = [.. _everCreated.SelectMany(s => s.Service.RunningTasks().Select(name => $"service {s.Id}: {name}"))];
-            if (running.Length == 0 || DateTime.UtcNow >= deadline)
+            string[] running = [.. RunningTasks()];
+            if (running.Length == 0 || Clock.GetElapsedTime(start) >= limit)
             {
                 return running;
             }
-            await Task.Delay(5);
+            await SleepMs(5);
         }
+    }
+}
+
+/// <summary>
+/// A cancellation deadline on any clock, linked to a parent token: a CancellationTokenSource of
+/// the clock's, since a linked source's CancelAfter always runs on the system's timer.
+/// </summary>
+public sealed class DeadlineSource : IDisposable
+{
+    private readonly CancellationTokenSource _timer;
+
+    private readonly CancellationTokenSource _linked;
+
+    public DeadlineSource(TimeSpan after, TimeProvider clock, CancellationToken parent)
+    {
+        _timer = new CancellationTokenSource(after, clock);
+        _linked = CancellationTokenSource.CreateLinkedTokenSource(parent, _timer.Token);
+    }
+
+    public CancellationToken Token => _linked.Token;
+
+    public bool IsCancellationRequested => _linked.IsCancellationRequested;
+
+    public void Dispose()
+    {
+        _linked.Dispose();
+        _timer.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 // Tests beyond upstream's: the wire format byte for byte, bad input, the commit-subscription race,
-// request identity across leadership changes, and shutdown with requests in flight.
+// request identity across leadership changes, and shutdown with requests in flight. The tests
+// about the wire run on Kestrel and sockets, each alone in the process; the others on the simulation.
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -17,7 +18,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     private static readonly TimeSpan LeakCheck = TimeSpan.FromMilliseconds(100);
 
     /// <summary>A raw JSON request and the exact answer upstream's service gives to it.</summary>
-    [Fact]
+    [Fact(DisableParallelization = true)]
     public Task TestWireFormatRawJson() => WithSteadyLeaderAsync(async (h, lid) =>
     {
         using var http = RawClient();
@@ -39,7 +40,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     });
 
     /// <summary>Quotes, backslashes, newlines and non-ASCII text come back exactly as they went in.</summary>
-    [Fact]
+    [Fact(DisableParallelization = true)]
     public Task TestUnusualTextRoundTrips() => WithSteadyLeaderAsync(async (h, lid) =>
     {
         var c = h.NewClient();
@@ -60,10 +61,10 @@ public sealed class ServiceTests(ITestOutputHelper output)
     });
 
     /// <summary>Bad requests get a 4xx and a one-line reason, and the service goes on serving.</summary>
-    [Fact]
+    [Fact(DisableParallelization = true)]
     public async Task TestBadInput()
     {
-        await using var h = await NewHarnessAsync(output, 3, LeakCheck);
+        await using var h = await NewWireHarnessAsync(output, 3, LeakCheck);
         int lid = await h.CheckSingleLeaderAsync();
         using var http = RawClient();
         string addr = h.ServiceAddrs[lid];
@@ -114,8 +115,10 @@ public sealed class ServiceTests(ITestOutputHelper output)
     /// command has been applied, and it is still answered.
     /// </summary>
     [Fact]
-    public Task TestCommitBeforeHandlerWaits() => WithSteadyLeaderAsync(async (h, lid) =>
+    public async Task TestCommitBeforeHandlerWaits()
     {
+        await using var h = await NewHarnessAsync(output, 3, LeakCheck);
+        int lid = await h.CheckSingleLeaderAsync();
         KvService leader = h.Service(lid);
         int held = 0;
         leader.AfterSubmit = async index =>
@@ -123,7 +126,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
             Interlocked.Increment(ref held);
             while (leader.LastApplied < index)
             {
-                await Task.Delay(1);
+                await SleepMs(1);
             }
             h.Tlog($"index {index} applied before its handler waits");
         };
@@ -138,7 +141,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
         prev.Should().Be("v");
         Volatile.Read(ref held).Should().BeGreaterThanOrEqualTo(3, "every request must have been held until its commit");
         leader.AfterSubmit = null;
-    });
+    }
 
     /// <summary>
     /// The subscription table on its own, in the orders a cluster makes rare: two requests
@@ -201,13 +204,14 @@ public sealed class ServiceTests(ITestOutputHelper output)
 
         using var stop = new CancellationTokenSource();
         int ok = 0, failedCommit = 0, timedOut = 0;
-        Task[] clients = [.. Enumerable.Range(0, 4).Select(ci => Task.Run(async () =>
+        Task[] clients = [.. Enumerable.Range(0, 4).Select(RunClientAsync)];
+        async Task RunClientAsync(int ci)
         {
+            await Task.Yield(); // Each client goes its own way from here.
             var c = h.NewClientWithRandomAddrsOrder();
             for (int r = 0; !stop.IsCancellationRequested; r++)
             {
-                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
-                deadline.CancelAfter(TimeSpan.FromSeconds(1));
+                using var deadline = new DeadlineSource(TimeSpan.FromSeconds(1), h.Clock, stop.Token);
                 try
                 {
                     if (r % 2 == 0)
@@ -238,7 +242,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
                     Interlocked.Increment(ref timedOut);
                 }
             }
-        }))];
+        }
 
         // Each new leader differs from the one just cut off, so among four leaders of three
         // servers one has led before: it lost leadership and won it back.
@@ -256,7 +260,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
             await h.WaitUntilNotLeaderAsync(lid);
         }
         await SleepMs(100);
-        await stop.CancelAsync();
+        stop.Cancel();
         await Task.WhenAll(clients);
 
         h.Tlog($"leaders {string.Join(' ', leaders)}; answers: {ok} OK, {failedCommit} FailedCommit, {timedOut} timed out");
@@ -277,26 +281,26 @@ public sealed class ServiceTests(ITestOutputHelper output)
 
         // The cut-off leader takes these, but cannot commit them.
         var c = h.NewClientSingleService(lid);
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5), h.Clock);
         Task<(string, bool)> get = c.GetAsync("k", deadline.Token);
         while (!h.Service(lid).RunningTasks().Any(t => t.Contains("HTTP handler", StringComparison.Ordinal)))
         {
             await SleepMs(1);
         }
 
-        var sw = Stopwatch.StartNew();
+        long crashed = h.Clock.GetTimestamp();
         await h.CrashServiceAsync(lid);
-        sw.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(2), "shutdown must not wait for requests that cannot finish");
+        h.Clock.GetElapsedTime(crashed).Should().BeLessThan(TimeSpan.FromSeconds(2), "shutdown must not wait for requests that cannot finish");
         // The handlers and the updater are done now; Raft's own loops end moments later, which the leak check sees to.
         h.Service(lid).RunningTasks().Should().NotContain(t => t.Contains("HTTP handler", StringComparison.Ordinal) || t == "kv updater");
 
         // With its only service gone the client goes on trying; cancelling ends the call at once.
         get.IsCompleted.Should().BeFalse("the client has nowhere else to go");
-        sw.Restart();
-        await deadline.CancelAsync();
+        long cancelled = h.Clock.GetTimestamp();
+        deadline.Cancel();
         Func<Task> waiting = () => get;
         await waiting.Should().ThrowAsync<OperationCanceledException>();
-        sw.Elapsed.Should().BeLessThan(TimeSpan.FromMilliseconds(500), "cancellation must end a call promptly");
+        h.Clock.GetElapsedTime(cancelled).Should().BeLessThan(TimeSpan.FromMilliseconds(500), "cancellation must end a call promptly");
     }
 
     /// <summary>
@@ -306,11 +310,9 @@ public sealed class ServiceTests(ITestOutputHelper output)
     /// (this test project, started as a <see cref="FreshCluster"/>), and the request is sent over
     /// a bare socket, whose own first use costs next to nothing.
     /// </summary>
-    [Fact, LongTest]
+    [Fact(DisableParallelization = true)]
     public async Task TestFreshServiceAnswersItsFirstRequestQuickly()
     {
-        // It times a cluster, so no other may run beside it, in this process or another.
-        using MachineGate.Pass pass = await MachineGate.EnterAsync(GateRole.Cluster, MachineGate.ClusterCapacity, TestContext.Current.CancellationToken);
         // A cold request path costs about 200 ms of compiling, however quiet the machine, so one
         // fresh process answering within 50 ms shows the warm-up works. Up to three processes,
         // one after another: a machine busy with other tests can stall any single request.
@@ -406,7 +408,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Runs <paramref name="script"/> on a fresh cluster of three, given its leader. The script's
+    /// Runs <paramref name="script"/> on a fresh cluster of three on Kestrel, given its leader. The script's
     /// answers are exact only while that leader keeps its term: if heartbeats run late on a busy
     /// machine and a follower starts an election, "OK" turns into NotLeader, which says nothing of
     /// what the script checks. So a failure counts only if the leader kept its term; if the term
@@ -416,7 +418,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     {
         for (int attempt = 1; ; attempt++)
         {
-            await using var h = await NewHarnessAsync(output, 3, LeakCheck);
+            await using var h = await NewWireHarnessAsync(output, 3, LeakCheck);
             int lid = await h.CheckSingleLeaderAsync();
             var before = h.Service(lid).RaftServer.Report();
             try

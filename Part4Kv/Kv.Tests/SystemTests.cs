@@ -103,8 +103,10 @@ public sealed class SystemTests(ITestOutputHelper output)
         await h.CheckPutAsync(c, "foo", "mexico");
 
         var fiveDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Task casser = Task.Run(async () =>
+        Task casser = CasManyAsync();
+        async Task CasManyAsync()
         {
+            await Task.Yield(); // Goes its own way from here, beside the test.
             var c = h.NewClient();
             for (int i = 0; i < 20; i++)
             {
@@ -114,7 +116,7 @@ public sealed class SystemTests(ITestOutputHelper output)
                     fiveDone.SetResult();
                 }
             }
-        }, TestContext.Current.CancellationToken);
+        }
 
         // While foo is "mexico" the CASes change nothing; once the Put makes it "bar", the next one
         // succeeds. Upstream puts after 50 ms and reads after 300 more; here the Put waits for the
@@ -333,19 +335,23 @@ public sealed class SystemTests(ITestOutputHelper output)
     /// </summary>
     private static async Task ConcurrentPutsThenGetsAsync(Harness h, int n)
     {
-        Task[] puts = [.. Enumerable.Range(0, n).Select(i => Task.Run(async () =>
+        await Task.WhenAll(Enumerable.Range(0, n).Select(PutAsync));
+        await Task.WhenAll(Enumerable.Range(0, n).Select(GetAsync));
+
+        // Each client goes its own way after its first await; the test waits for all of them.
+        async Task PutAsync(int i)
         {
+            await Task.Yield();
             var c = h.NewClient();
             var (_, f) = await h.CheckPutAsync(c, $"key{i}", $"value{i}");
             f.Should().BeFalse($"got key found for {i}, want false");
-        }))];
-        await Task.WhenAll(puts);
+        }
 
-        Task[] gets = [.. Enumerable.Range(0, n).Select(i => Task.Run(async () =>
+        async Task GetAsync(int i)
         {
+            await Task.Yield();
             var c = h.NewClient();
             await h.CheckGetAsync(c, $"key{i}", $"value{i}");
-        }))];
-        await Task.WhenAll(gets);
+        }
     }
 }

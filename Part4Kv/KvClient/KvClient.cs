@@ -57,13 +57,20 @@ public sealed class KvClient : IDisposable
     /// <summary>Where the "[client&lt;id&gt;]" lines go.</summary>
     private readonly ILogger _logger;
 
+    /// <summary>The clock of the attempts' timeouts and the pause between rounds.</summary>
+    private readonly TimeProvider _time;
+
     /// <summary>
     /// Creates a client of the services at <paramref name="serviceAddrs"/> (each "host:port").
     /// Each attempt at one service gets <paramref name="attemptTimeout"/>, by default upstream's
     /// 50 ms. A commit slower than that makes the client send the request again.
     /// A Put or CAS then runs twice.
+    /// A test can give the client its own HTTP <paramref name="handler"/> (the client disposes
+    /// it), clock (<paramref name="timeProvider"/>) and number (<paramref name="id"/>; by default
+    /// the next of the process's count, as upstream's).
     /// </summary>
-    public KvClient(IReadOnlyList<string> serviceAddrs, ILogger? logger = null, TimeSpan? attemptTimeout = null)
+    public KvClient(IReadOnlyList<string> serviceAddrs, ILogger? logger = null, TimeSpan? attemptTimeout = null,
+        HttpMessageHandler? handler = null, TimeProvider? timeProvider = null, int? id = null)
     {
         _attemptTimeout = attemptTimeout ?? DefaultAttemptTimeout;
         if (serviceAddrs.Count == 0)
@@ -71,10 +78,11 @@ public sealed class KvClient : IDisposable
             throw new ArgumentException("a client needs at least one service address", nameof(serviceAddrs));
         }
         _addrs = [.. serviceAddrs];
-        _clientID = Interlocked.Increment(ref _clientCount);
+        _clientID = id ?? Interlocked.Increment(ref _clientCount);
         _logger = logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
         // Loopback services: no proxy from the environment may stand in between.
-        _http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Timeout.InfiniteTimeSpan };
+        _http = new HttpClient(handler ?? new SocketsHttpHandler { UseProxy = false }) { Timeout = Timeout.InfiniteTimeSpan };
     }
 
     /// <summary>
@@ -131,8 +139,8 @@ public sealed class KvClient : IDisposable
             string path = $"http://{_addrs[_assumedLeader]}/{route}/";
             Clientlog($"sending {GoSyntax(req)} to {path}");
 
-            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            attempt.CancelAfter(_attemptTimeout);
+            using var attemptTimer = new CancellationTokenSource(_attemptTimeout, _time);
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct, attemptTimer.Token);
             TResp resp;
             try
             {
@@ -184,7 +192,7 @@ public sealed class KvClient : IDisposable
         _assumedLeader = (_assumedLeader + 1) % _addrs.Length;
         if (failedInARow % _addrs.Length == 0)
         {
-            await Task.Delay(RoundPause, ct);
+            await Task.Delay(RoundPause, _time, ct);
         }
     }
 

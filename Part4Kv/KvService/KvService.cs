@@ -67,22 +67,32 @@ public sealed class KvService
     /// <summary>Where this service's "[kv N]" lines (and its Raft server's lines) go.</summary>
     private readonly ILogger _logger;
 
+    /// <summary>The clock of the Raft server's timers, and of this service's own waits.</summary>
+    private readonly TimeProvider _time;
+
+    /// <summary>Draws handler ids when the service is given a seeded Random; null: fresh Guids.</summary>
+    private readonly Random? _handlerIds;
+
     /// <summary>
     /// Creates the service and its Raft server, which starts serving RPCs at once; the cluster
     /// runs once <paramref name="ready"/> completes (all peers connected). A service restarted
     /// after a crash gets the crashed one's <paramref name="storage"/> and replays its log. The
-    /// Raft server's timers and network run on <paramref name="timeProvider"/>, by default the
-    /// system's clock (a tool can slow a cluster down with a clock of its own).
+    /// Raft server's timers and network, and the service's own waits, run on
+    /// <paramref name="timeProvider"/>, by default the system's clock (a tool can slow a cluster
+    /// down with a clock of its own); its random choices come from <paramref name="random"/>, by
+    /// default unseeded (a simulation brings a seeded one).
     /// </summary>
-    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null, TimeProvider? timeProvider = null)
+    public KvService(int id, IReadOnlyList<int> peerIds, IStorage storage, Task ready, ILogger? logger = null, TimeProvider? timeProvider = null, Random? random = null)
     {
         // Go's gob.Register: the Raft log stores commands by a registered type name.
         CommandTypes.Register<Command>("kv.command");
         _id = id;
         _logger = logger ?? NullLogger.Instance;
-        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger, timeProvider);
+        _time = timeProvider ?? TimeProvider.System;
+        _handlerIds = random is null ? null : new Random(random.Next());
+        _rs = new Server(id, peerIds, storage, ready, _commitChan.Writer, _logger, timeProvider, random);
         _rs.Serve();
-        _updater = Task.Run(RunUpdaterAsync);
+        _updater = RunUpdaterAsync();
     }
 
     /// <summary>Whether this service's Raft server thinks it is the leader; for tests.</summary>
@@ -98,8 +108,15 @@ public sealed class KvService
     public async Task<string> ServeHttpAsync(int port = 0)
     {
         await WarmedUp.Value;
-        return await StartHttpAsync(port);
+        return await StartHttpAsync(port, null);
     }
+
+    /// <summary>
+    /// Serves the KV API on <paramref name="server"/> in place of Kestrel (a test's in-memory
+    /// server, say) and returns its address as "host:port". No warm-up: nothing here is timed
+    /// against the system's clock.
+    /// </summary>
+    public Task<string> ServeHttpAsync(IServer server) => StartHttpAsync(0, server);
 
     /// <summary>Once per process, before the first service answers anybody: see <see cref="WarmUpAsync"/>.</summary>
     private static readonly Lazy<Task> WarmedUp = new(WarmUpAsync);
@@ -135,7 +152,7 @@ public sealed class KvService
             string[] addrs = new string[n];
             for (int i = 0; i < n; i++)
             {
-                addrs[i] = await cluster[i].StartHttpAsync(0);
+                addrs[i] = await cluster[i].StartHttpAsync(0, null);
             }
 
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
@@ -179,8 +196,11 @@ public sealed class KvService
         ("get", new GetRequest { Key = "warm-up" }, false),
     ];
 
-    /// <summary>What <see cref="ServeHttpAsync"/> does once the process is warm; the warm-up's own services start here.</summary>
-    private async Task<string> StartHttpAsync(int port)
+    /// <summary>
+    /// What <see cref="ServeHttpAsync(int)"/> does once the process is warm, on Kestrel at
+    /// <paramref name="port"/>, or on <paramref name="server"/> if given; the warm-up's own services start here.
+    /// </summary>
+    private async Task<string> StartHttpAsync(int port, IServer? server)
     {
         if (_app is not null)
         {
@@ -190,8 +210,15 @@ public sealed class KvService
         // No config file watching: a test run creates dozens of these, and each watcher costs an inotify instance.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
+        if (server is not null)
+        {
+            builder.Services.AddSingleton(server);
+        }
         WebApplication app = builder.Build();
-        app.Urls.Add($"http://127.0.0.1:{port}");
+        if (server is null)
+        {
+            app.Urls.Add($"http://127.0.0.1:{port}");
+        }
 
         // An unknown route or a wrong method gets its status with a one-line reason, as Go's mux answers.
         app.UseStatusCodePages(context =>
@@ -221,7 +248,7 @@ public sealed class KvService
     {
         Kvlog("shutting down Raft server");
         // Upstream's handlers wait on their request only; here shutdown also ends them, so none outlives the service.
-        await _stopping.CancelAsync();
+        _stopping.Cancel();
         await _rs.ShutdownAsync();
         Kvlog("closing commitChan");
         _commitChan.Writer.TryComplete();
@@ -230,7 +257,7 @@ public sealed class KvService
         if (_app is { } app)
         {
             Kvlog("shutting down HTTP server");
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1), _time);
             await app.StopAsync(timeout.Token);
             await app.DisposeAsync();
             Kvlog("HTTP shutdown complete");
@@ -254,7 +281,7 @@ public sealed class KvService
         Kvlog($"HTTP PUT {GoValue(pr.Key, pr.Value)}");
 
         // The state change goes through the Raft log; the answer waits until it is committed and applied.
-        var cmd = new Command { Kind = CommandKind.Put, Key = pr.Key, Value = pr.Value, Id = _id, HandlerId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.Put, Key = pr.Key, Value = pr.Value, Id = _id, HandlerId = NewHandlerId() };
         PutResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new PutResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
@@ -276,7 +303,7 @@ public sealed class KvService
         }
         Kvlog($"HTTP GET {GoValue(gr.Key)}");
 
-        var cmd = new Command { Kind = CommandKind.Get, Key = gr.Key, Id = _id, HandlerId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.Get, Key = gr.Key, Id = _id, HandlerId = NewHandlerId() };
         GetResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new GetResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, Value = done.ResultValue },
@@ -296,7 +323,7 @@ public sealed class KvService
         }
         Kvlog($"HTTP CAS {GoValue(cr.Key, cr.CompareValue, cr.Value)}");
 
-        var cmd = new Command { Kind = CommandKind.CAS, Key = cr.Key, Value = cr.Value, CompareValue = cr.CompareValue, Id = _id, HandlerId = Guid.NewGuid() };
+        var cmd = new Command { Kind = CommandKind.CAS, Key = cr.Key, Value = cr.Value, CompareValue = cr.CompareValue, Id = _id, HandlerId = NewHandlerId() };
         CASResponse? resp = await SubmitAndWaitAsync(ctx, cmd) switch
         {
             (ResponseStatus.OK, { } done) => new CASResponse { RespStatus = ResponseStatus.OK, KeyFound = done.ResultFound, PrevValue = done.ResultValue },
@@ -332,9 +359,11 @@ public sealed class KvService
             _commitSubs.WatchIndex(sub, logIndex);
 
             using var waiting = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _stopping.Token);
+            // Not Done.WaitAsync(token), whose cancellation comes back from the thread pool.
+            using CancellationTokenRegistration giveUp = waiting.Token.Register(sub.Cancel);
             try
             {
-                Command? done = await sub.Done.WaitAsync(waiting.Token);
+                Command? done = await sub.Done;
                 return done is null ? (ResponseStatus.FailedCommit, null) : (ResponseStatus.OK, done);
             }
             catch (OperationCanceledException) when (waiting.IsCancellationRequested)
@@ -372,10 +401,16 @@ public sealed class KvService
     /// </summary>
     private async Task RunUpdaterAsync()
     {
+        await Task.Yield(); // Runs apart from the constructor, as a task of its own.
         try
         {
-            await foreach (CommitEntry entry in _commitChan.Reader.ReadAllAsync())
+            // Not ReadAllAsync, whose awaits come back from the thread pool.
+            while (await _commitChan.Reader.WaitToReadAsync())
             {
+                if (!_commitChan.Reader.TryRead(out CommitEntry? entry))
+                {
+                    continue;
+                }
                 var cmd = (Command)entry.Command;
                 var (resultValue, resultFound) = cmd.Kind switch
                 {
@@ -392,6 +427,21 @@ public sealed class KvService
             _logger.LogError(e, "[kv {Id}] updater failed", _id);
             _updaterFault = e;
         }
+    }
+
+    /// <summary>A fresh handler id: drawn from the seeded random if the service has one, so a replayed run logs the same ids.</summary>
+    private Guid NewHandlerId()
+    {
+        if (_handlerIds is null)
+        {
+            return Guid.NewGuid();
+        }
+        Span<byte> bytes = stackalloc byte[16];
+        lock (_handlerIds)
+        {
+            _handlerIds.NextBytes(bytes);
+        }
+        return new Guid(bytes);
     }
 
     /// <summary>Logs a line "[kv N] message" (upstream's kvlog).</summary>
@@ -473,6 +523,9 @@ internal sealed class CommitSubscriptions
         public Task<Command?> Done => _done.Task;
 
         public void Complete(Command? result) => _done.TrySetResult(result);
+
+        /// <summary>Its handler stopped waiting: <see cref="Done"/> is cancelled.</summary>
+        public void Cancel() => _done.TrySetCanceled();
     }
 
     /// <summary>Guards everything below.</summary>
