@@ -1,28 +1,18 @@
-// How this part's tests share the machine: four at a time, through a gate shared with every other test process, the long ones first.
+// How this part's tests share the machine: side by side, a few at a time, the long ones first.
 using System.Reflection;
 using Xunit;
 using Xunit.Sdk;
 using Xunit.v3;
 
 // Every test may run beside any other, whatever its class: each builds a cluster of its own and
-// shares nothing with the others (every service listens on a free port of its own, and every
-// Raft server reads the fault switches for itself). A test that must see the whole process to
-// itself says so with [Fact(DisableParallelization = true)] and a comment why; xUnit runs it when
-// no other is running.
+// shares nothing with the others. A system test's cluster runs on a simulation of its own (its
+// own thread, virtual clock, randoms and in-memory HTTP), so no other test, and no other work on
+// the machine, can change what it does. The few tests about the wire itself run on Kestrel and
+// the system clock; they say [Fact(DisableParallelization = true)], and xUnit runs each when no
+// other test of this process is running, so that at least this process leaves their timing alone.
 //
-// At most MaxThreads tests run at once: xUnit's conservative algorithm starts a test only when
-// one of that many slots is free, and a test holds its slot until it ends, awaits included. So
-// no more than that many clusters ever tick at once in this process. A KV cluster also serves
-// HTTP, and its tests count on a commit inside the client's 250 ms attempt, and on a leader
-// that stays leader through a few requests. Four at once are green alone, but beside a browser, a
-// child `dotnet test` or another suite's clusters (Raft.sln runs two suites at once) heartbeats
-// and commits stall: a late heartbeat hands leadership on under a test that has just found the
-// leader, or a resend is answered DuplicateRequest, as upstream's service answers it. So every
-// cluster also takes a place at the MachineGate, shared by every test process of this repository
-// on the machine: at most four KV clusters at once in all of them, and none while anything else
-// holds a pass (browsers, child builds and test runs, benchmarks, and whole runs of Part1-3's and
-// the playground's tests). Four take Part4Kv from 17 to 9.4 s and Part5Kv from 27 to 11.6 s
-// (median of 50 runs alone); see issue 18's note for the runs beside other suites.
+// At most MaxThreads tests run at once. A simulated test keeps one core busy while it runs (a
+// cluster's seconds take it milliseconds), so more than the cores gain little.
 [assembly: Parallelization(Mode = ParallelMode.All, MaxThreads = 4)]
 
 // One collection for the whole assembly: in ParallelMode.All collections no longer keep tests
