@@ -2,6 +2,8 @@
 //   dotnet run -c Release --project Tools/RaftBench -- [--n 1000,5000] [--scenario burst|latency|election|kv|all]
 //                                                       [--no-rpc-delay] [--leader-change] [--json FILE]
 //                                                       [--kv-seconds 5] [--kv-clients 1,8,32] [--kv-ops put,get[,echo]] [--kv-null-storage]
+// `--help` lists the options and their defaults.
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Lab;
@@ -9,72 +11,129 @@ using Raft;
 
 namespace RaftBench;
 
+/// <summary>What the command line asked for.</summary>
+internal sealed record BenchOptions(int[] Sizes, string Scenario, string? JsonPath, bool NoRpcDelay, bool LeaderChange,
+                                    int[] KvClients, double KvSeconds, string[] KvOps, bool KvNullStorage);
+
 public static class Program
 {
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
-    public static async Task<int> Main(string[] args)
-    {
-        int[] sizes = [1_000, 5_000, 10_000, 20_000];
-        string scenario = "all";
-        string? jsonPath = null;
-        bool leaderChange = false;
-        int[] kvClients = [1, 8, 32];
-        double kvSeconds = 5;
-        string[] kvOps = ["put", "get"];
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--n" when i + 1 < args.Length:
-                    if (!TryParseSizes(args[++i], out sizes))
-                    {
-                        return Usage($"--n takes positive whole numbers separated by commas, not '{args[i]}'");
-                    }
-                    break;
-                case "--scenario" when i + 1 < args.Length && args[i + 1] is "burst" or "latency" or "election" or "kv" or "all":
-                    scenario = args[++i];
-                    break;
-                case "--json" when i + 1 < args.Length:
-                    jsonPath = args[++i];
-                    break;
-                case "--no-rpc-delay":
-                    BenchCluster.Network = NetworkConditions.Instant;
-                    KvScenario.Network = NetworkConditions.Instant;
-                    break;
-                case "--kv-clients" when i + 1 < args.Length:
-                    if (!TryParseSizes(args[++i], out kvClients))
-                    {
-                        return Usage($"--kv-clients takes positive whole numbers separated by commas, not '{args[i]}'");
-                    }
-                    break;
-                case "--kv-seconds" when i + 1 < args.Length:
-                    if (!double.TryParse(args[++i], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out kvSeconds) || kvSeconds <= 0)
-                    {
-                        return Usage($"--kv-seconds takes a positive number, not '{args[i]}'");
-                    }
-                    break;
-                case "--kv-ops" when i + 1 < args.Length:
-                    kvOps = args[++i].Split(',');
-                    if (kvOps.Length == 0 || kvOps.Any(o => o is not ("put" or "get" or "echo")))
-                    {
-                        return Usage($"--kv-ops takes put, get and echo separated by commas, not '{args[i]}'");
-                    }
-                    break;
-                case "--kv-null-storage":
-                    KvScenario.NullStorage = true;
-                    break;
-                case "--leader-change":
-                    leaderChange = true;
-                    break;
-                case "--help" or "-h":
-                    Usage(null);
-                    return 0;
-                default:
-                    return Usage($"unknown or incomplete option '{args[i]}'");
-            }
-        }
+    public static Task<int> Main(string[] args) => InvokeAsync(args, Console.Out, Console.Error, BenchAsync);
 
+    /// <summary>
+    /// Reads the command line and runs <paramref name="bench"/> with what it asked for. Help goes
+    /// to <paramref name="stdout"/>; a bad command line gets one line on <paramref name="stderr"/>
+    /// and exit code 2.
+    /// </summary>
+    internal static async Task<int> InvokeAsync(string[] args, TextWriter stdout, TextWriter stderr, Func<BenchOptions, Task<int>> bench)
+    {
+        Option<string> sizes = NumberList("--n", "how many commands each burst submits", "1000,5000,10000,20000");
+        Option<string> scenario = new("--scenario")
+        {
+            Description = "which scenario to run",
+            HelpName = "burst|latency|election|kv|all",
+            DefaultValueFactory = _ => "all",
+        };
+        scenario.Validators.Add(r =>
+        {
+            string value = r.GetValueOrDefault<string>();
+            if (value is not ("burst" or "latency" or "election" or "kv" or "all"))
+            {
+                r.AddError($"--scenario takes burst, latency, election, kv or all, not '{value}'");
+            }
+        });
+        Option<string?> json = new("--json") { Description = "also write the results to FILE, as JSON", HelpName = "FILE" };
+        Option<bool> noRpcDelay = new("--no-rpc-delay") { Description = "turn the simulated network's 1-5 ms delay off (for the kv scenario's Raft servers too)" };
+        Option<bool> leaderChange = new("--leader-change") { Description = "cut the leader off halfway through each burst and before the latency run's command 101" };
+        Option<double> kvSeconds = new("--kv-seconds")
+        {
+            Description = "how long each kv client count runs each op, in seconds",
+            HelpName = "SECONDS",
+            DefaultValueFactory = _ => 5,
+            CustomParser = r =>
+            {
+                string text = r.Tokens[0].Value;
+                if (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double seconds) || seconds <= 0)
+                {
+                    r.AddError($"--kv-seconds takes a positive number, not '{text}'");
+                }
+                return seconds;
+            },
+        };
+        Option<string> kvClients = NumberList("--kv-clients", "the kv scenario's client counts, a fresh cluster for each", "1,8,32");
+        Option<string> kvOps = new("--kv-ops")
+        {
+            Description = "the kv scenario's operations: put, get and echo (a stub that answers every put at once)",
+            HelpName = "put,get,echo",
+            DefaultValueFactory = _ => "put,get",
+        };
+        kvOps.Validators.Add(r =>
+        {
+            string value = r.GetValueOrDefault<string>();
+            if (value.Split(',').Any(o => o is not ("put" or "get" or "echo")))
+            {
+                r.AddError($"--kv-ops takes put, get and echo separated by commas, not '{value}'");
+            }
+        });
+        Option<bool> kvNullStorage = new("--kv-null-storage") { Description = "give the kv services a storage that throws the bytes away" };
+
+        var root = new RootCommand("Measures Part3's commit path (throughput, latency, election time) and Part5Kv's KV service over HTTP.")
+        {
+            sizes, scenario, noRpcDelay, leaderChange, json, kvSeconds, kvClients, kvOps, kvNullStorage,
+        };
+        root.SetAction(r => bench(new BenchOptions(
+            Numbers(r.GetRequiredValue(sizes))!, r.GetRequiredValue(scenario), r.GetValue(json), r.GetValue(noRpcDelay), r.GetValue(leaderChange),
+            Numbers(r.GetRequiredValue(kvClients))!, r.GetValue(kvSeconds), r.GetRequiredValue(kvOps).Split(','), r.GetValue(kvNullStorage))));
+
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors is [var error, ..])
+        {
+            await stderr.WriteLineAsync($"RaftBench: {error.Message}");
+            return 2;
+        }
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+    }
+
+    /// <summary>An option taking positive whole numbers separated by commas, kept as typed (so help shows the default so).</summary>
+    private static Option<string> NumberList(string name, string description, string defaults)
+    {
+        Option<string> option = new(name) { Description = description, HelpName = "N,N,...", DefaultValueFactory = _ => defaults };
+        option.Validators.Add(r =>
+        {
+            string value = r.GetValueOrDefault<string>();
+            if (Numbers(value) is null)
+            {
+                r.AddError($"{name} takes positive whole numbers separated by commas, not '{value}'");
+            }
+        });
+        return option;
+    }
+
+    /// <summary>The positive whole numbers in <paramref name="text"/>, separated by commas; null if it holds anything else.</summary>
+    private static int[]? Numbers(string text)
+    {
+        var list = new List<int>();
+        foreach (string part in text.Split(','))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n <= 0)
+            {
+                return null;
+            }
+            list.Add(n);
+        }
+        return [.. list];
+    }
+
+    /// <summary>Runs the scenarios asked for and prints their results: 0, or 3 when a cluster stalled.</summary>
+    private static async Task<int> BenchAsync(BenchOptions options)
+    {
+        if (options.NoRpcDelay)
+        {
+            BenchCluster.Network = NetworkConditions.Instant;
+            KvScenario.Network = NetworkConditions.Instant;
+        }
+        KvScenario.NullStorage = options.KvNullStorage;
         Console.WriteLine($"RaftBench: Part3, 3 servers in one process, logging off, simulated RPC delay {(BenchCluster.Network == NetworkConditions.Instant ? "off" : "1-5 ms")}, {Environment.ProcessorCount} cores");
         var bursts = new List<BurstResult>();
         LatencyResult? latency = null;
@@ -82,34 +141,34 @@ public static class Program
         List<KvResult>? kv = null;
         try
         {
-            if (scenario is "burst" or "all")
+            if (options.Scenario is "burst" or "all")
             {
-                foreach (int n in sizes)
+                foreach (int n in options.Sizes)
                 {
-                    bursts.Add(await RaftScenarios.BurstAsync(n, Progress, leaderChange ? (n / 2) + 1 : null));
+                    bursts.Add(await RaftScenarios.BurstAsync(n, Progress, options.LeaderChange ? (n / 2) + 1 : null));
                     ClearProgress();
                 }
                 PrintBursts(bursts);
             }
-            if (scenario is "latency" or "all")
+            if (options.Scenario is "latency" or "all")
             {
-                latency = await RaftScenarios.LatencyAsync(200, Progress, leaderChange ? 101 : null);
+                latency = await RaftScenarios.LatencyAsync(200, Progress, options.LeaderChange ? 101 : null);
                 ClearProgress();
                 Console.WriteLine();
                 Console.WriteLine($"latency, 200 commands one at a time (Submit to the leader's delivery): " +
                                   $"p50 {latency.P50:F2} ms, p90 {latency.P90:F2} ms, p99 {latency.P99:F2} ms, max {latency.Max:F2} ms; " +
                                   $"leader changes {latency.LeaderChanges}, commands resubmitted {latency.Resubmitted}");
             }
-            if (scenario is "election" or "all")
+            if (options.Scenario is "election" or "all")
             {
                 election = await RaftScenarios.ElectionAsync(20, Progress);
                 ClearProgress();
                 Console.WriteLine();
                 Console.WriteLine($"election, 20 fresh clusters (ready signal to a single leader): p50 {election.P50:F0} ms, max {election.Max:F0} ms");
             }
-            if (scenario is "kv" or "all")
+            if (options.Scenario is "kv" or "all")
             {
-                kv = await KvScenario.RunAsync(kvClients, TimeSpan.FromSeconds(kvSeconds), kvOps, Progress);
+                kv = await KvScenario.RunAsync(options.KvClients, TimeSpan.FromSeconds(options.KvSeconds), options.KvOps, Progress);
                 ClearProgress();
                 PrintKv(kv);
             }
@@ -125,7 +184,7 @@ public static class Program
             return 3;
         }
 
-        if (jsonPath is not null)
+        if (options.JsonPath is { } jsonPath)
         {
             await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { bursts, latency, election, kv, kvNullStorage = KvScenario.NullStorage, rpcDelay = BenchCluster.Network != NetworkConditions.Instant }, JsonOptions));
             Console.WriteLine($"wrote {jsonPath}");
@@ -158,34 +217,6 @@ public static class Program
         }
         Console.WriteLine("(latency: from the KvClient call to its answer, resends included; errors: a KvException, or no answer within 2 s)");
         Console.WriteLine("(writes, MB written: all three services' storage during the run; max KB: the largest single write, the whole state)");
-    }
-
-    private static bool TryParseSizes(string text, out int[] sizes)
-    {
-        var list = new List<int>();
-        foreach (string part in text.Split(','))
-        {
-            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n <= 0)
-            {
-                sizes = [];
-                return false;
-            }
-            list.Add(n);
-        }
-        sizes = [.. list];
-        return true;
-    }
-
-    private static int Usage(string? error)
-    {
-        if (error is not null)
-        {
-            Console.Error.WriteLine($"RaftBench: {error}");
-        }
-        Console.Error.WriteLine("usage: dotnet run -c Release --project Tools/RaftBench -- [--n 1000,5000,10000,20000] " +
-                                "[--scenario burst|latency|election|kv|all] [--no-rpc-delay] [--leader-change] [--json FILE] " +
-                                "[--kv-seconds 5] [--kv-clients 1,8,32] [--kv-ops put,get,echo] [--kv-null-storage]");
-        return error is null ? 0 : 2;
     }
 
     private static void Progress(string line)

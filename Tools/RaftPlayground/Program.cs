@@ -1,114 +1,117 @@
 // RaftPlayground: a live Part5Kv cluster in one process, and a page to watch it and break it.
+using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Runtime.InteropServices;
 using RaftPlayground;
 
-const string Usage = """
-    usage: dotnet run --project Tools/RaftPlayground -- [--servers 3|5] [--port PORT] [--kv-port-base PORT] [--bind ADDRESS] [--watch-only]
-      --servers N          servers in the cluster, 3 or 5 (default 5)
-      --port PORT          the page's port, 0 for a free one (default 8080)
-      --kv-port-base PORT  service i serves its KV API on PORT+i, 0 for free ports (default 14200, as upstream)
-      --bind ADDRESS       the page's address (default 127.0.0.1, this machine only)
-      --watch-only         other machines may watch, but only this machine may use the controls
-    """;
+return await CommandLine.InvokeAsync(args, Console.Out, Console.Error, RunAsync);
 
-if (args is ["--help"] or ["-h"])
+/// <summary>Starts the playground and runs it until Ctrl+C or SIGTERM.</summary>
+static async Task<int> RunAsync(PlaygroundOptions options)
 {
-    Console.WriteLine(Usage);
+    Playground playground;
+    try
+    {
+        playground = await Playground.StartAsync(options);
+    }
+    catch (IOException e)
+    {
+        Console.Error.WriteLine($"RaftPlayground: cannot listen: {e.Message} (choose other ports with --port and --kv-port-base, or 0 for free ones)");
+        return 1;
+    }
+
+    // Ctrl+C (and a plain kill) end the wait below instead of the process, so shutdown is clean.
+    var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    using (PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); }))
+    using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); }))
+    {
+        Console.WriteLine($"RaftPlayground: {options.Servers} servers; KV APIs on {string.Join(", ", playground.KvAddrs)}");
+        if (options.BindWarning() is { } warning)
+        {
+            Console.WriteLine($"RaftPlayground: {warning}");
+        }
+        Console.WriteLine($"Open {playground.Address} in a browser. Ctrl+C stops the cluster.");
+        await stop.Task;
+    }
+    Console.WriteLine("RaftPlayground: stopping...");
+    await playground.StopAsync();
+    IReadOnlyList<string> left = playground.RunningTasks();
+    Console.WriteLine(left.Count == 0 ? "RaftPlayground: stopped." : $"RaftPlayground: stopped, but tasks still running: {string.Join("; ", left)}");
     return 0;
 }
-var (parsed, error) = CommandLine.Parse(args);
-if (parsed is not { } options)
-{
-    Console.Error.WriteLine($"RaftPlayground: {error}");
-    Console.Error.WriteLine(Usage);
-    return 2;
-}
-
-Playground playground;
-try
-{
-    playground = await Playground.StartAsync(options);
-}
-catch (IOException e)
-{
-    Console.Error.WriteLine($"RaftPlayground: cannot listen: {e.Message} (choose other ports with --port and --kv-port-base, or 0 for free ones)");
-    return 1;
-}
-
-// Ctrl+C (and a plain kill) end the wait below instead of the process, so shutdown is clean.
-var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-using (PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); }))
-using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); }))
-{
-    Console.WriteLine($"RaftPlayground: {options.Servers} servers; KV APIs on {string.Join(", ", playground.KvAddrs)}");
-    if (options.BindWarning() is { } warning)
-    {
-        Console.WriteLine($"RaftPlayground: {warning}");
-    }
-    Console.WriteLine($"Open {playground.Address} in a browser. Ctrl+C stops the cluster.");
-    await stop.Task;
-}
-Console.WriteLine("RaftPlayground: stopping...");
-await playground.StopAsync();
-IReadOnlyList<string> left = playground.RunningTasks();
-Console.WriteLine(left.Count == 0 ? "RaftPlayground: stopped." : $"RaftPlayground: stopped, but tasks still running: {string.Join("; ", left)}");
-return 0;
 
 /// <summary>The command line, read strictly: anything unknown or out of range is an error.</summary>
 internal static class CommandLine
 {
-    public static (PlaygroundOptions? Options, string? Error) Parse(IReadOnlyList<string> args)
+    /// <summary>
+    /// Reads <paramref name="args"/> and calls <paramref name="start"/> with the options they give.
+    /// Help goes to <paramref name="stdout"/>; a bad command line gets one line on
+    /// <paramref name="stderr"/> and exit code 2.
+    /// </summary>
+    public static async Task<int> InvokeAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, Func<PlaygroundOptions, Task<int>> start)
     {
-        var options = new PlaygroundOptions();
-        for (int i = 0; i < args.Count; i++)
+        var defaults = new PlaygroundOptions();
+        Option<int> servers = Number("--servers", "N", "servers in the cluster, 3 or 5", defaults.Servers,
+            n => n is 3 or 5 ? null : $"--servers must be 3 or 5, not {n}");
+        Option<int> port = Number("--port", "PORT", "the page's port, 0 for a free one", defaults.Port,
+            n => n <= 65535 ? null : $"--port {n} is not a usable port");
+        Option<int> kvPortBase = Number("--kv-port-base", "PORT", "service i serves its KV API on PORT+i, as upstream; 0 for free ports", defaults.KvPortBase,
+            n => n == 0 || (n >= 1024 && n <= 65535 - 4) ? null : $"--kv-port-base {n} is not a usable port");
+        Option<string> bind = new("--bind")
         {
-            string name = args[i];
-            if (name == "--watch-only")
+            Description = "the page's address; the default is this machine only",
+            HelpName = "ADDRESS",
+            DefaultValueFactory = _ => defaults.Bind,
+        };
+        bind.Validators.Add(r =>
+        {
+            string value = r.GetValueOrDefault<string>();
+            if (!IPAddress.TryParse(value, out _))
             {
-                options = options with { WatchOnly = true };
-                continue;
+                r.AddError($"--bind wants an IP address, not '{value}'");
             }
-            if (name is not ("--servers" or "--port" or "--kv-port-base" or "--bind"))
-            {
-                return (null, $"unknown option '{name}'");
-            }
-            if (i + 1 >= args.Count)
-            {
-                return (null, $"{name} needs a value");
-            }
-            string value = args[++i];
-            if (name == "--bind")
-            {
-                if (!IPAddress.TryParse(value, out _))
-                {
-                    return (null, $"--bind wants an IP address, not '{value}'");
-                }
-                options = options with { Bind = value };
-                continue;
-            }
-            if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
-            {
-                return (null, $"{name} wants a number, not '{value}'");
-            }
-            switch (name)
-            {
-                case "--servers" when n is 3 or 5:
-                    options = options with { Servers = n };
-                    break;
-                case "--servers":
-                    return (null, $"--servers must be 3 or 5, not {n}");
-                case "--port" when n <= 65535:
-                    options = options with { Port = n };
-                    break;
-                case "--kv-port-base" when n == 0 || (n >= 1024 && n <= 65535 - 4):
-                    options = options with { KvPortBase = n };
-                    break;
-                default:
-                    return (null, $"{name} {n} is not a usable port");
-            }
+        });
+        Option<bool> watchOnly = new("--watch-only") { Description = "other machines may watch, but only this machine may use the controls" };
+
+        var root = new RootCommand("A live Part5Kv cluster in one process, and a page to watch it and break it.") { servers, port, kvPortBase, bind, watchOnly };
+        root.SetAction(r => start(new PlaygroundOptions
+        {
+            Servers = r.GetValue(servers),
+            Port = r.GetValue(port),
+            KvPortBase = r.GetValue(kvPortBase),
+            Bind = r.GetRequiredValue(bind),
+            WatchOnly = r.GetValue(watchOnly),
+        }));
+
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors is [var error, ..])
+        {
+            await stderr.WriteLineAsync($"RaftPlayground: {error.Message}");
+            return 2;
         }
-        return (options, null);
+        // The playground stops itself on Ctrl+C and SIGTERM; so do exceptions, as they always did.
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
     }
+
+    /// <summary>An option taking a whole number that <paramref name="check"/> accepts (it returns what is wrong, or null).</summary>
+    private static Option<int> Number(string name, string helpName, string description, int defaultValue, Func<int, string?> check) => new(name)
+    {
+        Description = description,
+        HelpName = helpName,
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = r =>
+        {
+            string text = r.Tokens[0].Value;
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+            {
+                r.AddError($"{name} wants a number, not '{text}'");
+            }
+            else if (check(n) is { } error)
+            {
+                r.AddError(error);
+            }
+            return n;
+        },
+    };
 }

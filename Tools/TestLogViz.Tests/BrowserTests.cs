@@ -46,7 +46,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         var browser = HeadlessBrowser.FindOrSkip();
 
         // The real run of Part1's TestElectionFollowerComesBack, rendered by the tool.
-        var (code, _, stderr) = PageWriterTests.RunTool(
+        var (code, _, stderr) = await PageWriterTests.RunToolAsync(
             [LogParserTests.DataPath("TestElectionFollowerComesBack.trx"), "--out", _work.FullName], stdin: null);
         code.Should().Be(0, stderr);
         var test = LogParser.Parse(File.ReadAllText(LogParserTests.DataPath("TestElectionFollowerComesBack.trx")))[0];
@@ -101,7 +101,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
 
         // A real run of Part2's TestCommitOneCommand: server 1 wins term 2, then "submitting 42 to 1".
         string trx = LogParserTests.DataPath("TestCommitOneCommand.trx");
-        var (code, _, stderr) = PageWriterTests.RunTool([trx, "--out", _work.FullName], stdin: null);
+        var (code, _, stderr) = await PageWriterTests.RunToolAsync([trx, "--out", _work.FullName], stdin: null);
         code.Should().Be(0, stderr);
         var test = LogParser.Parse(File.ReadAllText(trx))[0];
         var pairs = new MessagePairs(test);

@@ -156,12 +156,12 @@ public sealed partial class PageWriterTests
     }
 
     [Fact]
-    public void CarriesFailIntoTitleAndOverallStatus()
+    public async Task CarriesFailIntoTitleAndOverallStatus()
     {
         string outDir = Directory.CreateTempSubdirectory("testlogviz-").FullName;
         try
         {
-            var (code, stdout, stderr) = RunTool(["--out", outDir], File.ReadAllText(LogParserTests.DataPath("go-test-v.log")));
+            var (code, stdout, stderr) = await RunToolAsync(["--out", outDir], File.ReadAllText(LogParserTests.DataPath("go-test-v.log")));
 
             code.Should().Be(0);
             stderr.Should().BeEmpty();
@@ -185,7 +185,7 @@ public sealed partial class PageWriterTests
     }
 
     [Fact]
-    public void WritesOnePagePerRunOfATest()
+    public async Task WritesOnePagePerRunOfATest()
     {
         string outDir = Directory.CreateTempSubdirectory("testlogviz-").FullName;
         try
@@ -200,7 +200,7 @@ public sealed partial class PageWriterTests
                 PASS
                 """;
 
-            var (code, stdout, _) = RunTool(["--out", outDir], Log);
+            var (code, stdout, _) = await RunToolAsync(["--out", outDir], Log);
 
             code.Should().Be(0);
             stdout.Should().Contain("TestX.html").And.Contain("TestX-2.html");
@@ -219,9 +219,9 @@ public sealed partial class PageWriterTests
     [InlineData("hello\n10:00:00.000001 [0] a line outside any test\n", "TestLogViz: found no test in the log")]
     [InlineData("<?xml version=\"1.0\"?><TestRun><Results/></TestRun>", "TestLogViz: found no test in the log")]
     [InlineData("<?xml version=\"1.0\"?><TestRun", "TestLogViz: Unexpected end of file")]
-    public void RejectsBadInputInOneLine(string input, string message)
+    public async Task RejectsBadInputInOneLine(string input, string message)
     {
-        var (code, stdout, stderr) = RunTool([], input);
+        var (code, stdout, stderr) = await RunToolAsync([], input);
 
         code.Should().Be(1);
         stdout.Should().BeEmpty();
@@ -230,9 +230,9 @@ public sealed partial class PageWriterTests
     }
 
     [Fact]
-    public void ReportsUnreadableFileInOneLine()
+    public async Task ReportsUnreadableFileInOneLine()
     {
-        var (code, _, stderr) = RunTool([Path.Combine(Path.GetTempPath(), "no-such-dir-9f1c", "log.trx")], stdin: null);
+        var (code, _, stderr) = await RunToolAsync([Path.Combine(Path.GetTempPath(), "no-such-dir-9f1c", "log.trx")], stdin: null);
 
         code.Should().Be(1);
         stderr.Should().StartWith("TestLogViz: Could not find a part of the path");
@@ -240,21 +240,32 @@ public sealed partial class PageWriterTests
     }
 
     [Fact]
-    public void RejectsUnknownOption()
+    public async Task RejectsUnknownOptionInOneLine()
     {
-        var (code, _, stderr) = RunTool(["--bogus"], "");
+        var (code, stdout, stderr) = await RunToolAsync(["--bogus"], "");
 
         code.Should().Be(2);
-        stderr.Should().StartWith("TestLogViz: unknown option '--bogus'").And.Contain("usage: TestLogViz");
+        stdout.Should().BeEmpty();
+        stderr.Should().Be("TestLogViz: Unrecognized command or argument '--bogus'.\n", "one line, without the help");
+    }
+
+    [Fact]
+    public async Task WantsALogFromATerminal()
+    {
+        var (code, stdout, stderr) = await RunToolAsync([], stdin: null);
+
+        code.Should().Be(2);
+        stdout.Should().BeEmpty();
+        stderr.Should().Be("TestLogViz: no log given: name a file, or pipe one in (see --help)\n");
     }
 
     /// <summary>Runs the command line in-process with the given standard input (null: a terminal).</summary>
-    public static (int Code, string Stdout, string Stderr) RunTool(string[] args, string? stdin)
+    public static async Task<(int Code, string Stdout, string Stderr)> RunToolAsync(string[] args, string? stdin)
     {
         using var stdout = new StringWriter { NewLine = "\n" };
         using var stderr = new StringWriter { NewLine = "\n" };
         using var input = stdin is null ? null : new StringReader(stdin);
-        int code = Program.Run(args, input, stdout, stderr);
+        int code = await Program.InvokeAsync(args, new Terminal(input, stdout, stderr));
         return (code, stdout.ToString(), stderr.ToString());
     }
 

@@ -14,21 +14,24 @@ public sealed class TestRepeaterTests(BuiltFixture fixture) : IDisposable
     {
         var stdout = new StringWriter { NewLine = "\n" };
         var stderr = new StringWriter { NewLine = "\n" };
-        int code = await TestRepeater.RepeatAsync(args, root, stdout, stderr, interactive, ct);
+        int code = await Program.InvokeAsync(["repeat", .. args], new Terminal(null, stdout, stderr, interactive, root), ct);
         return (code, stdout.ToString(), stderr.ToString());
     }
 
     [Theory]
-    [InlineData(new[] { "Part1" }, "name a part and a test")]
+    [InlineData(new[] { "Part1" }, "Required argument 'TEST' missing for command: 'repeat'.")]
     [InlineData(new[] { "Part9", "TestX" }, "no part named 'Part9'; parts here: Part1")]
     [InlineData(new[] { "Part1", "TestX", "-n", "0" }, "-n needs a number of runs, 1 or more, not '0'")]
     [InlineData(new[] { "Part1", "TestX", "-n", "many" }, "-n needs a number of runs, 1 or more, not 'many'")]
     [InlineData(new[] { "Part1", "TestX", "-p", "0" }, "-p needs a number of runs at a time from 1 to")]
     [InlineData(new[] { "Part1", "TestX", "-p", "10000" }, "-p needs a number of runs at a time from 1 to")]
-    [InlineData(new[] { "Part1", "TestX", "-n" }, "-n needs a value")]
-    [InlineData(new[] { "Part1", "TestX", "--fast" }, "unknown option '--fast'")]
+    [InlineData(new[] { "Part1", "TestX", "--seed", "-1" }, "--seed needs a whole number from 0 to 2147483647, not '-1'")]
+    [InlineData(new[] { "Part1", "TestX", "--seed", "3" }, "--seed is for a part whose tests run on the simulation, and Part1's do not")]
+    [InlineData(new[] { "Part1", "TestX", "--hashes", "h.txt" }, "--hashes is for a part whose tests run on the simulation, and Part1's do not")]
+    [InlineData(new[] { "Part1", "TestX", "-n" }, "Required argument missing for option: '-n'.")]
+    [InlineData(new[] { "Part1", "TestX", "--fast" }, "Unrecognized command or argument '--fast'.")]
     [InlineData(new[] { "Part1", "Raft.RaftTests.TestX" }, "'Raft.RaftTests.TestX' is not a test method's name or a pattern")]
-    [InlineData(new[] { "Part1", "TestX", "TestY" }, "one part and one test name or pattern, not also 'TestY'")]
+    [InlineData(new[] { "Part1", "TestX", "TestY" }, "Unrecognized command or argument 'TestY'.")]
     public async Task RejectsBadArgumentsInOneLine(string[] args, string message)
     {
         File.WriteAllText(Path.Combine(_root.FullName, "Directory.Build.props"), "<Project />");

@@ -3,104 +3,112 @@
 //   go test -v -run TestElectionBasic |& dotnet run --project Tools/TestLogViz
 //   dotnet run --project Tools/TestLogViz -- run Part1 TestElectionBasic    (what dotest.sh does)
 //   dotnet run --project Tools/TestLogViz -- repeat Part3 Figure8WithLossAndReordering -n 50 -p 4
+// `--help` after the program or a command lists its arguments and options.
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+
 namespace TestLogViz;
+
+/// <summary>Where the program reads and writes, and where it works: the console's, or a test's stand-ins.</summary>
+/// <param name="Stdin">Standard input; null when it is a terminal, where a log must then be named.</param>
+/// <param name="Interactive">Whether standard output is a terminal, where repeat redraws one line of progress in place.</param>
+/// <param name="Root">The repository's top folder; found from the current folder when null.</param>
+public sealed record Terminal(TextReader? Stdin, TextWriter Stdout, TextWriter Stderr, bool Interactive = false, string? Root = null);
 
 /// <summary>The command line: arguments in, pages and a summary out.</summary>
 public static class Program
 {
-    private const string Usage = """
-        usage: TestLogViz [LOG] [--out DIR]
-          LOG        a TRX file from `dotnet test --logger trx`, or the output of `go test -v`;
-                     standard input if LOG is absent or -
-          --out DIR  where the HTML pages go (default: the system temp folder)
-        or:    TestLogViz run PART TEST_NAME   runs one test, then writes its page (see `run --help`)
-        or:    TestLogViz repeat PART TEST -n RUNS -p PARALLEL   runs a test many times, keeps the failures (see `repeat --help`)
-        """;
-
     /// <summary>What starts each line naming a page written; the address follows it.</summary>
     public const string EmittedPrefix = "... Emitted ";
 
-    public static async Task<int> Main(string[] args)
+    public static Task<int> Main(string[] args) =>
+        InvokeAsync(args, new Terminal(Console.IsInputRedirected ? Console.In : null, Console.Out, Console.Error, Interactive: !Console.IsOutputRedirected));
+
+    /// <summary>
+    /// Reads the command line and does what it says: shows help (exit code 0), visualizes a log,
+    /// or runs the <c>run</c> or <c>repeat</c> command. A bad command line gets one line on
+    /// stderr and exit code 2.
+    /// </summary>
+    public static async Task<int> InvokeAsync(string[] args, Terminal terminal, CancellationToken ct = default)
     {
-        if (args is ["run", ..])
+        Argument<string?> log = new("LOG")
         {
-            if (args is [_, "-h" or "--help", ..])
+            Description = "a TRX file from `dotnet test --logger trx`, or the output of `go test -v`; standard input if LOG is absent or -",
+            Arity = ArgumentArity.ZeroOrOne,
+            // An unknown option is not a log's name: passed on, it is refused as unknown.
+            CustomParser = r =>
             {
-                Console.WriteLine(TestRunner.Usage);
-                return 0;
-            }
-            return await TestRunner.RunAsync(args[1..], root: null, Console.Out, Console.Error);
-        }
-        if (args is ["repeat", ..])
+                string value = r.Tokens[0].Value;
+                if (value.StartsWith('-') && value != "-")
+                {
+                    r.OnlyTake(0);
+                    return null;
+                }
+                return value;
+            },
+        };
+        Option<string> outDir = new("--out") { Description = "where the HTML pages go", HelpName = "DIR", DefaultValueFactory = _ => Path.GetTempPath() };
+        var root = new RootCommand("Turns a captured test run into one HTML timeline per test.")
         {
-            if (args is [_, "-h" or "--help", ..])
-            {
-                Console.WriteLine(TestRepeater.Usage);
-                return 0;
-            }
-            return await RepeatAsync(args[1..]);
+            log, outDir, TestRunner.Command(terminal), TestRepeater.Command(terminal),
+        };
+        root.SetAction(r => Visualize(r.GetValue(log), r.GetRequiredValue(outDir), terminal.Stdin, terminal.Stdout, terminal.Stderr));
+
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors is [var error, ..])
+        {
+            string prefix = parsed.CommandResult.Command.Name == "repeat" ? "TestLogViz repeat" : "TestLogViz";
+            await terminal.Stderr.WriteLineAsync($"{prefix}: {error.Message}");
+            return 2;
         }
-        return Run(args, Console.IsInputRedirected ? Console.In : null, Console.Out, Console.Error);
+        // A command's help is about the command: the top level's LOG has no place in it.
+        log.Hidden = parsed.CommandResult.Command != root;
+        return await parsed.InvokeAsync(new InvocationConfiguration
+        {
+            Output = terminal.Stdout,
+            Error = terminal.Stderr,
+            ProcessTerminationTimeout = null,   // repeat handles Ctrl+C itself; elsewhere it ends the program, as it always did
+            EnableDefaultExceptionHandler = false,
+        }, ct);
     }
 
     /// <summary>
-    /// The repeat command, stopped cleanly by the first Ctrl+C (the runs under way end, the table
-    /// is printed); a second Ctrl+C ends the program at once.
+    /// An option's value as a whole number of digits that <paramref name="valid"/> accepts; anything
+    /// else is refused as "OPTION needs <paramref name="need"/>, not 'VALUE'".
     /// </summary>
-    private static async Task<int> RepeatAsync(string[] args)
+    internal static int Number(ArgumentResult result, string need, Func<int, bool> valid)
     {
-        using var stop = new CancellationTokenSource();
-        void OnCancel(object? sender, ConsoleCancelEventArgs e)
+        string text = result.Tokens[0].Value;
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || !valid(n))
         {
-            e.Cancel = !stop.IsCancellationRequested;
-            stop.Cancel();
+            result.AddError($"{((OptionResult)result.Parent!).Option.Name} needs {need}, not '{text}'");
         }
-        Console.CancelKeyPress += OnCancel;
-        try
-        {
-            return await TestRepeater.RepeatAsync(args, root: null, Console.Out, Console.Error, interactive: !Console.IsOutputRedirected, stop.Token);
-        }
-        finally
-        {
-            Console.CancelKeyPress -= OnCancel;
-        }
+        return n;
     }
 
-    /// <summary>
-    /// Does the work of <see cref="Main"/> with its streams passed in, so tests can run it.
-    /// <paramref name="stdin"/> is null when standard input is a terminal: then a log must be named.
-    /// Prints, per test, its status, ids and entry count and the page written; last, the run's status.
-    /// Returns 0, 1 for a log that cannot be read, 2 for a usage error.
-    /// </summary>
-    public static int Run(string[] args, TextReader? stdin, TextWriter stdout, TextWriter stderr)
+    /// <summary>The --seed option of run and repeat.</summary>
+    internal static Option<int?> SeedOption(string description) => new("--seed")
     {
-        string? input = null;
-        string outDir = Path.GetTempPath();
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "-h" or "--help":
-                    stdout.WriteLine(Usage);
-                    return 0;
-                case "--out" when i + 1 < args.Length:
-                    outDir = args[++i];
-                    break;
-                case "--out":
-                    return UsageError(stderr, "--out needs a folder");
-                case var arg when arg.StartsWith('-') && arg != "-":
-                    return UsageError(stderr, $"unknown option '{arg}'");
-                case var arg when input is null:
-                    input = arg;
-                    break;
-                default:
-                    return UsageError(stderr, "give at most one log");
-            }
-        }
+        Description = description,
+        HelpName = "SEED",
+        CustomParser = r => Number(r, $"a whole number from 0 to {int.MaxValue}", _ => true),
+    };
+
+    /// <summary>
+    /// Reads the log <paramref name="input"/> (standard input when it is null or -) and writes its
+    /// pages to <paramref name="outDir"/>. <paramref name="stdin"/> is null when standard input is a
+    /// terminal: then a log must be named. Prints, per test, its status, ids and entry count and
+    /// the page written; last, the run's status. Returns 0, 1 for a log that cannot be read, 2 when
+    /// no log was given.
+    /// </summary>
+    public static int Visualize(string? input, string outDir, TextReader? stdin, TextWriter stdout, TextWriter stderr)
+    {
         bool fromStdin = input is null or "-";
         if (fromStdin && stdin is null)
         {
-            return UsageError(stderr, "no log given: name a file, or pipe one in");
+            stderr.WriteLine("TestLogViz: no log given: name a file, or pipe one in (see --help)");
+            return 2;
         }
 
         // Whatever goes wrong from here (an unreadable file, a broken TRX, a full disk) is reported
@@ -152,13 +160,5 @@ public static class Program
     {
         stderr.WriteLine($"TestLogViz: {message}");
         return 1;
-    }
-
-    /// <summary>What was wrong with the command line, then how to use it.</summary>
-    private static int UsageError(TextWriter stderr, string message)
-    {
-        stderr.WriteLine($"TestLogViz: {message}");
-        stderr.WriteLine(Usage);
-        return 2;
     }
 }

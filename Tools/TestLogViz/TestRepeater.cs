@@ -1,6 +1,7 @@
 // `TestLogViz repeat PART TEST -n 50 -p 4`: runs a test many times, a few at a time, to catch the
 // rare run that fails, and turns each failing run's log into its page. Like MIT 6.824's dstest:
 // one progress line while it runs, a table of runs, failures and times at the end.
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -11,28 +12,82 @@ namespace TestLogViz;
 /// <summary>Runs one part's tests over and over through <c>dotnet test</c>, and keeps what failed.</summary>
 public static partial class TestRepeater
 {
-    public const string Usage = """
-        usage: TestLogViz repeat PART TEST [-n RUNS] [-p PARALLEL] [--seed SEED] [--hashes FILE] [--keep] [-c CONFIGURATION] [--no-build]
-          PART        a folder at the top of the repository holding one solution (Part1, Part2, ...)
-          TEST        a test method's exact name; several joined by '|' (TestA|TestB); '*' stands for
-                      any letters ('TestCrash*', quoted for the shell)
-          -n RUNS     how many times to run it (default 10)
-          -p PARALLEL how many runs at a time (default 1; at most twice the machine's cores)
-          --seed SEED the first run's seed, the next SEED+1 and so on (default: fresh seeds); simulated parts only
-          --hashes FILE  write each run's test, seed and log hash to FILE (simulated parts only): two
-                      repeats with the same seeds, in two processes, must write the same file
-          --keep      keep the logs of passing runs too (they are thrown away by default)
-          -c CONFIG   the build configuration, Debug (default) or Release
-          --no-build  do not build the part first (it was built already, in that configuration)
-        The part is built once (unless --no-build). A part whose tests run on the simulation (Part1-3)
-        then runs them in this process, each run from a seed of its own, a failing one named with the
-        command that replays it; any other part's runs (every part's, with RAFT_REAL_TIME set) are
-        each `dotnet test --no-build` of the tests named, with the run's number in
-        TESTLOGVIZ_REPEAT_RUN. The environment passes through as it
-        is (RAFT_UNRELIABLE_RPC, RAFT_FORCE_MORE_REELECTION). Logs go to artifacts/testlogs/PART/repeat-TEST/.
-        Exit status: 0 when every run passed, 1 when any failed (or the part did not build),
-        2 for bad arguments, 130 when stopped by Ctrl+C before the end with no failure.
-        """;
+    /// <summary>The repeat command: its arguments and options, and what it does with them.</summary>
+    internal static Command Command(Terminal terminal)
+    {
+        Argument<string> part = new("PART") { Description = "a folder at the top of the repository holding one solution (Part1, Part2, ...)" };
+        Argument<string> test = new("TEST")
+        {
+            Description = "a test method's exact name; several joined by '|' (TestA|TestB); '*' stands for any letters ('TestCrash*', quoted for the shell)",
+        };
+        test.Validators.Add(r =>
+        {
+            string value = r.GetValueOrDefault<string>();
+            if (!TestPattern().IsMatch(value))
+            {
+                r.AddError($"'{value}' is not a test method's name or a pattern of names (letters, digits, '_', '*', '|')");
+            }
+        });
+        Option<int> runs = new("-n")
+        {
+            Description = "how many times to run it",
+            HelpName = "RUNS",
+            DefaultValueFactory = _ => 10,
+            CustomParser = r => Program.Number(r, "a number of runs, 1 or more", n => n >= 1),
+        };
+        Option<int> parallel = new("-p")
+        {
+            Description = $"how many runs at a time, at most twice the machine's cores ({MaxParallel})",
+            HelpName = "PARALLEL",
+            DefaultValueFactory = _ => 1,
+            CustomParser = r => Program.Number(r, $"a number of runs at a time from 1 to {MaxParallel} (twice this machine's {Environment.ProcessorCount} cores; " +
+                                                  "more and runs fail for want of CPU, not for a bug)", n => n >= 1 && n <= MaxParallel),
+        };
+        Option<int?> seed = Program.SeedOption("the first run's seed, the next SEED+1 and so on (default: fresh seeds); simulated parts only");
+        Option<string?> hashes = new("--hashes")
+        {
+            Description = "write each run's test, seed and log hash to FILE (simulated parts only): two repeats with the same seeds, in two processes, must write the same file",
+            HelpName = "FILE",
+        };
+        Option<bool> keep = new("--keep") { Description = "keep the logs of passing runs too (they are thrown away by default)" };
+        Option<string> configuration = new("-c") { Description = "the build configuration, Debug or Release", HelpName = "CONFIGURATION", DefaultValueFactory = _ => "Debug" };
+        Option<bool> noBuild = new("--no-build") { Description = "do not build the part first (it was built already, in that configuration)" };
+        var repeat = new Command("repeat", "Runs a test many times, a few at a time, and keeps the pages of the runs that failed (see Tools/README.md). " +
+                                           "Exit status: 0 when every run passed, 1 when any failed (or the part did not build), 2 for bad arguments, " +
+                                           "130 when stopped by Ctrl+C before the end with no failure.")
+        {
+            part, test, runs, parallel, seed, hashes, keep, configuration, noBuild,
+        };
+        repeat.SetAction((r, ct) => StoppableAsync(
+            stop => RepeatAsync(new Options(r.GetRequiredValue(part), r.GetRequiredValue(test), r.GetValue(runs), r.GetValue(parallel), r.GetValue(keep),
+                                            r.GetRequiredValue(configuration), !r.GetValue(noBuild), r.GetValue(seed), r.GetValue(hashes)),
+                                terminal.Root, terminal.Stdout, terminal.Stderr, terminal.Interactive, stop),
+            ct));
+        return repeat;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="repeat"/>, stopped cleanly by the first Ctrl+C (the runs under way end,
+    /// the table is printed) or by <paramref name="ct"/>; a second Ctrl+C ends the program at once.
+    /// </summary>
+    private static async Task<int> StoppableAsync(Func<CancellationToken, Task<int>> repeat, CancellationToken ct)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        void OnCancel(object? sender, ConsoleCancelEventArgs e)
+        {
+            e.Cancel = !stop.IsCancellationRequested;
+            stop.Cancel();
+        }
+        Console.CancelKeyPress += OnCancel;
+        try
+        {
+            return await repeat(stop.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= OnCancel;
+        }
+    }
 
     /// <summary>Each run's number, 1 to RUNS, as the run's tests see it in their environment.</summary>
     public const string RunVariable = "TESTLOGVIZ_REPEAT_RUN";
@@ -41,18 +96,14 @@ public static partial class TestRepeater
     private static readonly string[] FaultSwitches = ["RAFT_UNRELIABLE_RPC", "RAFT_FORCE_MORE_REELECTION"];
 
     /// <summary>
-    /// Checks the arguments, builds the part, runs the tests named RUNS times, PARALLEL at a time,
+    /// Checks the part (and that --seed and --hashes have a simulated one), builds it, runs the tests named RUNS times, PARALLEL at a time,
     /// and prints the table. <paramref name="interactive"/> redraws one progress line in place (a
     /// terminal); otherwise each finished run gets a line of its own (a log file, CI). Cancelling
     /// <paramref name="ct"/> (Ctrl+C) stops the runs under way, which are not counted, and still
     /// prints the table of those that finished.
     /// </summary>
-    public static async Task<int> RepeatAsync(string[] args, string? root, TextWriter stdout, TextWriter stderr, bool interactive, CancellationToken ct)
+    private static async Task<int> RepeatAsync(Options options, string? root, TextWriter stdout, TextWriter stderr, bool interactive, CancellationToken ct)
     {
-        if (Parse(args) is not { } options)
-        {
-            return UsageError(stderr, ParseError(args));
-        }
         root ??= TestRunner.FindRoot();
         if (root is null)
         {
@@ -165,102 +216,6 @@ public static partial class TestRepeater
 
     /// <summary>The most runs at a time: more than two per core and runs fail for want of CPU, not for a bug.</summary>
     public static int MaxParallel => 2 * Environment.ProcessorCount;
-
-    private static Options? Parse(string[] args) => ParseError(args) is null ? ParseValid(args) : null;
-
-    /// <summary>What is wrong with the arguments, in one line, or null if nothing is.</summary>
-    private static string? ParseError(string[] args)
-    {
-        var positional = new List<string>();
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "-n" or "-p" or "-c" or "--seed" or "--hashes" when i + 1 >= args.Length:
-                    return $"{args[i]} needs a value";
-                case "--seed":
-                    if (!int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out _))
-                    {
-                        return $"--seed needs a whole number from 0 to {int.MaxValue}, not '{args[i]}'";
-                    }
-                    break;
-                case "--hashes":
-                    i++;
-                    break;
-                case "-n":
-                    if (!int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out int runs) || runs < 1)
-                    {
-                        return $"-n needs a number of runs, 1 or more, not '{args[i]}'";
-                    }
-                    break;
-                case "-p":
-                    if (!int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out int parallel) || parallel < 1 || parallel > MaxParallel)
-                    {
-                        return $"-p needs a number of runs at a time from 1 to {MaxParallel} (twice this machine's {Environment.ProcessorCount} cores; " +
-                               $"more and runs fail for want of CPU, not for a bug), not '{args[i]}'";
-                    }
-                    break;
-                case "-c":
-                    i++;
-                    break;
-                case "--keep" or "--no-build":
-                    break;
-                case var arg when arg.StartsWith('-'):
-                    return $"unknown option '{arg}' (see `repeat --help`)";
-                default:
-                    positional.Add(args[i]);
-                    break;
-            }
-        }
-        return positional.Count switch
-        {
-            < 2 => "name a part and a test (see `repeat --help`)",
-            > 2 => $"one part and one test name or pattern, not also '{positional[2]}' (join several tests with '|')",
-            _ when !TestPattern().IsMatch(positional[1]) => $"'{positional[1]}' is not a test method's name or a pattern of names (letters, digits, '_', '*', '|')",
-            _ => null,
-        };
-    }
-
-    private static Options ParseValid(string[] args)
-    {
-        var positional = new List<string>();
-        int runs = 10, parallel = 1;
-        bool keep = false, build = true;
-        string configuration = "Debug";
-        int? seed = null;
-        string? hashes = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "-n":
-                    runs = int.Parse(args[++i], CultureInfo.InvariantCulture);
-                    break;
-                case "-p":
-                    parallel = int.Parse(args[++i], CultureInfo.InvariantCulture);
-                    break;
-                case "-c":
-                    configuration = args[++i];
-                    break;
-                case "--seed":
-                    seed = int.Parse(args[++i], CultureInfo.InvariantCulture);
-                    break;
-                case "--hashes":
-                    hashes = args[++i];
-                    break;
-                case "--keep":
-                    keep = true;
-                    break;
-                case "--no-build":
-                    build = false;
-                    break;
-                default:
-                    positional.Add(args[i]);
-                    break;
-            }
-        }
-        return new Options(positional[0], positional[1], runs, parallel, keep, configuration, build, seed, hashes);
-    }
 
     /// <summary>The method names `dotnet test --list-tests` printed (a theory's cases share one), in its order.</summary>
     public static IReadOnlyList<string> ListedTests(string output)
@@ -754,7 +709,7 @@ public static partial class TestRepeater
     }
 
     /// <summary>The error in one line, then status 2.</summary>
-    private static int UsageError(TextWriter stderr, string? message)
+    private static int UsageError(TextWriter stderr, string message)
     {
         stderr.WriteLine($"TestLogViz repeat: {message}");
         return 2;

@@ -1,6 +1,7 @@
 // `TestLogViz run PART TEST`: runs one test of one part with its log captured, then writes the
 // test's timeline and prints the page's address. dotest.sh is a thin wrapper around this, so
 // learners with and without bash get the same behaviour from one implementation.
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
@@ -10,59 +11,67 @@ namespace TestLogViz;
 /// <summary>Runs one test through <c>dotnet test</c> and turns its TRX log into a page.</summary>
 public static partial class TestRunner
 {
-    public const string Usage = """
-        usage: TestLogViz run PART TEST_NAME [--seed SEED] [DOTNET_TEST_OPTION...]
-          PART       a folder at the top of the repository holding one solution (Part1, Part2, ...)
-          TEST_NAME  a test method's exact name, in any class of that part (TestElectionBasic)
-          --seed     replays the simulated run of that seed (the seed a log's first line names);
-                     for the parts whose tests run on the simulation (Part1-3)
-          Other options after the test name go to `dotnet test` (for example -c Release).
-        The log goes to artifacts/testlogs/PART/TEST_NAME.trx, the page next to it; its address is printed last.
-        """;
+    /// <summary>The run command: its arguments and options, and what it does with them.</summary>
+    internal static Command Command(Terminal terminal)
+    {
+        Argument<string> part = new("PART") { Description = "a folder at the top of the repository holding one solution (Part1, Part2, ...)" };
+        Argument<string> test = new("TEST_NAME") { Description = "a test method's exact name, in any class of that part (TestElectionBasic)" };
+        test.Validators.Add(r =>
+        {
+            string value = r.GetValueOrDefault<string>();
+            if (!TestName().IsMatch(value))
+            {
+                r.AddError($"'{value}' is not a test method's name");
+            }
+        });
+        Argument<string[]> dotnetTestOptions = new("DOTNET_TEST_OPTION")
+        {
+            Description = "any other option goes to `dotnet test` (for example -c Release)",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        Option<int?> seed = Program.SeedOption("replays the simulated run of that seed (the seed a log's first line names); for the parts whose tests run on the simulation (Part1-3)");
+        var run = new Command("run", "Runs one test, then writes its page: the log goes to artifacts/testlogs/PART/TEST_NAME.trx, " +
+                                     "the page next to it, and the page's address is printed last.")
+        {
+            part, test, dotnetTestOptions, seed,
+        };
+        run.SetAction((r, ct) => RunAsync(r.GetRequiredValue(part), r.GetRequiredValue(test), r.GetValue(seed), r.GetValue(dotnetTestOptions) ?? [],
+                                          terminal.Root, terminal.Stdout, terminal.Stderr, ct));
+        return run;
+    }
 
     /// <summary>
-    /// Checks the arguments, runs the test and writes its page. Returns the test run's exit code
-    /// (0 when it passed), 1 when no test has that name or no log was written, 2 for a usage error.
+    /// Checks the part, runs the test and writes its page. Returns the test run's exit code (0 when
+    /// it passed), 1 when no test has that name or no log was written, 2 for a part that is not one
+    /// or a seed it cannot replay.
     /// </summary>
-    /// <param name="args">PART, TEST_NAME and any options for dotnet test.</param>
+    /// <param name="seed">The seed of the simulated run to replay, or null for a fresh one.</param>
+    /// <param name="dotnetTestOptions">Options for dotnet test.</param>
     /// <param name="root">The repository's top folder; found from the current folder when null.</param>
-    public static async Task<int> RunAsync(string[] args, string? root, TextWriter stdout, TextWriter stderr, CancellationToken ct = default)
+    public static async Task<int> RunAsync(string part, string test, int? seed, IReadOnlyList<string> dotnetTestOptions, string? root,
+                                           TextWriter stdout, TextWriter stderr, CancellationToken ct = default)
     {
-        if (args.Length < 2)
-        {
-            return UsageError(stderr, root, "name a part and a test");
-        }
         root ??= FindRoot();
         if (root is null)
         {
-            return UsageError(stderr, null, "cannot find the repository's top folder (the one with Directory.Build.props) above the current folder");
+            return UsageError(stderr, "cannot find the repository's top folder (the one with Directory.Build.props) above the current folder");
         }
 
-        string part = args[0].TrimEnd('/', '\\');
-        string test = args[1];
+        string given = part;
+        part = part.TrimEnd('/', '\\');
         if (Solution(root, part) is not { } solution)
         {
-            return UsageError(stderr, root, $"no part named '{args[0]}'");
-        }
-        if (!TestName().IsMatch(test))
-        {
-            return UsageError(stderr, root, $"'{test}' is not a test method's name");
+            return UsageError(stderr, $"no part named '{given}'; parts here: {string.Join(' ', Parts(root))}");
         }
 
-        List<string> extra = [.. args[2..]];
         var env = new Dictionary<string, string>();
-        if (extra.IndexOf("--seed") is int at and >= 0)
+        if (seed is not null)
         {
-            if (at + 1 >= extra.Count || !int.TryParse(extra[at + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int seed))
-            {
-                return UsageError(stderr, root, $"--seed needs a whole number from 0 to {int.MaxValue}{(at + 1 < extra.Count ? $", not '{extra[at + 1]}'" : "")}");
-            }
             if (SimulatedTestProject(root, part) is null || Lab.RunMode.RealTime)
             {
-                return UsageError(stderr, root, $"--seed replays a simulated run, and {(Lab.RunMode.RealTime ? "RAFT_REAL_TIME is set" : $"{part}'s tests do not run on the simulation")}");
+                return UsageError(stderr, $"--seed replays a simulated run, and {(Lab.RunMode.RealTime ? "RAFT_REAL_TIME is set" : $"{part}'s tests do not run on the simulation")}");
             }
-            env["RAFT_SEED"] = seed.ToString(CultureInfo.InvariantCulture);
-            extra.RemoveRange(at, 2);
+            env["RAFT_SEED"] = seed.Value.ToString(CultureInfo.InvariantCulture);
         }
 
         string logDir = Path.Combine(root, "artifacts", "testlogs", part);
@@ -80,7 +89,7 @@ public static partial class TestRunner
             "test", solution, "--nologo", "-v", "q",
             "--filter", $"DisplayName={test}|DisplayName~{test}\\(",
             "--logger", $"trx;LogFileName={test}.trx", "--results-directory", logDir,
-            .. extra,
+            .. dotnetTestOptions,
             "--", "xUnit.MethodDisplay=Method",
         ];
         int status = await RunDotnetAsync(dotnetArgs, root, stdout, stderr, ct, env);
@@ -103,7 +112,7 @@ public static partial class TestRunner
         // The visualizer prints each test's status and page, then the run's status; the page's
         // address is repeated last, to be easy to find and click.
         var viz = new StringWriter();
-        int vizStatus = Program.Run([trx, "--out", logDir], null, viz, stderr);
+        int vizStatus = Program.Visualize(trx, logDir, null, viz, stderr);
         string text = viz.ToString();
         stdout.Write(text);
         if (text.Split('\n').Select(l => l.TrimEnd('\r')).LastOrDefault(l => l.StartsWith(Program.EmittedPrefix, StringComparison.Ordinal)) is { } emitted)
@@ -204,14 +213,10 @@ public static partial class TestRunner
         }
     }
 
-    private static int UsageError(TextWriter stderr, string? root, string message)
+    /// <summary>What is wrong with the command, in one line; exit code 2.</summary>
+    private static int UsageError(TextWriter stderr, string message)
     {
         stderr.WriteLine($"TestLogViz: {message}");
-        stderr.WriteLine(Usage);
-        if (root is not null)
-        {
-            stderr.WriteLine($"Parts here: {string.Join(' ', Parts(root))}");
-        }
         return 2;
     }
 
