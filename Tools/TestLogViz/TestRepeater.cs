@@ -115,7 +115,7 @@ public static partial class TestRepeater
             return UsageError(stderr, $"no part named '{options.Part}'; parts here: {string.Join(' ', TestRunner.Parts(root))}");
         }
 
-        // With RAFT_REAL_TIME nothing is simulated: each run is a test process of its own, as for the KV parts.
+        // With RAFT_REAL_TIME nothing is simulated: each run is a test process of its own.
         string? simulated = Lab.RunMode.RealTime ? null : TestRunner.SimulatedTestProject(root, part);
         if (simulated is null && (options.Seed is not null || options.Hashes is not null))
         {
@@ -716,8 +716,12 @@ public static partial class TestRepeater
     }
 
     /// <summary>Letters, digits, '_' and '-' stay in a folder's name; anything else ('*', '|') becomes '_'.</summary>
-    private static string SafeName(string name) =>
-        new([.. name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_')]);
+    private static string SafeName(string name)
+    {
+        string safe = new([.. name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_')]);
+        // A folder name may hold 255 bytes: a long list of tests keeps its start and a hash of the whole.
+        return safe.Length <= 100 ? safe : $"{safe[..80]}-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name)))[..12]}";
+    }
 
     /// <summary>Method names, '*' standing for any letters, several joined by '|'.</summary>
     [GeneratedRegex(@"^[A-Za-z_*][A-Za-z0-9_*]*(\|[A-Za-z_*][A-Za-z0-9_*]*)*$")]

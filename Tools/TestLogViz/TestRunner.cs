@@ -29,7 +29,7 @@ public static partial class TestRunner
             Description = "any other option goes to `dotnet test` (for example -c Release)",
             Arity = ArgumentArity.ZeroOrMore,
         };
-        Option<int?> seed = Program.SeedOption("replays the simulated run of that seed (the seed a log's first line names); for the parts whose tests run on the simulation (Part1-3)");
+        Option<int?> seed = Program.SeedOption("replays the simulated run of that seed (the seed a log's first line names); for the parts whose tests run on the simulation (Part1-3, and the KV parts' system tests)");
         var run = new Command("run", "Runs one test, then writes its page: the log goes to artifacts/testlogs/PART/TEST_NAME.trx, " +
                                      "the page next to it, and the page's address is printed last.")
         {
