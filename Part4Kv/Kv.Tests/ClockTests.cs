@@ -64,14 +64,15 @@ public sealed class ClockTests
     }
 
     /// <summary>
-    /// Moves <paramref name="clock"/> a millisecond at a time, with a moment of real time after
-    /// each step for the work it woke, until <paramref name="done"/> holds or 10 s of it have passed.
+    /// Moves <paramref name="clock"/> 5 ms at a time (half the CM's 10 ms tick), with a moment of
+    /// real time after each step for the work it woke, until <paramref name="done"/> holds or 10 s
+    /// of it have passed.
     /// </summary>
     private static async Task<bool> StepUntilAsync(FakeTimeProvider clock, Func<bool> done, CancellationToken ct)
     {
-        for (int ms = 0; ms < 10_000 && !done(); ms++)
+        for (int ms = 0; ms < 10_000 && !done(); ms += 5)
         {
-            clock.Advance(TimeSpan.FromMilliseconds(1));
+            clock.Advance(TimeSpan.FromMilliseconds(5));
             await Task.Delay(1, ct);
         }
         return done();

@@ -81,7 +81,7 @@ public sealed class KvClient : IDisposable
             throw new ArgumentException("a client needs at least one service address", nameof(serviceAddrs));
         }
         _addrs = [.. serviceAddrs];
-        _clientID = (random ?? Random.Shared).NextInt64(1, long.MaxValue);
+        _clientID = (random ?? Random.Shared).NextInt64(1, long.MaxValue); // not simulated: a simulation brings a seeded one
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
         // Loopback services: no proxy from the environment may stand in between.
