@@ -29,7 +29,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     {
         // Found before anything else, so a machine without a browser skips at once.
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
-        _browser = await HeadlessBrowser.StartAsync(browser); // first: it may wait at the machine gate
+        _browser = HeadlessBrowser.Start(browser);
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = 0, KvPortBase = 0 });
 
         ChromeDriver driver = _browser.Driver;
@@ -82,7 +82,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     public async Task PageShowsRingLogsAndPartition()
     {
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
-        _browser = await HeadlessBrowser.StartAsync(browser); // first: it may wait at the machine gate
+        _browser = HeadlessBrowser.Start(browser);
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 5, Port = 0, KvPortBase = 0 });
 
         ChromeDriver driver = _browser.Driver;
@@ -176,7 +176,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     public async Task PageShowsFigure7Scenario()
     {
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
-        _browser = await HeadlessBrowser.StartAsync(browser); // first: it may wait at the machine gate
+        _browser = HeadlessBrowser.Start(browser);
         // The scenario is held at the end of step 6 (the old leader crashed with its three
         // entries, the new leader's two committed over them) until the page has been looked at.
         var atStep6 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -247,7 +247,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     public async Task PageSlowMotionPauseStepAndMessages()
     {
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
-        _browser = await HeadlessBrowser.StartAsync(browser); // first: it may wait at the machine gate
+        _browser = HeadlessBrowser.Start(browser);
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = 0, KvPortBase = 0 });
         using var api = new ApiClient(p.Address);
 

@@ -22,9 +22,9 @@ public sealed class SharedBrowser : IDisposable
     private HeadlessBrowser? _browser;
 
     /// <summary>The running browser's driver, started on the first call.</summary>
-    public async Task<ChromeDriver> DriverAsync(BrowserSetup setup)
+    public ChromeDriver Driver(BrowserSetup setup)
     {
-        _browser ??= await HeadlessBrowser.StartAsync(setup);
+        _browser ??= HeadlessBrowser.Start(setup);
         return _browser.Driver;
     }
 
@@ -51,7 +51,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         code.Should().Be(0, stderr);
         var test = LogParser.Parse(File.ReadAllText(LogParserTests.DataPath("TestElectionFollowerComesBack.trx")))[0];
 
-        var driver = await shared.DriverAsync(browser);
+        var driver = shared.Driver(browser);
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestElectionFollowerComesBack.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
         wait.Message = "the page did not finish loading its 157 rows";
@@ -106,7 +106,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         var test = LogParser.Parse(File.ReadAllText(trx))[0];
         var pairs = new MessagePairs(test);
 
-        var driver = await shared.DriverAsync(browser);
+        var driver = shared.Driver(browser);
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestCommitOneCommand.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { Message = "the page never drew its arrows" };
@@ -212,7 +212,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         render.Stop();
         int messages = new MessagePairs(log).All.Count;
 
-        var driver = await shared.DriverAsync(browser);
+        var driver = shared.Driver(browser);
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(path).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60)) { Message = "the large page never finished drawing" };

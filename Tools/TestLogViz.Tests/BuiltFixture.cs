@@ -29,7 +29,6 @@ public sealed class BuiltFixture : IAsyncDisposable
 
     private async Task<string> BuildAsync()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy); // a child build
         string from = LogParserTests.DataPath("RepeatFixture");
         foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
         {

@@ -7,21 +7,17 @@ namespace TestLogViz;
 
 /// <summary>
 /// A browser a test drives. <see cref="FindOrSkip"/> first, so a machine without one skips at
-/// once; then <see cref="StartAsync"/>, which waits for its place at the machine gate. Disposing quits the browser and deletes its profile.
+/// once; then <see cref="Start"/>. Disposing quits the browser and deletes its profile.
 /// </summary>
 public sealed class HeadlessBrowser : IDisposable
 {
     /// <summary>The browser's profile, thrown away with it.</summary>
     private readonly DirectoryInfo _profile;
 
-    /// <summary>Its place at the <see cref="MachineGate"/>: a browser is heavy work beside a KV cluster.</summary>
-    private readonly MachineGate.Pass _pass;
-
-    private HeadlessBrowser(ChromeDriver driver, DirectoryInfo profile, MachineGate.Pass pass)
+    private HeadlessBrowser(ChromeDriver driver, DirectoryInfo profile)
     {
         Driver = driver;
         _profile = profile;
-        _pass = pass;
     }
 
     /// <summary>The driver of the running browser.</summary>
@@ -54,21 +50,7 @@ public sealed class HeadlessBrowser : IDisposable
     /// Starts the browser through the driver found. Naming the driver's file keeps Selenium Manager
     /// from looking for (and downloading) a driver or a browser: no browser test uses the network.
     /// </summary>
-    public static async Task<HeadlessBrowser> StartAsync(BrowserSetup browser)
-    {
-        MachineGate.Pass pass = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken);
-        try
-        {
-            return Launch(browser, pass);
-        }
-        catch
-        {
-            pass.Dispose();
-            throw;
-        }
-    }
-
-    private static HeadlessBrowser Launch(BrowserSetup browser, MachineGate.Pass pass)
+    public static HeadlessBrowser Start(BrowserSetup browser)
     {
         var service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(browser.Driver)!, Path.GetFileName(browser.Driver));
         service.SuppressInitialDiagnosticInformation = true;
@@ -81,7 +63,7 @@ public sealed class HeadlessBrowser : IDisposable
             $"--user-data-dir={profile.FullName}");
 
         // A loaded 2-core machine can take a while to start a browser: allow it two minutes.
-        return new HeadlessBrowser(new ChromeDriver(service, options, TimeSpan.FromMinutes(2)), profile, pass);
+        return new HeadlessBrowser(new ChromeDriver(service, options, TimeSpan.FromMinutes(2)), profile);
     }
 
     public void Dispose()
@@ -101,7 +83,6 @@ public sealed class HeadlessBrowser : IDisposable
             {
                 // Chromium may still be letting go of its profile; the temp folder is cleaned eventually.
             }
-            _pass.Dispose();
         }
     }
 }

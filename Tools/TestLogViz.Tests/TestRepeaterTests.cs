@@ -59,7 +59,6 @@ public sealed class TestRepeaterTests(BuiltFixture fixture) : IDisposable
     [Fact]
     public async Task RepeatsAndKeepsOnlyTheFailingRunsPage()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // child test runs
         string root = await fixture.RootAsync();
         var ct = TestContext.Current.CancellationToken;
 
@@ -127,7 +126,6 @@ public sealed class TestRepeaterStopTests(BuiltFixture fixture)
     [Fact]
     public async Task StopsCleanlyAndStillPrintsTheTable()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // child test runs
         string root = await fixture.RootAsync();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
 

@@ -93,7 +93,6 @@ public sealed class TestRunnerTests : IDisposable
     [Fact]
     public async Task NameMatchingNoTestSaysSo()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // child test runs
         // Lists the fixture's tests (built once for all tests, so --no-build); nothing runs.
         string root = await _fixture.RootAsync();
         var (code, stdout, stderr) = await Run(root, "Fixture", "NoSuchTest", "--no-build");
@@ -107,7 +106,6 @@ public sealed class TestRunnerTests : IDisposable
     [Fact]
     public async Task RunsExactlyTheNamedTestAndPrintsItsPageLast()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // child test runs
         // A real run of the fixture's TestAlwaysPasses, whose name is also the start of another
         // test's (TestAlwaysPasses2), which must not run, as FullyQualifiedName~ would run it.
         string root = await _fixture.RootAsync();
