@@ -13,7 +13,7 @@ namespace RaftPlayground;
 
 // Each test runs a whole cluster; two at once on a 2-core machine would starve each other's timers.
 [Collection("cluster")]
-public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
+public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
 {
     /// <summary>
     /// Set to a folder, the ring-and-logs test saves the README's screenshots there as it goes
@@ -21,18 +21,15 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     /// </summary>
     public const string ScreenshotsVariable = "RAFTPLAYGROUND_SCREENSHOTS";
 
-    /// <summary>The browser, once started; quit in Dispose whatever the test did.</summary>
-    private HeadlessBrowser? _browser;
-
     [Fact]
     public async Task PageShowsLeaderCrashAndReplication()
     {
         // Found before anything else, so a machine without a browser skips at once.
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
-        _browser = HeadlessBrowser.Start(browser);
+        using SharedBrowser.Turn turn = await shared.TakeAsync(browser);
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = 0, KvPortBase = 0 });
 
-        ChromeDriver driver = _browser.Driver;
+        ChromeDriver driver = turn.Driver;
         driver.Navigate().GoToUrl(p.Address);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
 
@@ -82,10 +79,10 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     public async Task PageShowsRingLogsAndPartition()
     {
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
-        _browser = HeadlessBrowser.Start(browser);
+        using SharedBrowser.Turn turn = await shared.TakeAsync(browser);
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 5, Port = 0, KvPortBase = 0 });
 
-        ChromeDriver driver = _browser.Driver;
+        ChromeDriver driver = turn.Driver;
         driver.Manage().Window.Size = new Size(1180, 1100);
         driver.Navigate().GoToUrl(p.Address);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
@@ -176,7 +173,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     public async Task PageShowsFigure7Scenario()
     {
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
-        _browser = HeadlessBrowser.Start(browser);
+        using SharedBrowser.Turn turn = await shared.TakeAsync(browser);
         // The scenario is held at the end of step 6 (the old leader crashed with its three
         // entries, the new leader's two committed over them) until the page has been looked at.
         var atStep6 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -198,7 +195,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         });
         try
         {
-            ChromeDriver driver = _browser.Driver;
+            ChromeDriver driver = turn.Driver;
             driver.Manage().Window.Size = new Size(1180, 1100);
             driver.Navigate().GoToUrl(p.Address);
             var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
@@ -247,11 +244,11 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
     public async Task PageSlowMotionPauseStepAndMessages()
     {
         BrowserSetup browser = HeadlessBrowser.FindOrSkip();
-        _browser = HeadlessBrowser.Start(browser);
+        using SharedBrowser.Turn turn = await shared.TakeAsync(browser);
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 3, Port = 0, KvPortBase = 0 });
         using var api = new ApiClient(p.Address);
 
-        ChromeDriver driver = _browser.Driver;
+        ChromeDriver driver = turn.Driver;
         driver.Manage().Window.Size = new Size(1180, 1000);
         driver.Navigate().GoToUrl(p.Address);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = TimeSpan.FromMilliseconds(20) };
@@ -438,8 +435,6 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
 
     private static void ShouldBeDead(ChromeDriver driver, string cardId) =>
         driver.FindElement(By.Id(cardId)).GetCssValue("background-color").Should().Be("rgba(226, 226, 226, 1)", "a crashed server's card is TestLogViz's dead grey");
-
-    public void Dispose() => _browser?.Dispose();
 
     /// <summary>What the page shows of the ring and the logs, read in one script so that no redraw falls between two reads.</summary>
     private sealed record Shown(IReadOnlyList<ShownServer> Servers, IReadOnlyList<string> Links, int CutMarks, IReadOnlyList<ShownRow> Rows)

@@ -5,33 +5,13 @@ using System.Drawing;
 using System.Globalization;
 using FluentAssertions;
 using OpenQA.Selenium;
-using OpenQA.Selenium.Chrome;
 using OpenQA.Selenium.Interactions;
 using OpenQA.Selenium.Support.UI;
 using Xunit;
 
 namespace TestLogViz;
 
-/// <summary>
-/// One browser for all of <see cref="BrowserTests"/>, started by the first test that needs it
-/// (after its check for a browser, so a machine without one still skips) and quit after the last:
-/// starting Chromium costs seconds on a loaded machine. Each test opens its own page.
-/// </summary>
-public sealed class SharedBrowser : IDisposable
-{
-    private HeadlessBrowser? _browser;
-
-    /// <summary>The running browser's driver, started on the first call.</summary>
-    public ChromeDriver Driver(BrowserSetup setup)
-    {
-        _browser ??= HeadlessBrowser.Start(setup);
-        return _browser.Driver;
-    }
-
-    public void Dispose() => _browser?.Dispose();
-}
-
-public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared) : IClassFixture<SharedBrowser>, IDisposable
+public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared) : IDisposable
 {
     /// <summary>Set to a folder to get the screenshots the tests take along the way (for looking at the page).</summary>
     private const string ScreenshotVariable = "TESTLOGVIZ_SCREENSHOTS";
@@ -51,7 +31,8 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         code.Should().Be(0, stderr);
         var test = LogParser.Parse(File.ReadAllText(LogParserTests.DataPath("TestElectionFollowerComesBack.trx")))[0];
 
-        var driver = shared.Driver(browser);
+        using var turn = await shared.TakeAsync(browser);
+        var driver = turn.Driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestElectionFollowerComesBack.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
         wait.Message = "the page did not finish loading its 157 rows";
@@ -106,7 +87,8 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         var test = LogParser.Parse(File.ReadAllText(trx))[0];
         var pairs = new MessagePairs(test);
 
-        var driver = shared.Driver(browser);
+        using var turn = await shared.TakeAsync(browser);
+        var driver = turn.Driver;
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestCommitOneCommand.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { Message = "the page never drew its arrows" };
@@ -212,7 +194,8 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         render.Stop();
         int messages = new MessagePairs(log).All.Count;
 
-        var driver = shared.Driver(browser);
+        using var turn = await shared.TakeAsync(browser);
+        var driver = turn.Driver;
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(path).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60)) { Message = "the large page never finished drawing" };

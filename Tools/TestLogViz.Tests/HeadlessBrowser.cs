@@ -1,13 +1,82 @@
 // A headless Chromium for the browser tests, TestLogViz's and RaftPlayground's (linked into both):
-// found as BrowserLocator finds it, started through ChromeDriver in a profile of its own.
+// found as BrowserLocator finds it, started through ChromeDriver in a profile of its own, once
+// for every browser test of the test assembly.
+using System.Drawing;
+using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
 using Xunit;
+
+[assembly: AssemblyFixture(typeof(TestLogViz.SharedBrowser))]
 
 namespace TestLogViz;
 
 /// <summary>
-/// A browser a test drives. <see cref="FindOrSkip"/> first, so a machine without one skips at
-/// once; then <see cref="Start"/>. Disposing quits the browser and deletes its profile.
+/// The one browser of a test assembly, started by the first test that takes it (after its check
+/// for a browser, so a machine without one still skips) and quit after the last: starting
+/// Chromium costs seconds on a loaded machine. One test drives it at a time; each opens its own page.
+/// </summary>
+public sealed class SharedBrowser : IDisposable
+{
+    /// <summary>The window's size as every test finds it (a test may change it for itself).</summary>
+    private static readonly Size WindowSize = new(1400, 900);
+
+    private readonly SemaphoreSlim _turn = new(1, 1);
+    private HeadlessBrowser? _browser;
+
+    /// <summary>
+    /// Waits until no other test drives the browser, starts it if it is not running, and gives it
+    /// to the caller on a blank page until the turn is disposed.
+    /// </summary>
+    public async Task<Turn> TakeAsync(BrowserSetup setup)
+    {
+        await _turn.WaitAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            _browser ??= HeadlessBrowser.Start(setup);
+            try
+            {
+                Reset(_browser.Driver);
+            }
+            catch (WebDriverException)
+            {
+                // The last test left it broken: a new one.
+                _browser.Dispose();
+                _browser = HeadlessBrowser.Start(setup);
+                Reset(_browser.Driver);
+            }
+            return new Turn(_browser.Driver, _turn);
+        }
+        catch
+        {
+            _turn.Release();
+            throw;
+        }
+    }
+
+    private static void Reset(ChromeDriver driver)
+    {
+        driver.Navigate().GoToUrl("about:blank");
+        driver.Manage().Window.Size = WindowSize;
+    }
+
+    public void Dispose()
+    {
+        _browser?.Dispose();
+        _turn.Dispose();
+    }
+
+    /// <summary>A test's turn at the browser; disposing it lets the next test have it.</summary>
+    public sealed class Turn(ChromeDriver driver, SemaphoreSlim turn) : IDisposable
+    {
+        public ChromeDriver Driver { get; } = driver;
+
+        public void Dispose() => turn.Release();
+    }
+}
+
+/// <summary>
+/// A browser the tests drive. <see cref="FindOrSkip"/> first, so a machine without one skips at
+/// once; then <see cref="SharedBrowser.TakeAsync"/>. Disposing quits the browser and deletes its profile.
 /// </summary>
 public sealed class HeadlessBrowser : IDisposable
 {
