@@ -273,12 +273,15 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         (perMs20 / perMs1).Should().BeGreaterThanOrEqualTo(10,
             "per ms of cluster time, an election at 1/20 takes 20 times the real time it takes at 1x ({0:0.00} ms against {1:0.00} ms)", perMs20, perMs1);
 
-        // Paused: for 2 s nothing on the page changes: cluster time, terms, logs, timers, messages.
+        // Paused: over four more updates (a second) nothing on the page changes: cluster time, terms,
+        // logs, timers, messages.
         driver.FindElement(By.Id("pause")).Click();
         wait.Message = "the page never showed the clock paused";
         wait.Until(d => d.FindElement(By.Id("clock-state")).Text == "paused" && d.FindElement(By.Id("step-10")).Enabled);
         string frozen = Frozen(driver);
-        await Task.Delay(2000, TestContext.Current.CancellationToken);
+        long updates = Updates(driver);
+        wait.Message = "the page stopped getting updates while paused";
+        wait.Until(d => Updates(d) >= updates + 4);
         Frozen(driver).Should().Be(frozen, "nothing moves while the clock is paused");
 
         // +10 ms moves the page's cluster time by 10 ms; steps to the next timer bring the next message.
@@ -286,42 +289,28 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         driver.FindElement(By.Id("step-10")).Click();
         wait.Message = "the page's cluster time never moved on by the 10 ms step";
         wait.Until(d => Math.Abs(ClusterTime(d) - (t0 + 10)) < 0.11);
-        wait.Message = "no message appeared on its way while stepping timer by timer";
-        string? messageId = null;
+        // Steps to the next timer until one has sent a message that is not due yet: paused, it
+        // stays on its way until a later step. The API says at once whether a step sent one (a
+        // heartbeat goes out just after its timer fires, from the leader's loop): a step that sent
+        // none is followed by the next, and the page is then waited for to show the one sent.
+        long? messageId = null;
         var steps = new List<string>();
         for (int i = 0; i < 60 && messageId is null; i++)
         {
-            driver.FindElement(By.Id("step-timer")).Click();
-            // The step is answered once its timers fired ("stepped 2.9 ms to 5301.287 ms ..."); then an update that shows that time.
-            string answer = wait.Until(d => d.FindElement(By.Id("notice")).Text is var t && t.StartsWith("stepped", StringComparison.Ordinal) ? t : null)!;
-            double target = double.Parse(answer.Split(' ')[4], CultureInfo.InvariantCulture);
-            wait.Until(d => Convert.ToDouble(((IJavaScriptExecutor)d).ExecuteScript("return window.playgroundStats.clusterMs"), CultureInfo.InvariantCulture) >= target - 0.01);
-            // One that has not reached its due time: paused, it stays on its way until a later step.
-            // Found and read in one script: the page redraws the ring on every update, so an
-            // element found by one WebDriver call may be gone by the next. The time is the page's
-            // exact one, not its text: a message is due 1-5 ms ahead, and the text is rounded.
-            // The step ends when its timers have fired, but a heartbeat is sent after that, by the
-            // leader's loop on the thread pool: under load the page shows the step's time first and
-            // the message a moment later (in a Raft.sln run, 20 heartbeats in a row). So each step
-            // gives the message a second to show, and a step that sent none costs that second.
-            try
-            {
-                messageId = new WebDriverWait(driver, TimeSpan.FromSeconds(1)) { PollingInterval = TimeSpan.FromMilliseconds(20) }.Until(d =>
-                    (string?)((IJavaScriptExecutor)d).ExecuteScript(
-                        "const now = window.playgroundStats.clusterMs, g = [...document.querySelectorAll('#ring g.message[data-stage=sending]')]"
-                        + ".find(g => parseFloat(g.getAttribute('data-due')) > now + 0.1); return g ? g.getAttribute('data-msg') : null;"));
-            }
-            catch (WebDriverTimeoutException)
-            {
-                messageId = null;
-            }
-            steps.Add(answer + " | page: " + (string)((IJavaScriptExecutor)driver).ExecuteScript(
-                "return window.playgroundStats.clusterMs + ' ms; ' + [...document.querySelectorAll('#ring g.message')]"
-                + ".map(g => '#' + g.getAttribute('data-msg') + ' ' + g.getAttribute('data-stage') + ' due ' + g.getAttribute('data-due')).join(', ')")!);
             ((IJavaScriptExecutor)driver).ExecuteScript("document.getElementById('notice').textContent = ''");
+            driver.FindElement(By.Id("step-timer")).Click();
+            // The step is answered once its timers fired ("stepped 2.9 ms to 5301.287 ms ...").
+            wait.Message = "the page never showed the answer to a step";
+            string answer = wait.Until(d => d.FindElement(By.Id("notice")).Text is var t && t.StartsWith("stepped", StringComparison.Ordinal) ? t : null)!;
+            PlaygroundState now = await api.StateAsync();
+            messageId = now.Messages.Shown.FirstOrDefault(m => m.Stage == "sending" && m.DueMs > now.Clock.TimeMs + 0.1)?.Id;
+            steps.Add(answer + " | on their way: " + string.Join(", ", now.Messages.Shown.Where(m => m.EndMs is null)
+                .Select(m => FormattableString.Invariant($"#{m.Id} {m.Stage} due {m.DueMs}"))));
         }
         output.WriteLine($"{steps.Count} steps to a message on its way; the last: {steps.LastOrDefault()}");
         messageId.Should().NotBeNull("a heartbeat goes out within 60 timer steps (ten heartbeat intervals); the steps were:\n{0}", string.Join("\n", steps));
+        wait.Message = $"the page never showed message {messageId} on its way";
+        wait.Until(d => d.FindElements(By.CssSelector($"#ring g.message[data-msg='{messageId}'][data-stage=sending]")).Count > 0);
 
         // A click on it shows its fields; Drop loses it in flight.
         string seen = "";
@@ -374,6 +363,10 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         wait.Until(d => d.FindElements(By.CssSelector("#cards .card[data-role=Leader][data-status=connected]")).Any(c => c.GetDomAttribute("id") != id));
         return (watch.Elapsed.TotalMilliseconds, ClusterTime(driver) - cluster0);
     }
+
+    /// <summary>How many updates the page has drawn.</summary>
+    private static long Updates(IWebDriver d) =>
+        Convert.ToInt64(((IJavaScriptExecutor)d).ExecuteScript("return window.playgroundStats.updates"), CultureInfo.InvariantCulture);
 
     /// <summary>The page's cluster time, in ms.</summary>
     private static double ClusterTime(IWebDriver d)
