@@ -11,8 +11,10 @@ using Xunit;
 
 namespace RaftPlayground;
 
-// Each test runs a whole cluster; two at once on a 2-core machine would starve each other's timers.
-[Collection("cluster")]
+// One at a time, as they share the browser, but beside the "cluster" collection's tests: so two
+// clusters run at once. What the tests wait for are states of the page, with deadlines far past
+// what a loaded machine needs, and the one comparison of times (slow motion) allows a factor of two.
+[Collection("browser")]
 public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
 {
     /// <summary>
