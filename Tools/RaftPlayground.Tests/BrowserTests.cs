@@ -255,25 +255,25 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         driver.Navigate().GoToUrl(p.Address);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = TimeSpan.FromMilliseconds(20) };
 
-        // An election at 1x, then one at 1/20x, each timed on the page from the crash click to the new leader's card.
+        // An election at 1x, then one at 1/10x, each timed on the page from the crash click to the new leader's card.
         var (wall1, cluster1) = TimeElection(driver, wait);
         int crashed = int.Parse(driver.FindElement(By.CssSelector("#cards .card[data-status=crashed]")).GetDomAttribute("id")!["server-".Length..], CultureInfo.InvariantCulture);
         (await api.PostAsync($"servers/{crashed}/restart")).Status.Should().Be(200);
-        driver.FindElement(By.CssSelector("#speed option[value='0.05']")).Click();
-        wait.Message = "the page never said it runs at 1/20";
-        wait.Until(d => d.FindElement(By.Id("clock-state")).Text == "at 1/20×");
+        driver.FindElement(By.CssSelector("#speed option[value='0.1']")).Click();
+        wait.Message = "the page never said it runs at 1/10";
+        wait.Until(d => d.FindElement(By.Id("clock-state")).Text == "at 1/10×");
         await api.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
-        var (wall20, cluster20) = TimeElection(driver, wait);
+        var (wall10, cluster10) = TimeElection(driver, wait);
         output.WriteLine(FormattableString.Invariant(
-            $"election from the crash click to the new leader on the page: {wall1:0} ms of real time ({cluster1:0} ms of cluster time) at 1x, {wall20:0} ms ({cluster20:0} ms) at 1/20x"));
+            $"election from the crash click to the new leader on the page: {wall1:0} ms of real time ({cluster1:0} ms of cluster time) at 1x, {wall10:0} ms ({cluster10:0} ms) at 1/10x"));
         // A follower's countdown began at the last heartbeat, up to 50 ms before the crash, so
-        // the new leader comes at least 150 - 50 = 100 ms of cluster time later: 2 s at 1/20.
-        wall20.Should().BeGreaterThanOrEqualTo(2000, "at 1/20 even the shortest wait for an election (a 150 ms timeout less a 50 ms heartbeat interval) is 2 s of real time");
+        // the new leader comes at least 150 - 50 = 100 ms of cluster time later: 1 s at 1/10.
+        wall10.Should().BeGreaterThanOrEqualTo(1000, "at 1/10 even the shortest wait for an election (a 150 ms timeout less a 50 ms heartbeat interval) is 1 s of real time");
         // Against 1x: the two elections last different cluster times (the timeouts are random), so
-        // each is taken per ms of the cluster time it took; at 1/20 that ms is 20 times longer.
-        double perMs1 = wall1 / Math.Max(cluster1, 1), perMs20 = wall20 / Math.Max(cluster20, 1);
-        (perMs20 / perMs1).Should().BeGreaterThanOrEqualTo(10,
-            "per ms of cluster time, an election at 1/20 takes 20 times the real time it takes at 1x ({0:0.00} ms against {1:0.00} ms)", perMs20, perMs1);
+        // each is taken per ms of the cluster time it took; at 1/10 that ms is 10 times longer.
+        double perMs1 = wall1 / Math.Max(cluster1, 1), perMs10 = wall10 / Math.Max(cluster10, 1);
+        (perMs10 / perMs1).Should().BeGreaterThanOrEqualTo(5,
+            "per ms of cluster time, an election at 1/10 takes 10 times the real time it takes at 1x ({0:0.00} ms against {1:0.00} ms)", perMs10, perMs1);
 
         // Paused: over four more updates (a second) nothing on the page changes: cluster time, terms,
         // logs, timers, messages.
