@@ -185,7 +185,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
             Servers = 5,
             Port = 0,
             KvPortBase = 0,
-            ScenarioPause = TimeSpan.FromMilliseconds(300),
+            ScenarioPause = TimeSpan.FromMilliseconds(50),
             ScenarioStepHook = async view =>
             {
                 if (view.Step == 6)
