@@ -37,10 +37,19 @@ public sealed class SharedBrowser : IDisposable
             {
                 Reset(_browser.Driver);
             }
-            catch (WebDriverException)
+            catch (Exception e) when (IsGone(e))
             {
-                // The last test left it broken: a new one.
-                _browser.Dispose();
+                // The last test left it broken (or quit it): a new one.
+                HeadlessBrowser broken = _browser;
+                _browser = null;
+                try
+                {
+                    broken.Dispose();
+                }
+                catch (Exception quitting) when (IsGone(quitting))
+                {
+                    // Its driver is gone already.
+                }
                 _browser = HeadlessBrowser.Start(setup);
                 Reset(_browser.Driver);
             }
@@ -52,6 +61,9 @@ public sealed class SharedBrowser : IDisposable
             throw;
         }
     }
+
+    /// <summary>What a driver whose browser died or was quit throws.</summary>
+    private static bool IsGone(Exception e) => e is WebDriverException or ObjectDisposedException or HttpRequestException;
 
     private static void Reset(ChromeDriver driver)
     {
