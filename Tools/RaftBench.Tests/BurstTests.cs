@@ -1,7 +1,6 @@
 // Checks that the benchmark's scenarios complete: every server delivers every command, also when
 // the leader changes midway (a deposed leader's lost commands are given to the new one).
 using FluentAssertions;
-using TestLogViz;
 using Xunit;
 
 namespace RaftBench;
@@ -11,7 +10,6 @@ public sealed class BurstTests
     [Fact]
     public async Task BurstOf2000Completes()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // a load test
         // Not a timing assertion: this only proves the commit path never stalls under a burst.
         BurstResult result = await RaftScenarios.BurstAsync(2_000);
 
@@ -22,7 +20,6 @@ public sealed class BurstTests
     [Fact]
     public async Task BurstSurvivesLeaderChange()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // a load test
         // The leader is cut off before command 1,001, so it accepts commands 1,001 to 2,000 that it
         // can never commit; the other two elect a new leader, which must be given all of them again.
         BurstResult result = await RaftScenarios.BurstAsync(2_000, disconnectLeaderAt: 1_001);
@@ -35,7 +32,6 @@ public sealed class BurstTests
     [Fact]
     public async Task LatencySurvivesLeaderChange()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // a load test
         // Command 11 goes to a leader cut off a moment before; the new leader must deliver it.
         LatencyResult latency = await RaftScenarios.LatencyAsync(20, disconnectLeaderAt: 11);
 
@@ -48,7 +44,6 @@ public sealed class BurstTests
     [Fact]
     public async Task LatencyAndElectionScenariosComplete()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // a load test
         LatencyResult latency = await RaftScenarios.LatencyAsync(20);
         latency.Count.Should().Be(20);
         latency.P50.Should().BeGreaterThan(0).And.BeLessThanOrEqualTo(latency.Max);

@@ -7,7 +7,8 @@ using Xunit;
 
 namespace RaftPlayground;
 
-// Each test runs a whole cluster; two at once on a 2-core machine would starve each other's timers.
+// Each test runs a whole cluster: one at a time with the other tests of the "cluster" collection,
+// beside at most one browser test (its collection, "browser", runs beside this one).
 [Collection("cluster")]
 public sealed class ApiTests
 {

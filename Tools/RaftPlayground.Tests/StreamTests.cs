@@ -2,7 +2,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using FluentAssertions;
-using TestLogViz;
 using Xunit;
 
 namespace RaftPlayground;
@@ -16,7 +15,6 @@ public sealed class StreamTests(ITestOutputHelper output)
     [Fact]
     public async Task TestEventStreamStaysLeanUnderKvLoad()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // a load test
         await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 5, Port = 0, KvPortBase = 0 });
         using var api = new ApiClient(p.Address);
         await api.WaitForLeaderAsync(TimeSpan.FromSeconds(5));

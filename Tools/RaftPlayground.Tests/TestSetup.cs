@@ -1,4 +1,4 @@
-// What every test here shares: one cluster at a time, and waiting for a state without fixed sleeps.
+// What every test here shares: waiting for a state without fixed sleeps.
 using System.Net.Http.Json;
 using System.Text.Json;
 using FluentAssertions;

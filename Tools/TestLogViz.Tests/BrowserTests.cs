@@ -5,33 +5,13 @@ using System.Drawing;
 using System.Globalization;
 using FluentAssertions;
 using OpenQA.Selenium;
-using OpenQA.Selenium.Chrome;
 using OpenQA.Selenium.Interactions;
 using OpenQA.Selenium.Support.UI;
 using Xunit;
 
 namespace TestLogViz;
 
-/// <summary>
-/// One browser for all of <see cref="BrowserTests"/>, started by the first test that needs it
-/// (after its check for a browser, so a machine without one still skips) and quit after the last:
-/// starting Chromium costs seconds on a loaded machine. Each test opens its own page.
-/// </summary>
-public sealed class SharedBrowser : IDisposable
-{
-    private HeadlessBrowser? _browser;
-
-    /// <summary>The running browser's driver, started on the first call.</summary>
-    public async Task<ChromeDriver> DriverAsync(BrowserSetup setup)
-    {
-        _browser ??= await HeadlessBrowser.StartAsync(setup);
-        return _browser.Driver;
-    }
-
-    public void Dispose() => _browser?.Dispose();
-}
-
-public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared) : IClassFixture<SharedBrowser>, IDisposable
+public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared) : IDisposable
 {
     /// <summary>Set to a folder to get the screenshots the tests take along the way (for looking at the page).</summary>
     private const string ScreenshotVariable = "TESTLOGVIZ_SCREENSHOTS";
@@ -51,7 +31,8 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         code.Should().Be(0, stderr);
         var test = LogParser.Parse(File.ReadAllText(LogParserTests.DataPath("TestElectionFollowerComesBack.trx")))[0];
 
-        var driver = await shared.DriverAsync(browser);
+        using var turn = await shared.TakeAsync(browser);
+        var driver = turn.Driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestElectionFollowerComesBack.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
         wait.Message = "the page did not finish loading its 157 rows";
@@ -106,7 +87,8 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         var test = LogParser.Parse(File.ReadAllText(trx))[0];
         var pairs = new MessagePairs(test);
 
-        var driver = await shared.DriverAsync(browser);
+        using var turn = await shared.TakeAsync(browser);
+        var driver = turn.Driver;
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestCommitOneCommand.html")).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { Message = "the page never drew its arrows" };
@@ -212,7 +194,8 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         render.Stop();
         int messages = new MessagePairs(log).All.Count;
 
-        var driver = await shared.DriverAsync(browser);
+        using var turn = await shared.TakeAsync(browser);
+        var driver = turn.Driver;
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(path).AbsoluteUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60)) { Message = "the large page never finished drawing" };
@@ -221,7 +204,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         double opened = double.Parse(driver.FindElement(By.TagName("body")).GetAttribute("data-ready")!, CultureInfo.InvariantCulture);
         driver.FindElement(By.Id("count")).Text.Should().Be($"{log.Lines.Count} rows");
 
-        // Scroll: 25 jumps spread from top to bottom, then 25 screens one after the other from the
+        // Scroll: 13 jumps spread from top to bottom, then 12 screens one after the other from the
         // middle, each step timed until the frame after it has been drawn (arrows included).
         driver.Manage().Timeouts().AsynchronousJavaScript = TimeSpan.FromSeconds(100);
         var steps = (IReadOnlyCollection<object>)js.ExecuteAsyncScript("""
@@ -237,9 +220,9 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
                 await frame();
                 times.push([performance.now() - t, Number(svg.dataset.ms)]);
               };
-              for (let k = 0; k <= 24; k++) await step(end() * k / 24);
+              for (let k = 0; k <= 12; k++) await step(end() * k / 12);
               const middle = end() / 2;
-              for (let k = 1; k <= 25; k++) await step(middle + k * innerHeight);
+              for (let k = 1; k <= 12; k++) await step(middle + k * innerHeight);
               done(times);
             })();
             """)!;
@@ -250,7 +233,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
 
         string report = string.Create(CultureInfo.InvariantCulture,
             $"{log.Lines.Count} lines, {messages} messages, page {new FileInfo(path).Length / 1024} KB written in {render.ElapsedMilliseconds} ms; " +
-            $"opened with its first arrows in {opened:0} ms; {times.Count} scroll steps (25 jumps across it, 25 screens in a row), " +
+            $"opened with its first arrows in {opened:0} ms; {times.Count} scroll steps (13 jumps across it, 12 screens in a row), " +
             $"{times.Sum():0} ms in all, median {times.Order().ElementAt(times.Count / 2):0} ms, slowest {times.Max():0} ms; " +
             $"drawing the arrows took a median {draws.Order().ElementAt(draws.Count / 2):0.0} ms of that, at most {draws.Max():0.0} ms");
         output.WriteLine(report);

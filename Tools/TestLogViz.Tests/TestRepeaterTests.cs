@@ -1,11 +1,12 @@
 // `TestLogViz repeat`: its checks of the command line, and real repeats of a miniature part
-// (TestData/RepeatFixture) whose tests pass, fail in the second run only, or wait to be stopped.
+// (TestData/Fixture) whose tests pass, fail in one run only, or wait to be stopped: in this
+// process from seeds, and once through dotnet test.
 using FluentAssertions;
 using Xunit;
 
 namespace TestLogViz;
 
-public sealed class TestRepeaterTests(BuiltFixture fixture) : IDisposable
+public sealed class TestRepeaterTests(FixtureParts fixture) : IDisposable
 {
     /// <summary>A made-up repository, for the checks of the command line.</summary>
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("testlogviz-repeat-");
@@ -62,49 +63,68 @@ public sealed class TestRepeaterTests(BuiltFixture fixture) : IDisposable
     [Fact]
     public async Task RepeatsAndKeepsOnlyTheFailingRunsPage()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // child test runs
-        string root = await fixture.RootAsync();
+        // In this process, from seeds, as Part1-3's tests are repeated.
+        string root = fixture.SeedRoot;
         var ct = TestContext.Current.CancellationToken;
 
-        // Two tests, three runs, two at a time: one test always passes, the other fails in run 2.
-        // Exit status 1; runs 1 and 3 are thrown away, and of run 2 only the failing test's page is written.
-        string runs = Path.GetDirectoryName(BuiltFixture.RunDir(root, "TestAlwaysPasses_TestFailsOnSecondRun", 1))!;
-        string run2 = Path.Combine(runs, "run-2");
-        var (code, stdout, stderr) = await Repeat(root, false, ct, "Fixture", "TestAlwaysPasses|TestFailsOnSecondRun", "-n", "3", "-p", "2", "--no-build");
+        // Two tests, three runs from seeds 1, 2 and 3, two at a time: one test always passes, the
+        // other fails from seed 2. Exit status 1; runs 1 and 3 are thrown away, and of run 2 only
+        // the failing test's log and page are written, with the command that replays it.
+        string runs = Path.Combine(root, "artifacts", "testlogs", "Fixture", "repeat-TestAlwaysPasses_TestFailsOnSeed2");
+        string seed2 = Path.Combine(runs, "seed-2");
+        var (code, stdout, stderr) = await Repeat(root, false, ct, "Fixture", "TestAlwaysPasses|TestFailsOnSeed2", "-n", "3", "-p", "2", "--seed", "1",
+                                                  "-c", FixtureParts.Configuration, "--no-build");
         code.Should().Be(1, stdout + stderr);
         var lines = stdout.TrimEnd().Split('\n');
-        lines.Should().Contain(l => l.StartsWith("repeat: Fixture TestAlwaysPasses TestFailsOnSecondRun: 3 runs, 2 at a time;", StringComparison.Ordinal), stdout);
+        lines.Should().Contain(l => l.StartsWith("repeat: Fixture TestAlwaysPasses TestFailsOnSeed2: 3 runs on the simulation, 2 at a time, seeds 1 on;", StringComparison.Ordinal), stdout);
         lines.Should().NotContain(l => l.StartsWith("repeat: building", StringComparison.Ordinal), "--no-build builds nothing");
         lines.Count(l => l.StartsWith("run ", StringComparison.Ordinal) && l.Contains(": PASS in ", StringComparison.Ordinal)).Should().Be(2, stdout);
-        string page = Path.Combine(run2, "TestFailsOnSecondRun.html");
+        string page = Path.Combine(seed2, "TestFailsOnSeed2.html");
         File.Exists(page).Should().BeTrue(stdout);
-        File.ReadAllText(page).Should().Contain("this test fails in run 2, on purpose").And.Contain("const MESSAGES = [[0,");
-        File.Exists(Path.Combine(run2, "run.trx")).Should().BeTrue();
-        File.Exists(Path.Combine(run2, "TestAlwaysPasses.html")).Should().BeFalse("a failing run's passing tests get no page");
-        Directory.EnumerateDirectories(runs).Select(Path.GetFileName).Should().Equal(["run-2"], "only the failing run is kept");
-        lines.Should().Contain($"run 2: FAIL TestFailsOnSecondRun -> {new Uri(page).AbsoluteUri}");
+        File.ReadAllText(page).Should().Contain("this test fails from seed 2, on purpose").And.Contain("const MESSAGES = [[0,");
+        File.ReadAllText(Path.Combine(seed2, "TestFailsOnSeed2.log")).Should().Contain("[TEST] seed 2");
+        File.Exists(Path.Combine(seed2, "TestAlwaysPasses.html")).Should().BeFalse("a failing run's passing tests get no page");
+        Directory.EnumerateDirectories(runs).Select(Path.GetFileName).Should().Equal(["seed-2"], "only the failing run is kept");
+        lines.Should().Contain($"run 2 (seed 2): FAIL TestFailsOnSeed2 -> {new Uri(page).AbsoluteUri}");
         lines.Should().Contain(l => l.StartsWith("repeat: 3 runs, 1 failed, in ", StringComparison.Ordinal));
         int table = Array.FindIndex(lines, l => l.StartsWith("test ", StringComparison.Ordinal));
         table.Should().BePositive(stdout);
         lines[table].Should().MatchRegex(@"^test\s+runs  failed  time \(mean ± sd\)$");
         lines[table + 1].Should().MatchRegex(@"^TestAlwaysPasses\s+3\s+0  \d+\.\d\d s ± \d+\.\d\d s$");
-        lines[table + 2].Should().MatchRegex(@"^TestFailsOnSecondRun\s+3\s+1  \d+\.\d\d s ± \d+\.\d\d s$");
-        lines[^2].Should().Be("Pages of the failing runs:");
-        lines[^1].Should().Be($"  run 2: {new Uri(page).AbsoluteUri}");
+        lines[table + 2].Should().MatchRegex(@"^TestFailsOnSeed2\s+3\s+1  \d+\.\d\d s ± \d+\.\d\d s$");
+        lines[^3].Should().Be("Pages of the failing runs, and the command that replays each:");
+        lines[^2].Should().Be($"  run 2: {new Uri(page).AbsoluteUri}");
+        lines[^1].Should().Be("    ./dotest.sh Fixture TestFailsOnSeed2 --seed 2");
 
         // A name that matches none of the part's tests: one line, exit status 2.
-        (code, stdout, stderr) = await Repeat(root, false, ct, "Fixture", "TestNoSuch*", "-n", "3", "--no-build");
+        (code, stdout, stderr) = await Repeat(root, false, ct, "Fixture", "TestNoSuch*", "-n", "3", "-c", FixtureParts.Configuration, "--no-build");
         code.Should().Be(2);
         stderr.Should().StartWith("TestLogViz repeat: no test in Fixture matches 'TestNoSuch*'");
         stderr.TrimEnd().Should().NotContain("\n", "the error is one line");
 
         // In a terminal, one line redrawn in place; every run passed: exit status 0; --keep keeps a
         // passing run's log and page. (The build step, which --no-build skips everywhere here, is
-        // `dotnet build` of the part's solution; BuiltFixture has done the same.)
-        (code, stdout, stderr) = await Repeat(root, true, ct, "Fixture", "TestAlwaysPasses", "-n", "1", "--keep", "--no-build");
+        // `dotnet build` of the part's solution; the fixture was built with this project.)
+        (code, stdout, stderr) = await Repeat(root, true, ct, "Fixture", "TestAlwaysPasses", "-n", "1", "--seed", "5", "--keep", "-c", FixtureParts.Configuration, "--no-build");
         code.Should().Be(0, stdout + stderr);
         stdout.Should().Contain("\r[1/1 runs, 0 failed] ").And.NotContain("run 1: PASS");
-        File.Exists(Path.Combine(BuiltFixture.RunDir(root, "TestAlwaysPasses", 1), "TestAlwaysPasses.html")).Should().BeTrue();
+        File.Exists(Path.Combine(root, "artifacts", "testlogs", "Fixture", "repeat-TestAlwaysPasses", "seed-5", "TestAlwaysPasses.html")).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task StoppedBeforeAnyRunEndsWith130AndTheTable()
+    {
+        // Ctrl+C before the first run: nothing runs, and the table says so.
+        using var stop = new CancellationTokenSource();
+        await stop.CancelAsync();
+        var (code, stdout, stderr) = await Repeat(fixture.SeedRoot, false, stop.Token, "Fixture", "TestAlwaysPasses2", "-n", "3",
+                                                  "-c", FixtureParts.Configuration, "--no-build");
+
+        code.Should().Be(130, stdout + stderr);
+        var lines = stdout.TrimEnd().Split('\n');
+        lines.Should().Contain(l => l.StartsWith("repeat: stopped after 0 of 3 runs (0 failed) in ", StringComparison.Ordinal), stdout);
+        lines[^2].Should().MatchRegex(@"^test\s+runs  failed  time \(mean ± sd\)$");
+        lines[^1].Should().MatchRegex(@"^TestAlwaysPasses2\s+0\s+0  -$");
     }
 
     public void Dispose()
@@ -121,39 +141,56 @@ public sealed class TestRepeaterTests(BuiltFixture fixture) : IDisposable
 }
 
 /// <summary>
-/// Ctrl+C in the middle of a repeat. A class of its own, so that it runs beside
-/// <see cref="TestRepeaterTests"/> rather than after it: both spend most of their time waiting
-/// for child processes.
+/// The one test of `repeat` through `dotnet test`, a process per run, as a KV part's tests are
+/// repeated: a run that fails is kept, and Ctrl+C stops the runs under way, which are not counted.
+/// A class of its own, so that it runs beside the others: it spends most of its time waiting for
+/// child processes.
 /// </summary>
-public sealed class TestRepeaterStopTests(BuiltFixture fixture)
+public sealed class TestRepeaterThroughDotnetTests(FixtureParts fixture)
 {
     [Fact]
-    public async Task StopsCleanlyAndStillPrintsTheTable()
+    public async Task RunsThroughDotnetTestAndStopsCleanly()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // child test runs
-        string root = await fixture.RootAsync();
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        string root = fixture.DotnetRoot;
+        var ct = TestContext.Current.CancellationToken;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
 
-        // Runs of a test that waits two minutes, stopped once two are under way, as Ctrl+C stops them.
-        var repeat = TestRepeaterTests.Repeat(root, false, stop.Token, "Fixture", "TestWaitsLong", "-n", "4", "-p", "2", "--no-build");
-        string runs = Path.GetDirectoryName(BuiltFixture.RunDir(root, "TestWaitsLong", 1))!;
+        // Three runs at once: run 1 passes, run 2 fails, run 3 waits two minutes. Once runs 1 and 2
+        // have ended and run 3 waits, the repeat is stopped, as Ctrl+C stops it.
+        string runs = Path.GetDirectoryName(FixtureParts.RunDir(root, "TestFailsOnSecondRun_TestWaitsInThirdRun", 1))!;
+        string page = Path.Combine(runs, "run-2", "TestFailsOnSecondRun.html");
+        string waiting = Path.Combine(fixture.Signals, "waiting-run-3");
+        var repeat = TestRepeaterTests.Repeat(root, false, stop.Token, "Fixture", "TestFailsOnSecondRun|TestWaitsInThirdRun", "-n", "3", "-p", "3",
+                                              "-c", FixtureParts.Configuration, "--no-build");
+        // Run 2's page is written once it is sure to count, and run 1's folder is deleted once it has.
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
-        while (!(Directory.Exists(runs) && Directory.EnumerateDirectories(runs).Count() == 2) && !repeat.IsCompleted)
+        while (!(File.Exists(page) && File.Exists(waiting) && !Directory.Exists(Path.Combine(runs, "run-1"))) && !repeat.IsCompleted)
         {
-            DateTime.UtcNow.Should().BeBefore(deadline, "two runs should have started by now");
-            await Task.Delay(100, TestContext.Current.CancellationToken);
+            DateTime.UtcNow.Should().BeBefore(deadline, "runs 1 and 2 should have ended and run 3 started by now");
+            await Task.Delay(50, ct);
         }
-        await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
         await stop.CancelAsync();
-        var (code, stdout, stderr) = await repeat.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        var (code, stdout, stderr) = await repeat.WaitAsync(TimeSpan.FromSeconds(60), ct);
 
-        code.Should().Be(130, stdout + stderr);
+        // A failed run makes the status 1, stopped or not.
+        code.Should().Be(1, stdout + stderr);
         var lines = stdout.TrimEnd().Split('\n');
-        lines.Should().Contain(l => l.StartsWith("repeat: stopped after 0 of 4 runs (0 failed) in ", StringComparison.Ordinal)
+        lines.Should().Contain(l => l.StartsWith("repeat: Fixture TestFailsOnSecondRun TestWaitsInThirdRun: 3 runs, 3 at a time;", StringComparison.Ordinal), stdout);
+        lines.Should().Contain($"run 2: FAIL TestFailsOnSecondRun -> {new Uri(page).AbsoluteUri}");
+        lines.Should().Contain(l => l.StartsWith("repeat: stopped after 2 of 3 runs (1 failed) in ", StringComparison.Ordinal)
                                     && l.EndsWith("; runs under way were not counted", StringComparison.Ordinal), stdout);
-        lines[^2].Should().MatchRegex(@"^test\s+runs  failed  time \(mean ± sd\)$");
-        lines[^1].Should().MatchRegex(@"^TestWaitsLong\s+0\s+0  -$");
-        Directory.Exists(runs).Should().BeTrue();
-        Directory.EnumerateDirectories(runs).Should().HaveCount(2, "only the two runs under way had started");
+        int table = Array.FindIndex(lines, l => l.StartsWith("test ", StringComparison.Ordinal));
+        table.Should().BePositive(stdout);
+        lines[table + 1].Should().MatchRegex(@"^TestFailsOnSecondRun\s+2\s+1  \d+\.\d\d s ± \d+\.\d\d s$");
+        lines[table + 2].Should().MatchRegex(@"^TestWaitsInThirdRun\s+2\s+0  \d+\.\d\d s ± \d+\.\d\d s$");
+        lines[^2].Should().Be("Pages of the failing runs:");
+        lines[^1].Should().Be($"  run 2: {new Uri(page).AbsoluteUri}");
+
+        // Run 1 passed and was thrown away; run 2 keeps its log and only its failing test's page;
+        // run 3, stopped, keeps what it had.
+        Directory.EnumerateDirectories(runs).Select(Path.GetFileName).Order(StringComparer.Ordinal).Should().Equal("run-2", "run-3");
+        File.Exists(Path.Combine(runs, "run-2", "run.trx")).Should().BeTrue();
+        File.ReadAllText(page).Should().Contain("this test fails in run 2, on purpose").And.Contain("const MESSAGES = [[0,");
+        File.Exists(Path.Combine(runs, "run-2", "TestWaitsInThirdRun.html")).Should().BeFalse("a failing run's passing tests get no page");
     }
 }

@@ -1,5 +1,5 @@
-// `TestLogViz run PART TEST`, the command behind dotest.sh: its checks, a name that matches nothing,
-// and a real run of the miniature part in TestData/RepeatFixture.
+// `TestLogViz run PART TEST`, the command behind dotest.sh: its checks, then a name that matches
+// nothing and a real run, both of the miniature part in TestData/Fixture.
 using FluentAssertions;
 using Xunit;
 
@@ -10,10 +10,10 @@ public sealed class TestRunnerTests : IDisposable
     /// <summary>A made-up repository: parts with one solution each, and folders that are not parts.</summary>
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("testlogviz-root-");
 
-    /// <summary>The miniature repository that the real runs run, built once for all tests.</summary>
-    private readonly BuiltFixture _fixture;
+    /// <summary>The miniature part that the real runs run.</summary>
+    private readonly FixtureParts _fixture;
 
-    public TestRunnerTests(BuiltFixture fixture)
+    public TestRunnerTests(FixtureParts fixture)
     {
         _fixture = fixture;
         File.WriteAllText(Path.Combine(_root.FullName, "Directory.Build.props"), "<Project />");
@@ -91,27 +91,18 @@ public sealed class TestRunnerTests : IDisposable
     }
 
     [Fact]
-    public async Task NameMatchingNoTestSaysSo()
-    {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // child test runs
-        // Lists the fixture's tests (built once for all tests, so --no-build); nothing runs.
-        string root = await _fixture.RootAsync();
-        var (code, stdout, stderr) = await Run(root, "Fixture", "NoSuchTest", "--no-build");
-
-        code.Should().Be(1, stdout + stderr);
-        stderr.Should().Contain($"TestLogViz: no test named 'NoSuchTest' in Fixture ({Path.Combine("Fixture", "Fixture.slnx")}); a test is named by its method");
-        stdout.Should().NotContain("Emitted");
-        File.Exists(Path.Combine(root, "artifacts", "testlogs", "Fixture", "NoSuchTest.trx")).Should().BeFalse();
-    }
-
-    [Fact]
     public async Task RunsExactlyTheNamedTestAndPrintsItsPageLast()
     {
-        using MachineGate.Pass heavy = await MachineGate.EnterAsync(GateRole.Heavy, cancellationToken: TestContext.Current.CancellationToken); // child test runs
-        // A real run of the fixture's TestAlwaysPasses, whose name is also the start of another
-        // test's (TestAlwaysPasses2), which must not run, as FullyQualifiedName~ would run it.
-        string root = await _fixture.RootAsync();
-        var (code, stdout, stderr) = await Run(root, "Fixture", "TestAlwaysPasses", "--no-build");
+        // The one test of `run` through a real `dotnet test`, of the fixture as the build left it.
+        string root = _fixture.DotnetRoot;
+
+        // Both at once: a name that matches no test, and the fixture's TestAlwaysPasses, whose name
+        // is also the start of another test's (TestAlwaysPasses2), which must not run, as
+        // FullyQualifiedName~ would run it.
+        var runs = await Task.WhenAll(
+            Run(root, "Fixture", "NoSuchTest", "-c", FixtureParts.Configuration, "--no-build"),
+            Run(root, "Fixture", "TestAlwaysPasses", "-c", FixtureParts.Configuration, "--no-build"));
+        var (code, stdout, stderr) = runs[1];
 
         string trx = Path.Combine(root, "artifacts", "testlogs", "Fixture", "TestAlwaysPasses.trx");
         File.Exists(trx).Should().BeTrue(stdout + stderr);
@@ -127,6 +118,13 @@ public sealed class TestRunnerTests : IDisposable
         lines.Should().Contain($"Log: {trx}").And.Contain($"... Emitted {page}");
         lines[^2].Should().Be("PASS");
         lines[^1].Should().Be(page);
+
+        // No test matched: it says so, and leaves no log and no page.
+        (code, stdout, stderr) = runs[0];
+        code.Should().Be(1, stdout + stderr);
+        stderr.Should().Contain($"TestLogViz: no test named 'NoSuchTest' in Fixture ({Path.Combine("Fixture", "Fixture.slnx")}); a test is named by its method");
+        stdout.Should().NotContain("Emitted");
+        File.Exists(Path.Combine(root, "artifacts", "testlogs", "Fixture", "NoSuchTest.trx")).Should().BeFalse();
     }
 
     public void Dispose() => _root.Delete(recursive: true);
