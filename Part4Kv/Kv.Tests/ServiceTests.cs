@@ -18,7 +18,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     private static readonly TimeSpan LeakCheck = TimeSpan.FromMilliseconds(100);
 
     /// <summary>A raw JSON request and the exact answer upstream's service gives to it.</summary>
-    [Fact(DisableParallelization = true)]
+    [Fact]
     public Task TestWireFormatRawJson() => WithSteadyLeaderAsync(async (h, lid) =>
     {
         using var http = RawClient();
@@ -40,7 +40,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     });
 
     /// <summary>Quotes, backslashes, newlines and non-ASCII text come back exactly as they went in.</summary>
-    [Fact(DisableParallelization = true)]
+    [Fact]
     public Task TestUnusualTextRoundTrips() => WithSteadyLeaderAsync(async (h, lid) =>
     {
         var c = h.NewClient();
@@ -61,7 +61,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     });
 
     /// <summary>Bad requests get a 4xx and a one-line reason, and the service goes on serving.</summary>
-    [Fact(DisableParallelization = true)]
+    [Fact]
     public async Task TestBadInput()
     {
         await using var h = await NewWireHarnessAsync(output, 3, LeakCheck);
