@@ -31,6 +31,9 @@ public sealed class ClusterLog(Action<string> write, TimeProvider clock, long? m
     /// <summary>Characters written so far.</summary>
     private long _chars;
 
+    /// <summary>The most characters written (<paramref name="maxChars"/>, or no limit).</summary>
+    private readonly long _max = maxChars ?? long.MaxValue;
+
     /// <summary>Writes one line, stamped now.</summary>
     public void Write(string message)
     {
@@ -38,13 +41,13 @@ public sealed class ClusterLog(Action<string> write, TimeProvider clock, long? m
         string stamp = clock.GetLocalNow().ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
         lock (_mu)
         {
-            if (!_closed && _chars < (maxChars ?? long.MaxValue))
+            if (!_closed && _chars < _max)
             {
                 _chars += message.Length;
                 write($"{stamp} {message}");
-                if (_chars >= (maxChars ?? long.MaxValue))
+                if (_chars >= _max)
                 {
-                    write($"{stamp} [TEST] log cut off here: it reached {maxChars:N0} characters");
+                    write($"{stamp} [TEST] log cut off here: it reached {_max:N0} characters");
                 }
             }
         }
@@ -62,7 +65,7 @@ public sealed class ClusterLog(Action<string> write, TimeProvider clock, long? m
     public IDisposable? BeginScope<TState>(TState state)
         where TState : notnull => null;
 
-    public bool IsEnabled(LogLevel logLevel) => maxChars is not { } max || Volatile.Read(ref _chars) < max;
+    public bool IsEnabled(LogLevel logLevel) => Volatile.Read(ref _chars) < _max;
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {

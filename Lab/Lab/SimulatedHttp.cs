@@ -307,6 +307,8 @@ public sealed class SimulatedHttp
 
         private System.IO.Pipelines.PipeWriter? _writer;
 
+        private BodyStream? _stream;
+
         public int StatusCode { get; set; } = StatusCodes.Status200OK;
 
         public string? ReasonPhrase { get; set; }
@@ -322,7 +324,7 @@ public sealed class SimulatedHttp
 
         public bool HasStarted => _started;
 
-        public Stream Stream => new BodyStream(this);
+        public Stream Stream => _stream ??= new BodyStream(this);
 
         public System.IO.Pipelines.PipeWriter Writer => _writer ??= System.IO.Pipelines.PipeWriter.Create(Stream, new(leaveOpen: true));
 

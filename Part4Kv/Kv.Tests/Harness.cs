@@ -680,30 +680,3 @@ public sealed class Harness : IAsyncDisposable
         }
     }
 }
-
-/// <summary>
-/// A cancellation deadline on any clock, linked to a parent token: a CancellationTokenSource of
-/// the clock's, since a linked source's CancelAfter always runs on the system's timer.
-/// </summary>
-public sealed class DeadlineSource : IDisposable
-{
-    private readonly CancellationTokenSource _timer;
-
-    private readonly CancellationTokenSource _linked;
-
-    public DeadlineSource(TimeSpan after, TimeProvider clock, CancellationToken parent)
-    {
-        _timer = new CancellationTokenSource(after, clock);
-        _linked = CancellationTokenSource.CreateLinkedTokenSource(parent, _timer.Token);
-    }
-
-    public CancellationToken Token => _linked.Token;
-
-    public bool IsCancellationRequested => _linked.IsCancellationRequested;
-
-    public void Dispose()
-    {
-        _linked.Dispose();
-        _timer.Dispose();
-    }
-}

@@ -8,6 +8,7 @@ using System.Text;
 using FluentAssertions;
 using Kv.Client;
 using Kv.Service;
+using Lab;
 using Xunit;
 using static Kv.Tests.Harness;
 
