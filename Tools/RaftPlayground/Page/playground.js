@@ -136,23 +136,43 @@
   const msgKind = m => m.method === "RequestVote" ? "rv" : m.heartbeat ? "hb" : "ae";
   const kindName = m => m.method === "RequestVote" ? "RequestVote" : m.heartbeat ? "heartbeat (AppendEntries, no entries)" : "AppendEntries";
 
+  // The live layer keeps its elements from frame to frame, one per timer and per message, and
+  // only moves them: rebuilding them all every frame kept the browser busy with an idle cluster.
+  const liveShapes = new Map();
+  let liveOrder = "";
+  function liveShape(key, make) {
+    let e = liveShapes.get(key);
+    if (!e) liveShapes.set(key, e = make());
+    return e;
+  }
+  function setAttrs(e, attrs) {
+    for (const [k, v] of Object.entries(attrs)) {
+      const text = String(v);
+      if (e.getAttribute(k) !== text) e.setAttribute(k, text);
+    }
+  }
+  function setText(e, text) {
+    if (e.textContent !== text) e.textContent = text;
+  }
+
   function drawLive() {
     const s = last;
     if (!s) return;
     const n = s.servers, now = clusterNow();
-    const parts = [];
+    const keys = [];
     for (const c of s.cards) {
       if (c.timerMs === undefined || c.timerMs === null || !c.timeoutMs || c.status === "crashed") continue;
       const p = ringPoint(c.id, n);
       const elapsed = Math.min(c.timerMs + (now - clock.timeMs), c.timeoutMs);
-      parts.push(svg("circle", { cx: p.x, cy: p.y, r: 36, class: "timer-track" }));
-      const t = svg("path", { d: arc(p, 36, elapsed / c.timeoutMs), class: "timer" + (elapsed >= c.timeoutMs ? " late" : ""), "data-server": c.id });
-      parts.push(t);
+      setAttrs(liveShape("track" + c.id, () => svg("circle", { class: "timer-track" })), { cx: p.x, cy: p.y, r: 36 });
+      setAttrs(liveShape("timer" + c.id, () => svg("path", { "data-server": c.id })),
+        { d: arc(p, 36, elapsed / c.timeoutMs), class: "timer" + (elapsed >= c.timeoutMs ? " late" : "") });
+      keys.push("track" + c.id, "timer" + c.id);
     }
     for (const m of s.messages.shown) {
       const sel = selectedMsg && selectedMsg.id === m.id ? " selected" : "";
       const kind = msgKind(m);
-      let at, cls = "msg " + kind + sel, mark = null;
+      let at, cls = "msg " + kind + sel, lost = false;
       if (m.stage === "sending") {
         const f = m.dueMs === undefined || m.dueMs === null || m.dueMs <= m.sentMs ? 0 : (now - m.sentMs) / (m.dueMs - m.sentMs);
         at = along(m.from, m.to, n, f);
@@ -167,28 +187,39 @@
         // Lost: a cross where it was, the request's way or the reply's.
         const f = m.stage === "lost" ? (m.dueMs && m.dueMs > m.sentMs ? (m.endMs - m.sentMs) / (m.dueMs - m.sentMs) : 0.5) : 0.2;
         at = m.stage === "lost" ? along(m.from, m.to, n, f) : along(m.to, m.from, n, f);
-        mark = svg("text", { x: at.x, y: at.y + 5, class: "msg-lost" + sel, "data-msg": m.id }, "✕");
+        lost = true;
       }
-      const title = `#${m.id} ${kindName(m)} S${m.from} → S${m.to}: ${m.stage}${m.outcome ? ", " + m.outcome : ""}. Click for its fields.`;
-      const g = svg("g", { "data-msg": m.id, "data-stage": m.stage, "data-due": m.dueMs === undefined || m.dueMs === null ? "" : m.dueMs, class: "message" }, svg("title", {}, title));
-      g.append(svg("circle", { cx: at.x, cy: at.y, r: 10, class: "hit", "data-msg": m.id }));
-      g.append(mark || svg("circle", { cx: at.x, cy: at.y, r: m.heartbeat ? 4.5 : 6, class: cls, "data-msg": m.id }));
-      parts.push(g);
+      const key = (lost ? "lost" : "msg") + m.id;
+      const g = liveShape(key, () => svg("g", { "data-msg": m.id, class: "message" }, svg("title", {}),
+        svg("circle", { r: 10, class: "hit", "data-msg": m.id }),
+        lost ? svg("text", { "data-msg": m.id }, "✕") : svg("circle", { "data-msg": m.id })));
+      const [title, hit, shape] = g.children;
+      setText(title, `#${m.id} ${kindName(m)} S${m.from} → S${m.to}: ${m.stage}${m.outcome ? ", " + m.outcome : ""}. Click for its fields.`);
+      setAttrs(g, { "data-stage": m.stage, "data-due": m.dueMs === undefined || m.dueMs === null ? "" : m.dueMs });
+      setAttrs(hit, { cx: at.x, cy: at.y });
+      setAttrs(shape, lost ? { x: at.x, y: at.y + 5, class: "msg-lost" + sel } : { cx: at.x, cy: at.y, r: m.heartbeat ? 4.5 : 6, class: cls });
+      keys.push(key);
     }
-    live.replaceChildren(...parts);
+    const order = keys.join(" ");
+    if (order !== liveOrder) {
+      live.replaceChildren(...keys.map(k => liveShapes.get(k)));
+      for (const k of [...liveShapes.keys()]) if (!keys.includes(k)) liveShapes.delete(k);
+      liveOrder = order;
+    }
     const clusterText = fmtMs(now);
     if ($("cluster-time").textContent !== clusterText) $("cluster-time").textContent = clusterText;
   }
 
-  // Drawn every frame while the clock runs; while paused, only when an update brings something new
-  // (so that nothing is replaced under a click).
-  let drawnPausedAt = null;
-  function frame() {
-    if (clock) {
+  // Drawn up to 30 times a second while the clock runs; while paused, only when an update brings
+  // something new (so that nothing is replaced under a click).
+  let drawnPausedAt = null, drawnAt = -Infinity;
+  function frame(t) {
+    if (clock && t - drawnAt >= 1000 / 30 - 2) {
       const key = clock.paused ? JSON.stringify([clock.timeMs, last.messages.shown, last.cards.map(c => [c.timerMs, c.timeoutMs, c.status]), selectedMsg && selectedMsg.id]) : null;
       if (key === null || key !== drawnPausedAt) {
         drawLive();
         drawnPausedAt = key;
+        drawnAt = t;
       }
     }
     requestAnimationFrame(frame);
