@@ -204,7 +204,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         double opened = double.Parse(driver.FindElement(By.TagName("body")).GetAttribute("data-ready")!, CultureInfo.InvariantCulture);
         driver.FindElement(By.Id("count")).Text.Should().Be($"{log.Lines.Count} rows");
 
-        // Scroll: 13 jumps spread from top to bottom, then 12 screens one after the other from the
+        // Scroll: 7 jumps spread from top to bottom, then 6 screens one after the other from the
         // middle, each step timed until the frame after it has been drawn (arrows included).
         driver.Manage().Timeouts().AsynchronousJavaScript = TimeSpan.FromSeconds(100);
         var steps = (IReadOnlyCollection<object>)js.ExecuteAsyncScript("""
@@ -220,9 +220,9 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
                 await frame();
                 times.push([performance.now() - t, Number(svg.dataset.ms)]);
               };
-              for (let k = 0; k <= 12; k++) await step(end() * k / 12);
+              for (let k = 0; k <= 6; k++) await step(end() * k / 6);
               const middle = end() / 2;
-              for (let k = 1; k <= 12; k++) await step(middle + k * innerHeight);
+              for (let k = 1; k <= 6; k++) await step(middle + k * innerHeight);
               done(times);
             })();
             """)!;
@@ -233,7 +233,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
 
         string report = string.Create(CultureInfo.InvariantCulture,
             $"{log.Lines.Count} lines, {messages} messages, page {new FileInfo(path).Length / 1024} KB written in {render.ElapsedMilliseconds} ms; " +
-            $"opened with its first arrows in {opened:0} ms; {times.Count} scroll steps (13 jumps across it, 12 screens in a row), " +
+            $"opened with its first arrows in {opened:0} ms; {times.Count} scroll steps (7 jumps across it, 6 screens in a row), " +
             $"{times.Sum():0} ms in all, median {times.Order().ElementAt(times.Count / 2):0} ms, slowest {times.Max():0} ms; " +
             $"drawing the arrows took a median {draws.Order().ElementAt(draws.Count / 2):0.0} ms of that, at most {draws.Max():0.0} ms");
         output.WriteLine(report);

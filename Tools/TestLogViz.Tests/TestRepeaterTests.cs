@@ -141,8 +141,8 @@ public sealed class TestRepeaterTests(FixtureParts fixture) : IDisposable
 }
 
 /// <summary>
-/// The one test of `repeat` through `dotnet test`, a process per run, as a KV part's tests are
-/// repeated: a run that fails is kept, and Ctrl+C stops the runs under way, which are not counted.
+/// The one test of `repeat` through `dotnet test`, a process per run, as a part's tests are
+/// repeated in real time (RAFT_REAL_TIME=1): a run that fails is kept, and Ctrl+C stops the runs under way, which are not counted.
 /// A class of its own, so that it runs beside the others: it spends most of its time waiting for
 /// child processes.
 /// </summary>
@@ -155,18 +155,20 @@ public sealed class TestRepeaterThroughDotnetTests(FixtureParts fixture)
         var ct = TestContext.Current.CancellationToken;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
 
-        // Three runs at once: run 1 passes, run 2 fails, run 3 waits two minutes. Once runs 1 and 2
-        // have ended and run 3 waits, the repeat is stopped, as Ctrl+C stops it.
-        string runs = Path.GetDirectoryName(FixtureParts.RunDir(root, "TestFailsOnSecondRun_TestWaitsInThirdRun", 1))!;
-        string page = Path.Combine(runs, "run-2", "TestFailsOnSecondRun.html");
-        string waiting = Path.Combine(fixture.Signals, "waiting-run-3");
-        var repeat = TestRepeaterTests.Repeat(root, false, stop.Token, "Fixture", "TestFailsOnSecondRun|TestWaitsInThirdRun", "-n", "3", "-p", "3",
+        // Two runs at once: run 1 fails, run 2 waits two minutes. Once run 1 has ended and run 2
+        // waits, the repeat is stopped, as Ctrl+C stops it. Only two runs, each a dotnet test of its
+        // own: that a passing run's folder goes is checked on runs from seeds, in
+        // RepeatsAndKeepsOnlyTheFailingRunsPage.
+        string runs = Path.GetDirectoryName(FixtureParts.RunDir(root, "TestFailsInFirstRun_TestWaitsInSecondRun", 1))!;
+        string page = Path.Combine(runs, "run-1", "TestFailsInFirstRun.html");
+        string waiting = Path.Combine(fixture.Signals, "waiting-run-2");
+        var repeat = TestRepeaterTests.Repeat(root, false, stop.Token, "Fixture", "TestFailsInFirstRun|TestWaitsInSecondRun", "-n", "2", "-p", "2",
                                               "-c", FixtureParts.Configuration, "--no-build");
-        // Run 2's page is written once it is sure to count, and run 1's folder is deleted once it has.
+        // Run 1's page is written once it is sure to count.
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
-        while (!(File.Exists(page) && File.Exists(waiting) && !Directory.Exists(Path.Combine(runs, "run-1"))) && !repeat.IsCompleted)
+        while (!(File.Exists(page) && File.Exists(waiting)) && !repeat.IsCompleted)
         {
-            DateTime.UtcNow.Should().BeBefore(deadline, "runs 1 and 2 should have ended and run 3 started by now");
+            DateTime.UtcNow.Should().BeBefore(deadline, "run 1 should have ended and run 2 started by now");
             await Task.Delay(50, ct);
         }
         await stop.CancelAsync();
@@ -175,22 +177,21 @@ public sealed class TestRepeaterThroughDotnetTests(FixtureParts fixture)
         // A failed run makes the status 1, stopped or not.
         code.Should().Be(1, stdout + stderr);
         var lines = stdout.TrimEnd().Split('\n');
-        lines.Should().Contain(l => l.StartsWith("repeat: Fixture TestFailsOnSecondRun TestWaitsInThirdRun: 3 runs, 3 at a time;", StringComparison.Ordinal), stdout);
-        lines.Should().Contain($"run 2: FAIL TestFailsOnSecondRun -> {new Uri(page).AbsoluteUri}");
-        lines.Should().Contain(l => l.StartsWith("repeat: stopped after 2 of 3 runs (1 failed) in ", StringComparison.Ordinal)
+        lines.Should().Contain(l => l.StartsWith("repeat: Fixture TestFailsInFirstRun TestWaitsInSecondRun: 2 runs, 2 at a time;", StringComparison.Ordinal), stdout);
+        lines.Should().Contain($"run 1: FAIL TestFailsInFirstRun -> {new Uri(page).AbsoluteUri}");
+        lines.Should().Contain(l => l.StartsWith("repeat: stopped after 1 of 2 runs (1 failed) in ", StringComparison.Ordinal)
                                     && l.EndsWith("; runs under way were not counted", StringComparison.Ordinal), stdout);
         int table = Array.FindIndex(lines, l => l.StartsWith("test ", StringComparison.Ordinal));
         table.Should().BePositive(stdout);
-        lines[table + 1].Should().MatchRegex(@"^TestFailsOnSecondRun\s+2\s+1  \d+\.\d\d s ± \d+\.\d\d s$");
-        lines[table + 2].Should().MatchRegex(@"^TestWaitsInThirdRun\s+2\s+0  \d+\.\d\d s ± \d+\.\d\d s$");
+        lines[table + 1].Should().MatchRegex(@"^TestFailsInFirstRun\s+1\s+1  \d+\.\d\d s ± \d+\.\d\d s$");
+        lines[table + 2].Should().MatchRegex(@"^TestWaitsInSecondRun\s+1\s+0  \d+\.\d\d s ± \d+\.\d\d s$");
         lines[^2].Should().Be("Pages of the failing runs:");
-        lines[^1].Should().Be($"  run 2: {new Uri(page).AbsoluteUri}");
+        lines[^1].Should().Be($"  run 1: {new Uri(page).AbsoluteUri}");
 
-        // Run 1 passed and was thrown away; run 2 keeps its log and only its failing test's page;
-        // run 3, stopped, keeps what it had.
-        Directory.EnumerateDirectories(runs).Select(Path.GetFileName).Order(StringComparer.Ordinal).Should().Equal("run-2", "run-3");
-        File.Exists(Path.Combine(runs, "run-2", "run.trx")).Should().BeTrue();
-        File.ReadAllText(page).Should().Contain("this test fails in run 2, on purpose").And.Contain("const MESSAGES = [[0,");
-        File.Exists(Path.Combine(runs, "run-2", "TestWaitsInThirdRun.html")).Should().BeFalse("a failing run's passing tests get no page");
+        // Run 1 keeps its log and only its failing test's page; run 2, stopped, keeps what it had.
+        Directory.EnumerateDirectories(runs).Select(Path.GetFileName).Order(StringComparer.Ordinal).Should().Equal("run-1", "run-2");
+        File.Exists(Path.Combine(runs, "run-1", "run.trx")).Should().BeTrue();
+        File.ReadAllText(page).Should().Contain("this test fails in run 1, on purpose").And.Contain("const MESSAGES = [[0,");
+        File.Exists(Path.Combine(runs, "run-1", "TestWaitsInSecondRun.html")).Should().BeFalse("a failing run's passing tests get no page");
     }
 }

@@ -1,5 +1,5 @@
-// `TestLogViz run PART TEST`, the command behind dotest.sh: its checks, then a name that matches
-// nothing and a real run, both of the miniature part in TestData/Fixture.
+// `TestLogViz run PART TEST`, the command behind dotest.sh: its checks, a real run of the miniature
+// part in TestData/Fixture, and what it says of the log a run of a name that matches nothing leaves.
 using FluentAssertions;
 using Xunit;
 
@@ -96,13 +96,9 @@ public sealed class TestRunnerTests : IDisposable
         // The one test of `run` through a real `dotnet test`, of the fixture as the build left it.
         string root = _fixture.DotnetRoot;
 
-        // Both at once: a name that matches no test, and the fixture's TestAlwaysPasses, whose name
-        // is also the start of another test's (TestAlwaysPasses2), which must not run, as
-        // FullyQualifiedName~ would run it.
-        var runs = await Task.WhenAll(
-            Run(root, "Fixture", "NoSuchTest", "-c", FixtureParts.Configuration, "--no-build"),
-            Run(root, "Fixture", "TestAlwaysPasses", "-c", FixtureParts.Configuration, "--no-build"));
-        var (code, stdout, stderr) = runs[1];
+        // The fixture's TestAlwaysPasses, whose name is also the start of another test's
+        // (TestAlwaysPasses2), which must not run, as FullyQualifiedName~ would run it.
+        var (code, stdout, stderr) = await Run(root, "Fixture", "TestAlwaysPasses", "-c", FixtureParts.Configuration, "--no-build");
 
         string trx = Path.Combine(root, "artifacts", "testlogs", "Fixture", "TestAlwaysPasses.trx");
         File.Exists(trx).Should().BeTrue(stdout + stderr);
@@ -118,13 +114,28 @@ public sealed class TestRunnerTests : IDisposable
         lines.Should().Contain($"Log: {trx}").And.Contain($"... Emitted {page}");
         lines[^2].Should().Be("PASS");
         lines[^1].Should().Be(page);
+    }
 
-        // No test matched: it says so, and leaves no log and no page.
-        (code, stdout, stderr) = runs[0];
-        code.Should().Be(1, stdout + stderr);
-        stderr.Should().Contain($"TestLogViz: no test named 'NoSuchTest' in Fixture ({Path.Combine("Fixture", "Fixture.slnx")}); a test is named by its method");
-        stdout.Should().NotContain("Emitted");
-        File.Exists(Path.Combine(root, "artifacts", "testlogs", "Fixture", "NoSuchTest.trx")).Should().BeFalse();
+    [Fact]
+    public async Task SaysWhenNoTestHasTheName()
+    {
+        // The log dotnet test leaves when its filter matches nothing (kept from a real run of the
+        // fixture): it says so, and leaves no log and no page.
+        string logDir = Directory.CreateDirectory(Path.Combine(_root.FullName, "artifacts", "testlogs", "Part1")).FullName;
+        string trx = Path.Combine(logDir, "NoSuchTest.trx");
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "TestData", "NoSuchTest.trx"), trx);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int code = await TestRunner.ReportAsync(_root.FullName, "Part1", Path.Combine(_root.FullName, "Part1", "Raft.sln"), "NoSuchTest", trx, 0,
+                                                stdout, stderr, TestContext.Current.CancellationToken);
+
+        code.Should().Be(1);
+        stderr.ToString().Should().Be($"TestLogViz: no test named 'NoSuchTest' in Part1 ({Path.Combine("Part1", "Raft.sln")}); a test is named by its method, " +
+                                      $"exactly, as in Part1's test classes{Environment.NewLine}");
+        stdout.ToString().Should().BeEmpty();
+        File.Exists(trx).Should().BeFalse();
+        Directory.EnumerateFiles(logDir).Should().BeEmpty("no page either");
     }
 
     public void Dispose() => _root.Delete(recursive: true);

@@ -93,7 +93,18 @@ public static partial class TestRunner
             "--", "xUnit.MethodDisplay=Method",
         ];
         int status = await RunDotnetAsync(dotnetArgs, root, stdout, stderr, ct, env);
+        return await ReportAsync(root, part, solution, test, trx, status, stdout, stderr, ct);
+    }
 
+    /// <summary>
+    /// What <see cref="RunAsync"/> does once dotnet test has ended with <paramref name="status"/>:
+    /// says whether the test ran, writes its page from <paramref name="trx"/> and prints its
+    /// address. Returns <see cref="RunAsync"/>'s exit code.
+    /// </summary>
+    public static async Task<int> ReportAsync(string root, string part, string solution, string test, string trx, int status,
+                                              TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        string logDir = Path.GetDirectoryName(trx)!;
         if (!File.Exists(trx))
         {
             stderr.WriteLine($"TestLogViz: dotnet test wrote no test log (it exited with {status}); see its output above");

@@ -1,6 +1,6 @@
-// What TestLogViz's tests run: a test that always passes, one that fails in the second run of a
+// What TestLogViz's tests run: a test that always passes, one that fails in the first run of a
 // `repeat` through dotnet test (it reads the run's number), one that fails from seed 2 when
-// `repeat` runs it in its own process, and one that waits in the third run until it is stopped.
+// `repeat` runs it in its own process, and one that waits in the second run until it is stopped.
 // `run` runs the first, and must not also run the one whose name starts with it
 // (TestAlwaysPasses2). Each writes a few lines in the shape of a Raft test's log, so its page has rows.
 using Lab;
@@ -22,10 +22,10 @@ public sealed class FixtureTests(ITestOutputHelper output)
     public void TestAlwaysPasses2() => Log();
 
     [Fact]
-    public void TestFailsOnSecondRun()
+    public void TestFailsInFirstRun()
     {
         Log();
-        Assert.True(Run != "2", "this test fails in run 2, on purpose");
+        Assert.True(Run != "1", "this test fails in run 1, on purpose");
     }
 
     [Fact]
@@ -39,14 +39,14 @@ public sealed class FixtureTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task TestWaitsInThirdRun()
+    public async Task TestWaitsInSecondRun()
     {
         Log();
-        if (Run == "3")
+        if (Run == "2")
         {
             if (Environment.GetEnvironmentVariable(SignalVariable) is { Length: > 0 } signals)
             {
-                await File.WriteAllTextAsync(Path.Combine(signals, "waiting-run-3"), "", TestContext.Current.CancellationToken);
+                await File.WriteAllTextAsync(Path.Combine(signals, "waiting-run-2"), "", TestContext.Current.CancellationToken);
             }
             await Task.Delay(TimeSpan.FromMinutes(2), TestContext.Current.CancellationToken);
         }
