@@ -191,7 +191,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     /// server has lost leadership and won it back. Every answer a client gets is its own
     /// request's, or FailedCommit, or its deadline: never another request's result.
     /// </summary>
-    [Fact]
+    [Fact, LongTest]
     public async Task TestLeadershipChangesWithRequestsInFlight()
     {
         await using var h = await NewHarnessAsync(output, 3, LeakCheck);

@@ -200,7 +200,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     /// Each client also appends its round numbers to a key of its own: none may be applied twice,
     /// and every one answered OK or DuplicateRequest must be there.
     /// </summary>
-    [Fact]
+    [Fact, LongTest]
     public async Task TestLeadershipChangesWithRequestsInFlight()
     {
         await using var h = await NewHarnessAsync(output, 3, LeakCheck);

@@ -33,7 +33,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
 
         ChromeDriver driver = turn.Driver;
         driver.Navigate().GoToUrl(p.Address);
-        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(100) };
 
         // One leader, on its card's colour and on its ribbon.
         wait.Message = "the page never showed exactly one leader among 3 cards";
@@ -87,7 +87,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         ChromeDriver driver = turn.Driver;
         driver.Manage().Window.Size = new Size(1180, 1100);
         driver.Navigate().GoToUrl(p.Address);
-        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(100) };
 
         // The ring: five servers, every pair linked, one leader drawn as such.
         wait.Message = "the ring never showed 5 servers, 10 links up and one leader";
@@ -200,7 +200,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
             ChromeDriver driver = turn.Driver;
             driver.Manage().Window.Size = new Size(1180, 1100);
             driver.Navigate().GoToUrl(p.Address);
-            var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
+            var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = TimeSpan.FromMilliseconds(100) };
 
             wait.Message = "the page never offered the Figure 7 scenario";
             wait.Until(d => d.FindElements(By.CssSelector("#scenario-buttons button[data-scenario='figure-7']")).Any(b => b.Enabled));
@@ -409,7 +409,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         driver.FindElement(By.Id("kv-value")).Clear();
         driver.FindElement(By.Id("kv-value")).SendKeys(value);
         driver.FindElement(By.Id("kv-run")).Click();
-        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50), Message = $"the console never answered Put({key}, {value})" };
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(100), Message = $"the console never answered Put({key}, {value})" };
         IWebElement answer = wait.Until(d =>
         {
             var items = d.FindElements(By.CssSelector("#kv-results li"));

@@ -40,7 +40,7 @@ public sealed class StreamTests(ITestOutputHelper output)
         var first = new StreamReader(stream);
         long total = 0, updates = 0, largest = 0, size = 0;
         var clock = Stopwatch.StartNew();
-        TimeSpan span = TimeSpan.FromSeconds(6);
+        TimeSpan span = TimeSpan.FromSeconds(2);
         string? line;
         bool skippedFirst = false;
         var parts = new Dictionary<string, long>();
@@ -81,7 +81,7 @@ public sealed class StreamTests(ITestOutputHelper output)
         double rate = total / seconds;
         output.WriteLine($"{updates} updates in {seconds:0.0} s: {rate / 1000:0.0} KB/s, largest {largest / 1000.0:0.0} KB; {puts} puts ({puts / seconds:0} a second)");
         output.WriteLine(string.Join(", ", parts.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value / seconds / 1000:0.0} KB/s")));
-        updates.Should().BeGreaterThan(10);
+        updates.Should().BeGreaterThan(4);
         puts.Should().BeGreaterThan(20, "the load ran");
         rate.Should().BeLessThan(BudgetBytesPerSecond);
     }

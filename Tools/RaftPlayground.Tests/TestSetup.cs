@@ -68,7 +68,7 @@ public static class Poll
             {
                 Assert.Fail($"waited {limit.TotalSeconds:0.#} s for {what}");
             }
-            await Task.Delay(20);
+            await Task.Delay(50);
         }
     }
 }
