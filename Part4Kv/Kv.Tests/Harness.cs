@@ -126,7 +126,6 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The test's log: services, their Raft servers, clients and Tlog lines.</summary>
     private readonly ClusterLog _log;
 
-
     /// <summary>
     /// Upstream's leaktest.CheckTimeout: when set, every task of the cluster must end within this
     /// time of shutdown, or the test fails naming the ones still running.
@@ -609,7 +608,6 @@ public sealed class Harness : IAsyncDisposable
 
     /// <summary>Service <paramref name="id"/> itself, for tests beyond upstream's that look inside it.</summary>
     internal KvService Service(int id) => _kvCluster[id];
-
 
     /// <summary>A Check call's deadline (<see cref="RequestTimeout"/>) inside the harness's own context.</summary>
     private DeadlineSource RequestDeadline() => Deadline(_limits.RequestTimeout);

@@ -124,7 +124,6 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The test's log: services, their Raft servers, clients and Tlog lines.</summary>
     private readonly ClusterLog _log;
 
-
     /// <summary>
     /// Upstream's leaktest.CheckTimeout: when set, every task of the cluster must end within this
     /// time of shutdown, or the test fails naming the ones still running.

@@ -203,7 +203,8 @@
     const order = keys.join(" ");
     if (order !== liveOrder) {
       live.replaceChildren(...keys.map(k => liveShapes.get(k)));
-      for (const k of [...liveShapes.keys()]) if (!keys.includes(k)) liveShapes.delete(k);
+      const shown = new Set(keys);
+      for (const k of [...liveShapes.keys()]) if (!shown.has(k)) liveShapes.delete(k);
       liveOrder = order;
     }
     const clusterText = fmtMs(now);
