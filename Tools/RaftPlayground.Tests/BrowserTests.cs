@@ -280,8 +280,24 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         driver.FindElement(By.Id("pause")).Click();
         wait.Message = "the page never showed the clock paused";
         wait.Until(d => d.FindElement(By.Id("clock-state")).Text == "paused" && d.FindElement(By.Id("step-10")).Enabled);
-        string frozen = Frozen(driver);
-        long updates = Updates(driver);
+        // What the clock's last timers set going may still land in the next update or so: first
+        // the page stands still from one update to the next (as ApiClient.SettledStateAsync).
+        string frozen = "";
+        long settledAt = -1;
+        wait.Message = "the paused page never stood still from one update to the next";
+        wait.Until(d =>
+        {
+            long now = Updates(d);
+            if (now == settledAt)
+            {
+                return false;
+            }
+            string shown = Frozen(d);
+            bool same = shown == frozen;
+            (frozen, settledAt) = (shown, now);
+            return same;
+        });
+        long updates = settledAt;
         wait.Message = "the page stopped getting updates while paused";
         wait.Until(d => Updates(d) >= updates + 4);
         Frozen(driver).Should().Be(frozen, "nothing moves while the clock is paused");

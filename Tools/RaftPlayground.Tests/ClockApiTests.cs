@@ -19,7 +19,7 @@ public sealed class ClockApiTests
 
         // Paused: cluster time, terms, logs and messages stand still.
         (await api.PostAsync("clock/pause")).Status.Should().Be(200);
-        PlaygroundState before = await api.StateAsync();
+        PlaygroundState before = await api.SettledStateAsync(TimeSpan.FromSeconds(5));
         before.Clock.Paused.Should().BeTrue();
         await Task.Delay(300, TestContext.Current.CancellationToken);
         PlaygroundState after = await api.StateAsync();

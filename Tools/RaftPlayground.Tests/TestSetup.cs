@@ -20,6 +20,35 @@ public sealed class ApiClient(Uri address) : IDisposable
     internal async Task<PlaygroundState> StateAsync() =>
         (await _http.GetFromJsonAsync<PlaygroundState>("api/state", JsonOptions))!;
 
+    /// <summary>
+    /// The state once the paused cluster stands still: the first one read that equals the one read
+    /// 50 ms before it (cluster time, every server's term, role, log, commit and timer, the
+    /// messages). Pausing stops the clock, but what its last timers set going (a message handed
+    /// to its receiver, the handler's reply) still runs on the thread pool for a moment.
+    /// </summary>
+    internal async Task<PlaygroundState> SettledStateAsync(TimeSpan limit)
+    {
+        PlaygroundState state = await StateAsync();
+        await Poll.UntilAsync(async () =>
+        {
+            await Task.Delay(50);
+            PlaygroundState next = await StateAsync();
+            bool same = Standing(next) == Standing(state);
+            state = next;
+            return same;
+        }, limit, "the paused cluster to stand still");
+        return state;
+    }
+
+    /// <summary>What must not change while the cluster is paused, as text to compare.</summary>
+    private static string Standing(PlaygroundState s) =>
+        JsonSerializer.Serialize(new
+        {
+            s.Clock.TimeMs,
+            Cards = s.Cards.Select(c => new { c.Term, c.Role, c.LogLength, c.CommitIndex, c.TimerMs }),
+            s.Messages.Shown,
+        }, JsonOptions);
+
     /// <summary>POSTs to <paramref name="path"/> (under /api/) and returns the status and the JSON answer.</summary>
     public async Task<(int Status, JsonElement Body)> PostAsync(string path, object? body = null)
     {
