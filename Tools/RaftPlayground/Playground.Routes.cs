@@ -37,6 +37,9 @@ public sealed partial class Playground
         app.MapGet("/playground.js", () => Page("playground.js", "text/javascript; charset=utf-8"));
         app.MapGet("/playground.css", () => Page("playground.css", "text/css; charset=utf-8"));
         app.MapGet("/states.css", () => Results.Text(StateStyle.Css, "text/css; charset=utf-8"));
+        // The ring, the logs and the details are drawn by TestLogViz's script, which its test pages draw with too.
+        app.MapGet("/clusterview.js", () => Page("clusterview.js", "text/javascript; charset=utf-8", typeof(StateStyle).Assembly));
+        app.MapGet("/clusterview.css", () => Page("clusterview.css", "text/css; charset=utf-8", typeof(StateStyle).Assembly));
 
         app.MapGet("/api/state", (HttpContext ctx) => Results.Json(State(100, guard.CanControl(ctx)), JsonOptions));
         app.MapGet("/api/events", (HttpContext ctx) => TypedResults.ServerSentEvents(EventsAsync(guard.CanControl(ctx), ctx.RequestAborted)));
@@ -233,11 +236,12 @@ public sealed partial class Playground
 
     private static IResult Error(PlaygroundException e) => Results.Json(new { error = e.Message }, JsonOptions, statusCode: e.Status);
 
-    /// <summary>A file of the page, from the program's resources.</summary>
-    private static IResult Page(string name, string contentType)
+    /// <summary>A file of the page, from the program's resources (or from <paramref name="assembly"/>'s, built in as Page/name).</summary>
+    private static IResult Page(string name, string contentType, Assembly? assembly = null)
     {
-        Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"Page/{name}")
-            ?? throw new InvalidOperationException($"the page's {name} is not built into the program");
+        assembly ??= Assembly.GetExecutingAssembly();
+        Stream stream = assembly.GetManifestResourceStream($"Page/{name}")
+            ?? throw new InvalidOperationException($"the page's {name} is not built into {assembly.GetName().Name}");
         return Results.Stream(stream, contentType);
     }
 }

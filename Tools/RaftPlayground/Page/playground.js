@@ -1,27 +1,21 @@
 // The playground's page: draws the state the server sends over Server-Sent Events, and turns
 // clicks into calls of the JSON API. No framework, no build step, nothing from the network.
+// The ring, its timers and messages, the logs and the details' rows are drawn by ClusterView
+// (clusterview.js, TestLogViz's), which a test page's player draws with too.
 "use strict";
 (() => {
   const $ = id => document.getElementById(id);
-  const SVG = "http://www.w3.org/2000/svg";
+  const { el, termColour, fmtMs } = ClusterView;
   const KEEP_LINES = 500;           // log lines kept on the page; older ones are dropped
-  const CELL = 28;                  // a log cell's width in pixels, gap included
   const cards = [];                 // per server: the elements updated in place on every state
   const stores = [];                // per server: its data store's pairs as the updates built them
   const logs = [];                  // per server: its log's terms, index by index, as the updates built them
   const logVersions = [];           // per server: how many changes its log has had, so an unchanged view is not redrawn
-  let ringDrawn = "", logsDrawn = "";  // what the ring and the logs show now, to skip redrawing the same
   let last = null;                  // the latest update
   let selected = null;              // the server whose state the details panel shows
   let selectedMsg = null;           // or the message whose fields it shows: its last known view
   let clock = null, clockAt = 0;    // the cluster's clock as the latest update gave it, and when (performance.now())
-  const live = document.createElementNS("http://www.w3.org/2000/svg", "g");  // timers and messages, drawn every frame over the ring
   let filterText = "";
-
-  // --- one colour per term, for every view: the ring, the log cells, the cards, the details ---
-
-  const TERM_COLOURS = ["#9ecae1", "#fdae6b", "#c6a5e0", "#f4a6b7", "#7fd1c8", "#d9b38c", "#a1a9f0", "#f59f86"];
-  const termColour = t => t <= 0 ? "#eeeeee" : TERM_COLOURS[(t - 1) % TERM_COLOURS.length];
 
   // --- the JSON API ---
 
@@ -50,58 +44,10 @@
     }
   }
 
-  function el(tag, props, ...children) {
-    const e = Object.assign(document.createElement(tag), props);
-    e.append(...children);
-    return e;
-  }
-
-  function svg(tag, attrs, ...children) {
-    const e = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    e.append(...children);
-    return e;
-  }
-
   // --- the ring: servers on a circle, a line for every pair ---
 
-  function ringPoint(id, n) {
-    const angle = -Math.PI / 2 + 2 * Math.PI * id / n;
-    return { x: 180 + 118 * Math.cos(angle), y: 182 + 118 * Math.sin(angle) };
-  }
-
   function showRing(s) {
-    const ring = $("ring");
-    const n = s.servers;
-    const shows = JSON.stringify([selected, s.links, s.cards.map(c => [c.role, c.term, c.status, c.logLength, c.commitIndex])]);
-    if (shows === ringDrawn) return;
-    ringDrawn = shows;
-    const links = svg("g", { class: "links" });
-    for (const link of s.links) {
-      const a = ringPoint(link.a, n), b = ringPoint(link.b, n);
-      const line = svg("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "link " + link.state, "data-a": link.a, "data-b": link.b, "data-state": link.state },
-        svg("title", {}, `${link.a} ↔ ${link.b}: ${link.state === "up" ? "connected" : link.state === "cut" ? "cut by the partition" : "down (a server is disconnected or crashed)"}`));
-      links.append(line);
-      if (link.state === "cut") {
-        // A cut link is drawn broken in the middle, with a cross where it is broken.
-        const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
-        links.append(svg("text", { x: mx, y: my + 4, class: "cut-mark" }, "✕"));
-      }
-    }
-    const servers = svg("g", { class: "servers" });
-    for (const c of s.cards) {
-      const p = ringPoint(c.id, n);
-      const g = svg("g", { class: "server " + c.role + (c.id === selected ? " selected" : ""), "data-id": c.id, tabindex: 0, role: "button",
-        "aria-label": `server ${c.id}: ${c.role}, term ${c.term}` });
-      g.append(svg("circle", { cx: p.x, cy: p.y, r: 31, class: "body", fill: c.status === "crashed" ? "#d0d0d0" : termColour(c.term), "data-term": c.term }));
-      g.append(svg("text", { x: p.x, y: p.y - 5, class: "name" }, "S" + c.id));
-      g.append(svg("text", { x: p.x, y: p.y + 12, class: "term" }, "term " + c.term));
-      const below = p.y > 182 ? p.y + 53 : p.y - 45;
-      g.append(svg("text", { x: p.x, y: below, class: "role" }, c.status === "crashed" ? "crashed" : c.status === "disconnected" ? c.role + " · cut off" : c.role));
-      g.append(svg("title", {}, `Server ${c.id}: ${c.role}, term ${c.term}, log ${c.logLength}, commit index ${c.commitIndex}. Click for its state.`));
-      servers.append(g);
-    }
-    ring.replaceChildren(links, servers, live);
+    ClusterView.drawRing($("ring"), s, { selected });
   }
 
   // --- the cluster's time, between two updates: moved on at its speed unless paused ---
@@ -111,102 +57,12 @@
     return clock.paused ? clock.timeMs : clock.timeMs + (performance.now() - clockAt) * clock.speed;
   }
 
-  // Whole milliseconds past 10 s: a step to the next timer is often 1-5 ms, and it should show.
-  function fmtMs(ms) {
-    return ms >= 10000 ? (ms / 1000).toFixed(3) + " s" : ms.toFixed(1) + " ms";
-  }
-
   // --- drawn every frame over the ring: each follower's election timer, each message on its way ---
 
-  // The point a fraction f of the way from server a's edge to server b's.
-  function along(a, b, n, f) {
-    const p = ringPoint(a, n), q = ringPoint(b, n);
-    const d = Math.hypot(q.x - p.x, q.y - p.y), edge = 38 / d;
-    const t = edge + (1 - 2 * edge) * Math.min(Math.max(f, 0), 1);
-    return { x: p.x + (q.x - p.x) * t, y: p.y + (q.y - p.y) * t };
-  }
-
-  function arc(p, r, f) {
-    // An arc clockwise from the top, a fraction f of the circle (just short of whole, so it is still drawn).
-    const a = 2 * Math.PI * Math.min(f, 0.9999) - Math.PI / 2;
-    const x = p.x + r * Math.cos(a), y = p.y + r * Math.sin(a);
-    return `M ${p.x} ${p.y - r} A ${r} ${r} 0 ${f > 0.5 ? 1 : 0} 1 ${x} ${y}`;
-  }
-
-  const msgKind = m => m.method === "RequestVote" ? "rv" : m.heartbeat ? "hb" : "ae";
-  const kindName = m => m.method === "RequestVote" ? "RequestVote" : m.heartbeat ? "heartbeat (AppendEntries, no entries)" : "AppendEntries";
-
-  // The live layer keeps its elements from frame to frame, one per timer and per message, and
-  // only moves them: rebuilding them all every frame kept the browser busy with an idle cluster.
-  const liveShapes = new Map();
-  let liveOrder = "";
-  function liveShape(key, make) {
-    let e = liveShapes.get(key);
-    if (!e) liveShapes.set(key, e = make());
-    return e;
-  }
-  function setAttrs(e, attrs) {
-    for (const [k, v] of Object.entries(attrs)) {
-      const text = String(v);
-      if (e.getAttribute(k) !== text) e.setAttribute(k, text);
-    }
-  }
-  function setText(e, text) {
-    if (e.textContent !== text) e.textContent = text;
-  }
-
   function drawLive() {
-    const s = last;
-    if (!s) return;
-    const n = s.servers, now = clusterNow();
-    const keys = [];
-    for (const c of s.cards) {
-      if (c.timerMs === undefined || c.timerMs === null || !c.timeoutMs || c.status === "crashed") continue;
-      const p = ringPoint(c.id, n);
-      const elapsed = Math.min(c.timerMs + (now - clock.timeMs), c.timeoutMs);
-      setAttrs(liveShape("track" + c.id, () => svg("circle", { class: "timer-track" })), { cx: p.x, cy: p.y, r: 36 });
-      setAttrs(liveShape("timer" + c.id, () => svg("path", { "data-server": c.id })),
-        { d: arc(p, 36, elapsed / c.timeoutMs), class: "timer" + (elapsed >= c.timeoutMs ? " late" : "") });
-      keys.push("track" + c.id, "timer" + c.id);
-    }
-    for (const m of s.messages.shown) {
-      const sel = selectedMsg && selectedMsg.id === m.id ? " selected" : "";
-      const kind = msgKind(m);
-      let at, cls = "msg " + kind + sel, lost = false;
-      if (m.stage === "sending") {
-        const f = m.dueMs === undefined || m.dueMs === null || m.dueMs <= m.sentMs ? 0 : (now - m.sentMs) / (m.dueMs - m.sentMs);
-        at = along(m.from, m.to, n, f);
-        if (m.held) cls += " held";
-      } else if (m.stage === "handling") {
-        at = along(m.from, m.to, n, 1);
-      } else if (m.stage === "replying" || m.stage === "answered") {
-        // The reply: back at the sender's end (held halfway while the network holds it).
-        at = along(m.to, m.from, n, m.held && m.stage === "replying" ? 0.5 : 1);
-        cls += " reply " + (m.outcome === "granted" || m.outcome === "success" ? "ok" : "no") + (m.held && m.stage === "replying" ? " held" : "");
-      } else {
-        // Lost: a cross where it was, the request's way or the reply's.
-        const f = m.stage === "lost" ? (m.dueMs && m.dueMs > m.sentMs ? (m.endMs - m.sentMs) / (m.dueMs - m.sentMs) : 0.5) : 0.2;
-        at = m.stage === "lost" ? along(m.from, m.to, n, f) : along(m.to, m.from, n, f);
-        lost = true;
-      }
-      const key = (lost ? "lost" : "msg") + m.id;
-      const g = liveShape(key, () => svg("g", { "data-msg": m.id, class: "message" }, svg("title", {}),
-        svg("circle", { r: 10, class: "hit", "data-msg": m.id }),
-        lost ? svg("text", { "data-msg": m.id }, "✕") : svg("circle", { "data-msg": m.id })));
-      const [title, hit, shape] = g.children;
-      setText(title, `#${m.id} ${kindName(m)} S${m.from} → S${m.to}: ${m.stage}${m.outcome ? ", " + m.outcome : ""}. Click for its fields.`);
-      setAttrs(g, { "data-stage": m.stage, "data-due": m.dueMs === undefined || m.dueMs === null ? "" : m.dueMs });
-      setAttrs(hit, { cx: at.x, cy: at.y });
-      setAttrs(shape, lost ? { x: at.x, y: at.y + 5, class: "msg-lost" + sel } : { cx: at.x, cy: at.y, r: m.heartbeat ? 4.5 : 6, class: cls });
-      keys.push(key);
-    }
-    const order = keys.join(" ");
-    if (order !== liveOrder) {
-      live.replaceChildren(...keys.map(k => liveShapes.get(k)));
-      const shown = new Set(keys);
-      for (const k of [...liveShapes.keys()]) if (!shown.has(k)) liveShapes.delete(k);
-      liveOrder = order;
-    }
+    if (!last) return;
+    const now = clusterNow();
+    ClusterView.drawLive($("ring"), last, now, { selectedMsg: selectedMsg && selectedMsg.id });
     const clusterText = fmtMs(now);
     if ($("cluster-time").textContent !== clusterText) $("cluster-time").textContent = clusterText;
   }
@@ -263,17 +119,7 @@
     const dl = $("details-fields");
     dl.replaceChildren();
     $("progress").hidden = true;
-    const stages = { sending: "on its way to the receiver", handling: "at the receiver: its handler runs", replying: "the reply on its way back",
-      answered: "ended: the sender has the reply", lost: "ended: lost before the receiver's handler", "reply-lost": "ended: the receiver acted on it, but the reply was lost" };
-    const rows = [
-      ["kind", kindName(m)], ["from → to", `S${m.from} → S${m.to}`], ["stage", stages[m.stage] + (m.held ? " (held by the network for a long delay)" : "")],
-      ["sent at", fmtMs(m.sentMs) + " (cluster time)"],
-    ];
-    if (m.dueMs !== undefined && m.dueMs !== null && m.stage === "sending") rows.push(["arrives at", fmtMs(m.dueMs) + ` (after ${(m.dueMs - m.sentMs).toFixed(2)} ms)`]);
-    if (m.endMs !== undefined && m.endMs !== null) rows.push(["ended at", fmtMs(m.endMs)]);
-    rows.push(["fields", m.args.split(" ").join("\n")]);
-    if (m.reply) rows.push(["reply", m.reply.split(" ").join("\n") + (m.outcome ? "\n→ " + m.outcome : "")]);
-    if (m.reason) rows.push(["why lost", m.reason]);
+    const rows = ClusterView.messageRows(m);
     for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", { textContent: v, className: k === "fields" || k === "reply" ? "fields" : "" }));
     const drop = $("msg-drop");
     drop.hidden = false;
@@ -292,26 +138,14 @@
     dl.replaceChildren();
     $("progress").hidden = true;
     if (!c) return;
-    const group = s.groups ? s.groups.findIndex(g => g.includes(c.id)) : -1;
-    const swatch = el("span", { className: "swatch" });
-    swatch.style.background = termColour(c.term);
-    const rows = [
-      ["role", c.role], ["status", c.status + (group >= 0 ? ` · group ${"ABCDE"[group]} of the partition` : "")],
-      ["currentTerm", [swatch, String(c.term)]], ["votedFor", c.votedFor < 0 ? "nobody" : String(c.votedFor)],
-      ["log length", String(c.logLength)], ["commitIndex", String(c.commitIndex)], ["lastApplied", String(c.lastApplied)],
-      ["last entry's term", logs[c.id] && logs[c.id].length ? String(logs[c.id][logs[c.id].length - 1]) : "(empty log)"],
-      ["election timer", c.timerMs === undefined || c.timerMs === null ? (c.role === "Leader" ? "none (a leader sends heartbeats instead)" : "–")
-        : `${c.timerMs.toFixed(1)} of ${c.timeoutMs.toFixed(0)} ms`],
-      ["KV API", c.kvAddr],
-    ];
+    const rows = ClusterView.serverRows(c, logs, s);
     for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", {}, ...(Array.isArray(v) ? v : [v])));
     if (c.nextIndex) {
       const body = $("progress").querySelector("tbody");
       body.replaceChildren();
-      c.nextIndex.forEach((ni, peer) => {
-        if (ni === null || ni === undefined) return;
-        body.append(el("tr", {}, el("td", { textContent: "S" + peer }), el("td", { textContent: ni }), el("td", { textContent: c.matchIndex[peer] })));
-      });
+      for (const [peer, ni, mi] of ClusterView.progressRows(c)) {
+        body.append(el("tr", {}, el("td", { textContent: "S" + peer }), el("td", { textContent: ni }), el("td", { textContent: mi })));
+      }
       $("progress").hidden = false;
     }
   }
@@ -328,61 +162,7 @@
   }
 
   function showLogs(s) {
-    const box = $("log-rows");
-    const width = Math.max(box.clientWidth - 110, CELL * 8);
-    const slots = Math.floor(width / CELL);
-    const longest = Math.max(0, ...s.cards.map(c => (logs[c.id] || []).length));
-    // The last entries, with one free slot at the end where the next entry (and a nextIndex past the end) goes.
-    const start = Math.max(0, longest + 1 - slots);
-    // Whose nextIndex and matchIndex the rows show: the selected server's if it leads, else the leader of the highest
-    // term (a leader cut off in a minority still thinks it leads, in an older term).
-    const leaders = s.cards.filter(c => c.nextIndex);
-    const leader = leaders.find(c => c.id === selected) || leaders.sort((a, b) => b.term - a.term)[0];
-    $("progress-of").textContent = leader ? `as S${leader.id} (leader in term ${leader.term}) sees them` + (leaders.length > 1 ? "; click another leader for its view" : "") : "(no leader now)";
-    const shows = JSON.stringify([start, slots, logVersions, leader ? [leader.id, leader.nextIndex, leader.matchIndex] : null,
-      s.cards.map(c => [c.status, c.role, c.commitIndex])]);
-    if (shows === logsDrawn) return;
-    logsDrawn = shows;
-    const rows = [];
-    const header = el("div", { className: "row header" }, el("span", { className: "who", textContent: start > 0 ? `… ${start} earlier` : "index" }));
-    const headCells = el("div", { className: "cells" });
-    for (let i = start; i < start + slots; i++) headCells.append(el("span", { className: "index", textContent: i }));
-    header.append(headCells);
-    rows.push(header);
-    for (const c of s.cards) {
-      const terms = logs[c.id] || [];
-      const row = el("div", { className: "row " + c.status });
-      row.dataset.server = c.id;
-      row.dataset.commit = c.commitIndex;
-      row.dataset.length = terms.length;
-      const who = el("span", { className: "who" }, el("b", { textContent: "S" + c.id }), " " + (c.status === "crashed" ? "crashed" : c.role.toLowerCase()));
-      const cells = el("div", { className: "cells" });
-      for (let i = start; i < start + slots; i++) {
-        const slot = el("span", { className: "slot" });
-        if (i < terms.length) {
-          const cell = el("span", { className: "cell" + (i <= c.commitIndex ? " committed" : " uncommitted"), textContent: terms[i],
-            title: `S${c.id}, index ${i}: term ${terms[i]}, ${i <= c.commitIndex ? "committed" : "not committed on S" + c.id}` });
-          cell.style.background = termColour(terms[i]);
-          cell.dataset.index = i;
-          cell.dataset.term = terms[i];
-          if (i === c.commitIndex) cell.classList.add("commit");
-          slot.append(cell);
-        }
-        if (leader && leader.id !== c.id) {
-          if (leader.nextIndex[c.id] === i) slot.append(el("span", { className: "next", textContent: "▼", title: `S${leader.id} sends S${c.id} index ${i} next (nextIndex)` }));
-          if (leader.matchIndex[c.id] === i) slot.append(el("span", { className: "match", textContent: "●", title: `S${leader.id} knows S${c.id} holds up to index ${i} (matchIndex)` }));
-        }
-        cells.append(slot);
-      }
-      // A log that ends before the first index shown (a server far behind) says where it ends.
-      if (terms.length < start) {
-        cells.prepend(el("span", { className: "behind", textContent: `← its ${terms.length} entries end before index ${start}` +
-          (c.commitIndex >= 0 ? `; commit index ${c.commitIndex}` : "") }));
-      }
-      row.append(who, cells);
-      rows.push(row);
-    }
-    box.replaceChildren(...rows);
+    $("progress-of").textContent = ClusterView.drawLogs($("log-rows"), s, logs, { selected, logVersion: logVersions });
   }
 
   // --- server cards: built once, then updated in place so a button is never replaced under a click ---
@@ -668,6 +448,7 @@
     const started = performance.now();
     const atBottom = linesAtBottom();
     const s = JSON.parse(e.data);
+    s.timeMs = s.clock.timeMs;        // the cluster time the update describes: its timers run on from there
     last = s;
     $("size").textContent = s.servers + " servers";
     // A client who may only watch (--watch-only, from another machine) is not shown controls that would be refused.
