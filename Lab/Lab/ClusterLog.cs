@@ -34,6 +34,9 @@ public sealed class ClusterLog(Action<string> write, TimeProvider clock, long? m
     /// <summary>The most characters written (<paramref name="maxChars"/>, or no limit).</summary>
     private readonly long _max = maxChars ?? long.MaxValue;
 
+    /// <summary>Told of every line written, after it is written (see <see cref="Lab.Recorder"/>); null records nothing.</summary>
+    public Recorder? Recorder { get; set; }
+
     /// <summary>Writes one line, stamped now.</summary>
     public void Write(string message)
     {
@@ -51,6 +54,7 @@ public sealed class ClusterLog(Action<string> write, TimeProvider clock, long? m
                 }
             }
         }
+        Recorder?.Line(message);
     }
 
     /// <summary>Drops every line written from now on.</summary>

@@ -82,6 +82,9 @@ public sealed class Network
     /// <summary>Told each step of every call from now on; null (the default) tells nobody. It runs on the thread of the step and must be quick.</summary>
     public Action<MessageEvent>? Observer { get; set; }
 
+    /// <summary>Told each step of every call, as <see cref="Observer"/> is, whatever a test sets there (see <see cref="Lab.Recorder"/>).</summary>
+    public Recorder? Recorder { get; set; }
+
     /// <summary>How many messages are on their way now: sent, and not yet ended.</summary>
     public int InFlightCount
     {
@@ -379,8 +382,13 @@ public sealed class Network
     }
 
     /// <summary>Tells the observer of a step that is not an end.</summary>
-    private void Report(Message m, MessageEventKind kind, TimeSpan delay = default) =>
-        Observer?.Invoke(m.Event(kind) with { Delay = delay });
+    private void Report(Message m, MessageEventKind kind, TimeSpan delay = default) => Tell(m.Event(kind) with { Delay = delay });
+
+    private void Tell(MessageEvent e)
+    {
+        Observer?.Invoke(e);
+        Recorder?.Message(e);
+    }
 
     /// <summary>Tells the observer of the message's end; returns null, the hook's "lost".</summary>
     private object? End(Message m, MessageEventKind kind, string? reason)
@@ -389,7 +397,7 @@ public sealed class Network
         {
             LogFailure(m, reason);
         }
-        Observer?.Invoke(m.Event(kind) with { Reason = reason });
+        Tell(m.Event(kind) with { Reason = reason });
         return null;
     }
 

@@ -13,6 +13,16 @@ public static class RunMode
     /// <summary>The seed a tool chose for the runs of the current async flow (TestLogViz's repeat sets one per run).</summary>
     private static readonly AsyncLocal<int?> ChosenSeed = new();
 
+    /// <summary>Whether a tool asked the current async flow's runs to be recorded (TestLogViz's repeat does, per run).</summary>
+    private static readonly AsyncLocal<bool?> ChosenRecording = new();
+
+    /// <summary>
+    /// Whether a simulated run is recorded for TestLogViz's player (see <see cref="Recorder"/>):
+    /// when a tool asked for it on this flow, else when RAFT_RECORD is set (and not 0 or false).
+    /// Off by default, when a run records nothing and pays nothing for it.
+    /// </summary>
+    public static bool Recording => ChosenRecording.Value ?? (Environment.GetEnvironmentVariable("RAFT_RECORD") is { Length: > 0 } v && v != "0" && !v.Equals("false", StringComparison.OrdinalIgnoreCase));
+
     /// <summary>Whether RAFT_REAL_TIME asks for the system clock (set, and not 0 or false).</summary>
     public static bool RealTime => Environment.GetEnvironmentVariable("RAFT_REAL_TIME") is { Length: > 0 } v && v != "0" && !v.Equals("false", StringComparison.OrdinalIgnoreCase);
 
@@ -57,4 +67,7 @@ public static class RunMode
 
     /// <summary>Makes <paramref name="seed"/> the seed of every run started on the current async flow from now on.</summary>
     public static void UseSeed(int? seed) => ChosenSeed.Value = seed;
+
+    /// <summary>Makes every run started on the current async flow from now on recorded, or not (null: as RAFT_RECORD says).</summary>
+    public static void UseRecording(bool? record) => ChosenRecording.Value = record;
 }

@@ -30,6 +30,9 @@ public sealed class SafetyMonitor(ILogger inner) : ILogger
     /// <summary>Every violation reported so far, so each is reported once (a restarted server applies its log again).</summary>
     private readonly ConcurrentDictionary<string, bool> _seen = new();
 
+    /// <summary>Told of each violation, with the servers and the index involved; null tells nobody.</summary>
+    public Recorder? Recorder { get; set; }
+
     /// <summary>What broke, in words; empty in a correct run.</summary>
     public IReadOnlyCollection<string> Violations => _violations;
 
@@ -39,7 +42,7 @@ public sealed class SafetyMonitor(ILogger inner) : ILogger
         var (firstId, firstCommand) = _appliedAt.GetOrAdd(index, (serverId, command));
         if (!Equals(firstCommand, command))
         {
-            Violated($"state machine safety: server {firstId} applied {firstCommand} at index {index}, server {serverId} applied {command}");
+            Violated($"state machine safety: server {firstId} applied {firstCommand} at index {index}, server {serverId} applied {command}", [firstId, serverId], index);
         }
     }
 
@@ -63,17 +66,18 @@ public sealed class SafetyMonitor(ILogger inner) : ILogger
             int first = _leaderOfTerm.GetOrAdd(term, id);
             if (first != id)
             {
-                Violated($"election safety: both {first} and {id} became leader in term {term}");
+                Violated($"election safety: both {first} and {id} became leader in term {term}", [first, id], null);
             }
         }
     }
 
     /// <summary>Records a violation the first time it is seen, and writes it in the log at the moment it happened, as the test's own line.</summary>
-    private void Violated(string violation)
+    private void Violated(string violation, int[] servers, int? index)
     {
         if (_seen.TryAdd(violation, true))
         {
             _violations.Enqueue(violation);
+            Recorder?.Violation(violation, servers, index);
             inner.LogError("[TEST] {Violation}", $"SAFETY VIOLATED: {violation}");
         }
     }

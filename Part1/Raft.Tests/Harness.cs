@@ -74,6 +74,12 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
     private volatile Exception? _testFailure;
 
+    /// <summary>Where the run's recording goes at shutdown: the test's output.</summary>
+    private readonly ITestOutputHelper _output;
+
+    /// <summary>Records the run for TestLogViz's player when RAFT_RECORD asks (see Lab/Recorder.cs); null otherwise.</summary>
+    private readonly Recorder? _recorder;
+
     /// <summary>Creates a cluster of <paramref name="n"/> servers connected to each other.</summary>
     public Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck = null)
     {
@@ -90,6 +96,13 @@ public sealed class Harness : IAsyncDisposable
         Tlog(_sim is null ? "real time (RAFT_REAL_TIME is set)" : $"seed {_sim.Seed} (RAFT_SEED={_sim.Seed} replays this run)");
         _monitor = new SafetyMonitor(_log);
         Network = _sim is null ? new Network(Clock, _log) : Network.For(_sim, _log);
+        _output = output;
+        if (_sim is not null && RunMode.Recording)
+        {
+            _recorder = new Recorder(_sim, n, ViewOf, a => a is AppendEntriesArgs { Entries.Length: 0 },
+                                     r => r switch { RequestVoteReply v => v.VoteGranted, AppendEntriesReply a => a.Success, _ => null });
+            _log.Recorder = Network.Recorder = _monitor.Recorder = _recorder;
+        }
         _leakCheck = leakCheck;
         CurrentTest.Value = this;
         AppDomain.CurrentDomain.FirstChanceException += NoteTestFailure;
@@ -153,6 +166,8 @@ public sealed class Harness : IAsyncDisposable
         }
         _shutdown = true;
         AppDomain.CurrentDomain.FirstChanceException -= NoteTestFailure;
+        // The recording ends where the test's own steps end: shutdown is not part of the story.
+        string? recording = _recorder?.ToLine(TestContext.Current.Test?.TestDisplayName ?? "");
 
         var problems = new List<string>();
         try
@@ -179,6 +194,10 @@ public sealed class Harness : IAsyncDisposable
             foreach (string problem in problems)
             {
                 Tlog($"shutdown: {problem}");
+            }
+            if (recording is not null)
+            {
+                _output.WriteLine(recording);
             }
             _log.Close();
         }
@@ -401,9 +420,22 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private void NoteTestFailure(object? sender, FirstChanceExceptionEventArgs e)
     {
-        if (e.Exception is IAssertionException && CurrentTest.Value == this)
+        if (e.Exception is IAssertionException && CurrentTest.Value == this && _testFailure is null)
         {
-            _testFailure ??= e.Exception;
+            _testFailure = e.Exception;
+            _recorder?.Failure(e.Exception.Message);
         }
+    }
+
+    /// <summary>What the recording keeps of server <paramref name="id"/> now; null while the cluster is being built.</summary>
+    private ServerView? ViewOf(int id)
+    {
+        if (_cluster is null)
+        {
+            return null;
+        }
+        CMStatus st = _cluster[id].Cm.Status();
+        return new ServerView(st.State.ToString(), st.CurrentTerm, st.VotedFor, _connected[id] ? "connected" : "disconnected", [], -1, -1, null, null,
+                              st.State is CMState.Follower or CMState.Candidate ? st.ElectionResetEvent : null, st.ElectionTimeout);
     }
 }

@@ -1,5 +1,6 @@
 // A cluster of KV services and clients to exercise it, with faults on demand: on the lab's
 // simulation by default, over real loopback HTTP for the tests about the wire.
+using System.Globalization;
 using System.Runtime.ExceptionServices;
 using FluentAssertions;
 using Kv.Client;
@@ -147,6 +148,12 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>The first assertion the test itself failed, if any (see <see cref="NoteTestFailure"/>).</summary>
     private volatile Exception? _testFailure;
 
+    /// <summary>Where the run's recording goes at shutdown: the test's output.</summary>
+    private readonly ITestOutputHelper _output;
+
+    /// <summary>Records the run for TestLogViz's player when RAFT_RECORD asks (see Lab/Recorder.cs); null otherwise.</summary>
+    private readonly Recorder? _recorder;
+
     private Harness(ITestOutputHelper output, int n, TimeSpan? leakCheck, Simulation? sim, bool ownsSimulation)
     {
         _n = n;
@@ -160,6 +167,13 @@ public sealed class Harness : IAsyncDisposable
         _random = sim?.NewRandom() ?? new Random();
         _http = sim is null ? null : new SimulatedHttp();
         _network = sim is null ? new Network(Clock, _log) : Network.For(sim, _log);
+        _output = output;
+        if (sim is not null && RunMode.Recording)
+        {
+            _recorder = new Recorder(sim, n, ViewOf, a => a is AppendEntriesArgs { Entries.Length: 0 },
+                                     r => r switch { RequestVoteReply v => v.VoteGranted, AppendEntriesReply a => a.Success, _ => null });
+            _log.Recorder = _network.Recorder = _monitor.Recorder = _recorder;
+        }
         _kvCluster = new KvService[n];
         _kvServiceAddrs = new string[n];
         _storage = new MapStorage[n];
@@ -274,6 +288,8 @@ public sealed class Harness : IAsyncDisposable
         }
         _shutdown = true;
         AppDomain.CurrentDomain.FirstChanceException -= NoteTestFailure;
+        // The recording ends where the test's own steps end: shutdown is not part of the story.
+        string? recording = _recorder?.ToLine(TestContext.Current.Test?.TestDisplayName ?? "");
 
         var problems = new List<string>();
         try
@@ -327,6 +343,10 @@ public sealed class Harness : IAsyncDisposable
             {
                 Tlog($"shutdown: {problem}");
             }
+            if (recording is not null)
+            {
+                _output.WriteLine(recording);
+            }
             _log.Close();
         }
         if (_ownsSimulation)
@@ -343,9 +363,10 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Notes the first assertion the test fails: disposal runs after it was thrown, but cannot see it.</summary>
     private void NoteTestFailure(object? sender, FirstChanceExceptionEventArgs e)
     {
-        if (e.Exception is IAssertionException && CurrentTest.Value == this)
+        if (e.Exception is IAssertionException && CurrentTest.Value == this && _testFailure is null)
         {
-            _testFailure ??= e.Exception;
+            _testFailure = e.Exception;
+            _recorder?.Failure(e.Exception.Message);
         }
     }
 
@@ -677,5 +698,20 @@ public sealed class Harness : IAsyncDisposable
             }
             await SleepMs(5);
         }
+    }
+
+    /// <summary>What the recording keeps of server <paramref name="id"/> now; null while the cluster is being built.</summary>
+    private ServerView? ViewOf(int id)
+    {
+        if (_kvCluster is null || _kvCluster[id] is null)
+        {
+            return null;
+        }
+        CMStatus st = _kvCluster[id].RaftServer.Status();
+        bool leads = st.State == CMState.Leader;
+        return new ServerView(st.State.ToString(), st.CurrentTerm, st.VotedFor, !_alive[id] ? "crashed" : _connected[id] ? "connected" : "disconnected",
+                              [.. st.Log.Select(e => (e.Term, Convert.ToString(e.Command, CultureInfo.InvariantCulture) ?? ""))],
+                              st.CommitIndex, st.LastApplied, leads ? st.NextIndex : null, leads ? st.MatchIndex : null,
+                              st.State is CMState.Follower or CMState.Candidate ? st.ElectionResetEvent : null, st.ElectionTimeout);
     }
 }

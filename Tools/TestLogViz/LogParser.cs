@@ -31,6 +31,12 @@ public sealed class ParsedLog(string name)
     /// <summary>The log lines, in the order they were written to the log.</summary>
     public List<LogLine> Lines { get; } = [];
 
+    /// <summary>
+    /// The run's recording for the player, as the harness wrote it (JSON; see Lab/Recorder.cs), or
+    /// null: a run that was not recorded (not asked for, in real time, or a Go log).
+    /// </summary>
+    public string? Recording { get; set; }
+
     /// <summary>Whether any line came from the test itself (or a client), i.e. a TEST column is needed.</summary>
     public bool HasTestLines => Lines.Exists(e => e.Id == TestId);
 
@@ -198,6 +204,11 @@ public static partial class LogParser
     /// </summary>
     private static bool AddLine(ParsedLog test, string line)
     {
+        if (line.StartsWith(Lab.Recorder.LinePrefix, StringComparison.Ordinal))
+        {
+            test.Recording = line[Lab.Recorder.LinePrefix.Length..];
+            return true;
+        }
         if (ParseLine(line) is { } entry)
         {
             test.Lines.Add(entry);

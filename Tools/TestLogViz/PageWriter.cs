@@ -42,10 +42,11 @@ public static class PageWriter
         html.Append("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
             .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
             .Append("<title>").Append(E($"{pageName} -- {log.Status}")).Append("</title>\n")
-            .Append("<style>").Append(StateStyle.Css).Append(Css).Append(TableCss(servers.Count, haveTest)).Append("</style>\n")
+            .Append("<style>").Append(StateStyle.Css).Append(Css).Append(TableCss(servers.Count, haveTest)).Append(log.Recording is null ? "" : PlayerCss).Append("</style>\n")
             .Append("</head>\n<body>\n");
 
         WriteHeader(html, log, pageName, servers.Count);
+        bool player = WritePlayer(html, log);
         WriteRibbons(html, log, servers, states, haveTest);
         WriteMessageLegend(html, messages);
         html.Append("<div id=\"toolbar\">")
@@ -59,7 +60,14 @@ public static class PageWriter
         WriteTable(html, log, servers, states, haveTest);
         html.Append("<svg id=\"arrows\" aria-hidden=\"true\"></svg>\n</div>\n<div id=\"tip\" role=\"tooltip\" hidden></div>\n");
         html.Append("<script>\nconst MESSAGES = ").Append(MessagesJson(messages, servers)).Append(";\n")
-            .Append(Script).Append("</script>\n</body>\n</html>\n");
+            .Append(Script).Append("</script>\n");
+        if (player)
+        {
+            // "<" is written escaped, so no text of the run can end the script element early.
+            html.Append("<script id=\"recording\" type=\"application/json\">").Append(log.Recording!.Replace("<", "\\u003c", StringComparison.Ordinal)).Append("</script>\n")
+                .Append("<script>").Append(ClusterViewScript).Append(PlayerScript).Append("</script>\n");
+        }
+        html.Append("</body>\n</html>\n");
         return html.ToString();
     }
 
@@ -131,6 +139,64 @@ public static class PageWriter
             inner = inner[(open + 1)..^1].Trim();
         }
         return inner.Length <= 600 ? inner : string.Concat(inner.AsSpan(0, 600), " ...");
+    }
+
+    /// <summary>
+    /// The player, when the log carries a playable recording; otherwise one line saying why this
+    /// page has none. Returns whether the player is on the page.
+    /// </summary>
+    private static bool WritePlayer(StringBuilder html, ParsedLog log)
+    {
+        if (NoPlayerReason(log) is { } why)
+        {
+            html.Append("<p id=\"no-player\">No player for this run: ").Append(E(why)).Append(".</p>\n");
+            return false;
+        }
+        html.Append("""
+            <section id="player" aria-label="The run, replayed">
+            <div class="player-bar">
+              <button type="button" id="player-prev" title="Back to the event before">◀ event</button>
+              <button type="button" id="player-play" title="Play the run in cluster time, at the speed chosen">Play</button>
+              <button type="button" id="player-next" title="On to the next event">event ▶</button>
+              <label title="How fast the run plays: 1/20× shows a 50 ms heartbeat in a second">speed
+                <select id="player-speed"><option value="0.005">1/200×</option><option value="0.02">1/50×</option><option value="0.05" selected>1/20×</option>
+                <option value="0.2">1/5×</option><option value="1">1×</option></select></label>
+              <input id="player-slider" type="range" min="0" value="0" aria-label="Cluster time: drag to any moment of the run">
+              <span id="player-time"></span> <span id="player-event" class="sub"></span>
+            </div>
+            <p id="player-alarm" role="alert" hidden></p>
+            <p id="player-step" title="The test's latest step at this moment"></p>
+            <div class="player-views">
+              <svg id="player-ring" viewBox="0 0 360 345" role="img" aria-label="Servers on a ring, messages in flight between them, each follower's election timer"></svg>
+              <div id="player-details"><h2 id="player-details-title">Details</h2><dl id="player-fields"></dl></div>
+            </div>
+            <div id="player-logs" class="log-rows" aria-label="Every server's log at this moment"></div>
+            <p class="legend">Logs: one cell per entry, coloured and numbered by its term; ▼ nextIndex and ● matchIndex <span id="player-progress-of"></span>.
+            Click a row of the table below to move here; the row at this moment is marked.</p>
+            </section>
+
+            """);
+        return true;
+    }
+
+    /// <summary>Why a page gets no player (no recording, or one that cannot be played), or null when it gets one.</summary>
+    public static string? NoPlayerReason(ParsedLog log)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        if (log.Recording is { } recording)
+        {
+            return Lab.Recorder.Problem(recording) is { } problem ? $"its recording cannot be played: {problem}" : null;
+        }
+        LogLine? first = log.Lines.FirstOrDefault(l => l.Id == ParsedLog.TestId);
+        if (first?.Message.StartsWith("real time", StringComparison.Ordinal) == true)
+        {
+            return "it ran in real time (RAFT_REAL_TIME, or a test about the wire), and only a simulated run is recorded";
+        }
+        if (first?.Message.StartsWith("seed ", StringComparison.Ordinal) == true)
+        {
+            return "it was not recorded; ./dotest.sh PART TEST --seed N records the run of seed N and makes its page";
+        }
+        return "its log has no recording (a Go log, or a run not made by TestLogViz); the table and arrows below show it";
     }
 
     /// <summary>The title, the outcome, a line of counts and, for a failed test, why it failed.</summary>
@@ -332,6 +398,15 @@ public static class PageWriter
 
     /// <summary>The page's behaviour: Page/page.js, embedded in this assembly.</summary>
     private static readonly string Script = "\n" + PageFile("page.js");
+
+    /// <summary>The playground's drawing code, shared: Page/clusterview.js (the playground serves the same file).</summary>
+    private static readonly string ClusterViewScript = "\n" + PageFile("clusterview.js");
+
+    /// <summary>The player's look, after the drawing code's own: Page/clusterview.css, Page/player.css.</summary>
+    private static readonly string PlayerCss = "\n" + PageFile("clusterview.css") + "\n" + PageFile("player.css");
+
+    /// <summary>The player: Page/player.js.</summary>
+    private static readonly string PlayerScript = "\n" + PageFile("player.js");
 
     /// <summary>
     /// A file of the Page folder, as the build embedded it. The page is one file a learner can

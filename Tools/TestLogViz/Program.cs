@@ -136,6 +136,7 @@ public static class Program
                 stdout.WriteLine($"{test.Status} {test.Name} ids: [{string.Join(' ', test.AllIds)}]; entries: {test.Lines.Count}");
 
                 string path = Path.GetFullPath(Path.Combine(outDir, names[i] + ".html"));
+                WriteRecording(test, Path.Combine(outDir, names[i] + ".recording.json"), stderr);
                 File.WriteAllText(path, PageWriter.Render(test, names[i]));
                 stdout.WriteLine($"{EmittedPrefix}{new Uri(path).AbsoluteUri}");
                 stdout.WriteLine();
@@ -156,6 +157,26 @@ public static class Program
     }
 
     /// <summary>One line on stderr saying what went wrong with the log.</summary>
+    /// <summary>
+    /// Writes the test's recording to <paramref name="path"/>, beside its page, when it has one
+    /// that can be played; one that cannot is said in one line, and the page is made without it.
+    /// </summary>
+    public static void WriteRecording(ParsedLog test, string path, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(test);
+        ArgumentNullException.ThrowIfNull(stderr);
+        if (test.Recording is not { } recording)
+        {
+            return;
+        }
+        if (Lab.Recorder.Problem(recording) is { } problem)
+        {
+            stderr.WriteLine($"TestLogViz: {test.Name}: {problem}; its page is made from the log alone");
+            return;
+        }
+        File.WriteAllText(path, recording);
+    }
+
     private static int Error(TextWriter stderr, string message)
     {
         stderr.WriteLine($"TestLogViz: {message}");

@@ -185,7 +185,7 @@ public static partial class TestRepeater
             int run;
             while (!ct.IsCancellationRequested && (run = Interlocked.Increment(ref next)) <= options.Runs)
             {
-                if (await RunOnceAsync(run, solution, root, outDir, filter, options, ct) is not { } result)
+                if (await RunOnceAsync(run, solution, root, outDir, filter, options, stderr, ct) is not { } result)
                 {
                     return;   // stopped: a run cut short is not counted
                 }
@@ -325,7 +325,11 @@ public static partial class TestRepeater
                         {
                             continue;
                         }
-                        await File.WriteAllLinesAsync(Path.Combine(dir, names[i] + ".log"), [.. raw[i].Run.Lines, .. raw[i].Run.Failure], CancellationToken.None);
+                        // The log keeps its lines; the recording goes in a file of its own beside it.
+                        await File.WriteAllLinesAsync(Path.Combine(dir, names[i] + ".log"),
+                                                      [.. raw[i].Run.Lines.Where(l => !l.StartsWith(Lab.Recorder.LinePrefix, StringComparison.Ordinal)), .. raw[i].Run.Failure],
+                                                      CancellationToken.None);
+                        Program.WriteRecording(logs[i], Path.Combine(dir, names[i] + ".recording.json"), stderr);
                         string page = Path.Combine(dir, names[i] + ".html");
                         await File.WriteAllTextAsync(page, PageWriter.Render(logs[i], names[i]), CancellationToken.None);
                         pages.Add(page);
@@ -403,7 +407,7 @@ public static partial class TestRepeater
     /// A failing run's failing tests get their pages there; a passing run's folder is removed
     /// unless --keep. Null if the run was stopped before it ended.
     /// </summary>
-    private static async Task<RunResult?> RunOnceAsync(int run, string solution, string root, string outDir, string filter, Options options, CancellationToken ct)
+    private static async Task<RunResult?> RunOnceAsync(int run, string solution, string root, string outDir, string filter, Options options, TextWriter stderr, CancellationToken ct)
     {
         string dir = Path.Combine(outDir, $"run-{run.ToString("D" + options.Runs.ToString(CultureInfo.InvariantCulture).Length, CultureInfo.InvariantCulture)}");
         Directory.CreateDirectory(dir);
@@ -411,7 +415,7 @@ public static partial class TestRepeater
         var result = await RunDotnetAsync(
             ["test", solution, "--no-build", "-c", options.Configuration, "--nologo", "-v", "q", "--filter", filter,
              "--logger", "trx;LogFileName=run.trx", "--results-directory", dir, "--", "xUnit.MethodDisplay=Method"],
-            root, Path.Combine(dir, "output.txt"), new Dictionary<string, string> { [RunVariable] = run.ToString(CultureInfo.InvariantCulture) }, ct);
+            root, Path.Combine(dir, "output.txt"), new Dictionary<string, string> { [RunVariable] = run.ToString(CultureInfo.InvariantCulture), ["RAFT_RECORD"] = "1" }, ct);
         if (result.Cancelled)
         {
             return null;
@@ -450,6 +454,7 @@ public static partial class TestRepeater
                     continue;
                 }
                 string page = Path.Combine(dir, names[i] + ".html");
+                Program.WriteRecording(tests[i], Path.Combine(dir, names[i] + ".recording.json"), stderr);
                 await File.WriteAllTextAsync(page, PageWriter.Render(tests[i], names[i]), CancellationToken.None);
                 pages.Add(page);
             }

@@ -64,7 +64,8 @@ public static partial class TestRunner
             return UsageError(stderr, $"no part named '{given}'; parts here: {string.Join(' ', Parts(root))}");
         }
 
-        var env = new Dictionary<string, string>();
+        // A simulated run is recorded, so that its page gets the player; a run in real time ignores it.
+        var env = new Dictionary<string, string> { ["RAFT_RECORD"] = "1" };
         if (seed is not null)
         {
             if (SimulatedTestProject(root, part) is null || Lab.RunMode.RealTime)
