@@ -226,6 +226,43 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
               done(times);
             })();
             """)!;
+        // The player, back at the top: 20 jumps across the whole run, each timed until its frame is
+        // drawn, then 1.5 s of playing at 1/20x, every frame's interval kept.
+        var player = (IReadOnlyDictionary<string, object>)js.ExecuteAsyncScript("""
+            const done = arguments[arguments.length - 1];
+            const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+            (async () => {
+              // Watched as a learner watches it: the player on the screen, the table below it.
+              scrollTo(0, 0);
+              await frame();
+              const slider = document.getElementById("player-slider"), end = window.raftPlayer.endMs;
+              const jumps = [];
+              for (let k = 20; k >= 1; k--) {
+                const t = performance.now();
+                slider.value = end * ((k * 7) % 20 + 0.5) / 20;
+                slider.dispatchEvent(new Event("input"));
+                await frame();
+                jumps.push(performance.now() - t);
+              }
+              window.raftPlayer.show(end / 3);
+              document.getElementById("player-play").click();
+              const gaps = [];
+              let last = performance.now();
+              const until = last + 1500;
+              while (performance.now() < until) {
+                await new Promise(r => requestAnimationFrame(r));
+                const now = performance.now();
+                gaps.push(now - last);
+                last = now;
+              }
+              document.getElementById("player-play").click();
+              done({ jumps, gaps, opened: Number(document.body.dataset.playerReady) });
+            })();
+            """)!;
+        var jumps = ((IReadOnlyCollection<object>)player["jumps"]).Select(t => Convert.ToDouble(t, CultureInfo.InvariantCulture)).ToList();
+        var gaps = ((IReadOnlyCollection<object>)player["gaps"]).Select(t => Convert.ToDouble(t, CultureInfo.InvariantCulture)).ToList();
+        double playerReady = Convert.ToDouble(player["opened"], CultureInfo.InvariantCulture);
+        Screenshot(driver, "large-player");
         var times = steps.Cast<IReadOnlyCollection<object>>().Select(t => Convert.ToDouble(t.First(), CultureInfo.InvariantCulture)).ToList();
         var draws = steps.Cast<IReadOnlyCollection<object>>().Select(t => Convert.ToDouble(t.Last(), CultureInfo.InvariantCulture)).ToList();
         long drawn = (long)js.ExecuteScript("return document.querySelectorAll('#arrows g.m').length;")!;
@@ -235,7 +272,9 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
             $"{log.Lines.Count} lines, {messages} messages, page {new FileInfo(path).Length / 1024} KB written in {render.ElapsedMilliseconds} ms; " +
             $"opened with its first arrows in {opened:0} ms; {times.Count} scroll steps (7 jumps across it, 6 screens in a row), " +
             $"{times.Sum():0} ms in all, median {times.Order().ElementAt(times.Count / 2):0} ms, slowest {times.Max():0} ms; " +
-            $"drawing the arrows took a median {draws.Order().ElementAt(draws.Count / 2):0.0} ms of that, at most {draws.Max():0.0} ms");
+            $"drawing the arrows took a median {draws.Order().ElementAt(draws.Count / 2):0.0} ms of that, at most {draws.Max():0.0} ms; " +
+            $"the player was ready {playerReady:0} ms after navigation began; 20 jumps of its slider took a median {jumps.Order().ElementAt(jumps.Count / 2):0} ms " +
+            $"to their frame, at most {jumps.Max():0} ms; playing, {gaps.Count} frames in 1.5 s, median {gaps.Order().ElementAt(gaps.Count / 2):0.0} ms apart, at most {gaps.Max():0} ms");
         output.WriteLine(report);
         TestContext.Current.SendDiagnosticMessage(report);
 
@@ -246,6 +285,9 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         opened.Should().BeLessThan(30_000, report);
         times.Max().Should().BeLessThan(10_000, report);
         draws.Max().Should().BeLessThan(1_000, report);
+        jumps.Max().Should().BeLessThan(2_000, report);
+        gaps.Max().Should().BeLessThan(1_000, report);
+        playerReady.Should().BePositive(report);
     }
 
     /// <summary>
@@ -253,39 +295,126 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
     /// fourth round, an entry to each follower, with the network's lines, the handlers' lines and
     /// the replies; a client's and the service's lines between rounds.
     /// </summary>
-    private static ParsedLog LargeLog(int servers, int atLeast)
+    internal static ParsedLog LargeLog(int servers, int atLeast)
     {
         var log = new ParsedLog("TestLarge") { Status = "PASS" };
-        var clock = new DateTime(2025, 1, 1, 10, 0, 0, DateTimeKind.Local);
+        // A simulated run's clock: from midnight, so the rows' times are the recording's.
+        var clock = new DateTime(2025, 1, 1, 0, 0, 0, DateTimeKind.Local);
+        var recording = new LargeRecording(servers);
+        double Now() => clock.TimeOfDay.TotalMilliseconds;
         void Add(string id, string message)
         {
             clock = clock.AddTicks(170);
             log.Lines.Add(new LogLine(clock.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture), id, message));
         }
         Add("0", "becomes Leader; term=1, nextIndex=map[1:0 2:0 3:0 4:0], matchIndex=map[1:-1 2:-1 3:-1 4:-1]; log=[]");
+        recording.Leader(Now(), 0);
         long call = 0;
         for (int round = 0; log.Lines.Count < atLeast; round++)
         {
-            string entries = round % 4 == 3 ? $"[{{put k{round} {round}}} 1}}]" : "[]";
+            bool entry = round % 4 == 3;
+            string entries = entry ? $"[{{put k{round} {round}}} 1}}]" : "[]";
             Add(ParsedLog.TestId, $"[client1] sending Put k{round} to service 0");
             string args = $"AppendEntriesArgs {{ Term = 1, LeaderId = 0, PrevLogIndex = {round - 1}, PrevLogTerm = 1, Entries = {entries}, LeaderCommit = {round - 2} }}";
+            long first = call + 1;
             for (int peer = 1; peer < servers; peer++)
             {
                 Add("0", $"sending AppendEntries to {peer}: ni={round}, args={args}");
+                recording.Sent(Now(), first + peer - 1, 0, peer, !entry, args, 0.001 * peer);
+            }
+            if (entry)
+            {
+                recording.Append(Now(), 0, $"put k{round}");
             }
             for (int peer = 1; peer < servers; peer++)
             {
                 call++;
                 Add(peer.ToString(CultureInfo.InvariantCulture), $"net: #{call} AppendEntries from 0 arrives after 0.{peer:000} ms");
+                recording.Step(Now(), call, 0, peer, "delivered");
                 Add(peer.ToString(CultureInfo.InvariantCulture), $"AppendEntries: {args}");
+                if (entry)
+                {
+                    recording.Append(Now(), peer, $"put k{round}");
+                }
                 Add(peer.ToString(CultureInfo.InvariantCulture), "AppendEntries reply: AppendEntriesReply { Term = 1, Success = True, ConflictIndex = 0, ConflictTerm = 0 }");
+                recording.Step(Now(), call, 0, peer, "replied");
                 Add("0", $"net: #{call} AppendEntries reply from {peer} after 0.{peer + 1:000} ms");
+                recording.Step(Now(), call, 0, peer, "reply-delivered");
                 Add("0", $"AppendEntries reply from {peer} success: nextIndex := map[1:{round} 2:{round}], matchIndex := map[1:{round - 1} 2:{round - 1}]; commitIndex := {round - 1}");
             }
             Add("0", $"[kv 0] applied Put k{round}");
             Add(ParsedLog.TestId, $"[client1] Put k{round} done");
+            recording.Commit(Now());
         }
+        log.Recording = recording.Json(Now());
         return log;
+    }
+
+    /// <summary>
+    /// The recording of <see cref="LargeLog"/>'s run, in the format Lab.Recorder writes: server 0
+    /// leads term 1; each round its AppendEntries go out and come back, and every fourth carries
+    /// an entry that every server appends, then commits.
+    /// </summary>
+    private sealed class LargeRecording
+    {
+        private readonly System.Text.StringBuilder _events = new();
+        private readonly int _servers;
+        private readonly int[] _length;
+        private int _commit = -1;
+
+        public LargeRecording(int servers)
+        {
+            _servers = servers;
+            _length = new int[servers];
+            for (int id = 0; id < servers; id++)
+            {
+                Server(0, id, null);
+            }
+        }
+
+        public void Leader(double t, int id) => Server(t, id, null);
+
+        public void Sent(double t, long msg, int from, int to, bool heartbeat, string args, double delayMs)
+        {
+            Event(t, $"\"type\":\"message\",\"id\":{msg},\"step\":\"sent\",\"from\":{from},\"to\":{to},\"method\":\"AppendEntries\",\"heartbeat\":{(heartbeat ? "true" : "false")},\"args\":{System.Text.Json.JsonSerializer.Serialize(args)}");
+            Event(t, $"\"type\":\"message\",\"id\":{msg},\"step\":\"delayed\",\"from\":{from},\"to\":{to},\"method\":\"AppendEntries\",\"delayMs\":{delayMs.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        public void Step(double t, long msg, int from, int to, string step) =>
+            Event(t, $"\"type\":\"message\",\"id\":{msg},\"step\":\"{step}\",\"from\":{from},\"to\":{to},\"method\":\"AppendEntries\"" + (step == "replied" ? ",\"reply\":\"AppendEntriesReply { Term = 1, Success = True }\",\"ok\":true" : ""));
+
+        public void Append(double t, int id, string command) => Server(t, id, command);
+
+        public void Commit(double t)
+        {
+            _commit = _length[0] - 1;
+            for (int id = 0; id < _servers; id++)
+            {
+                Server(t, id, null);
+            }
+        }
+
+        public string Json(double end) =>
+            $"{{\"format\":\"raft-recording\",\"version\":1,\"test\":\"TestLarge\",\"seed\":1,\"servers\":{_servers},\"endMs\":{end.ToString(CultureInfo.InvariantCulture)},\"events\":[{_events.ToString().TrimEnd(',')}]}}";
+
+        private void Server(double t, int id, string? command)
+        {
+            string log = "";
+            if (command is not null)
+            {
+                log = $",\"log\":{{\"from\":{_length[id]},\"entries\":[[1,\"{command}\"]]}}";
+                _length[id]++;
+            }
+            string role = id == 0 && t > 0 ? "Leader" : "Follower";
+            string timer = role == "Leader" ? "" : $",\"timerStartMs\":{t.ToString(CultureInfo.InvariantCulture)},\"timeoutMs\":250";
+            string progress = role == "Leader"
+                ? $",\"nextIndex\":{{{string.Join(',', Enumerable.Range(1, _servers - 1).Select(p => $"\"{p}\":{_length[p]}"))}}},\"matchIndex\":{{{string.Join(',', Enumerable.Range(1, _servers - 1).Select(p => $"\"{p}\":{_length[p] - 1}"))}}}"
+                : "";
+            Event(t, $"\"type\":\"server\",\"id\":{id},\"role\":\"{role}\",\"term\":1,\"votedFor\":0,\"status\":\"connected\",\"commitIndex\":{_commit},\"lastApplied\":{_commit}{timer}{log}{progress}");
+        }
+
+        private void Event(double t, string fields) =>
+            _events.Append(CultureInfo.InvariantCulture, $"{{\"t\":{Math.Round(t, 3).ToString(CultureInfo.InvariantCulture)},{fields}}},");
     }
 
     /// <summary>
@@ -334,7 +463,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         (long)((IJavaScriptExecutor)driver).ExecuteScript("return document.querySelectorAll('#arrows g.m').length;")!;
 
     /// <summary>Saves a screenshot into <see cref="ScreenshotVariable"/>'s folder, when it is set.</summary>
-    private static void Screenshot(IWebDriver driver, string name)
+    internal static void Screenshot(IWebDriver driver, string name)
     {
         if (Environment.GetEnvironmentVariable(ScreenshotVariable) is { Length: > 0 } dir)
         {

@@ -260,6 +260,86 @@ public sealed partial class PageWriterTests
     }
 
     /// <summary>Runs the command line in-process with the given standard input (null: a terminal).</summary>
+    /// <summary>A recorded run gets the player, its recording beside the page, and the recording's line stays out of the table.</summary>
+    [Fact]
+    public async Task ARecordedRunGetsThePlayerAndItsRecordingBesideIt()
+    {
+        string outDir = Directory.CreateTempSubdirectory("testlogviz-rec-").FullName;
+        try
+        {
+            var (code, _, stderr) = await RunToolAsync([LogParserTests.DataPath("RecordedCommitOneCommand.trx"), "--out", outDir], stdin: null);
+
+            code.Should().Be(0, stderr);
+            stderr.Should().BeEmpty();
+            string page = File.ReadAllText(Path.Combine(outDir, "TestCommitOneCommand.html"));
+            page.Should().Contain("<section id=\"player\"").And.Contain("window.ClusterView").And.NotContain("id=\"no-player\"");
+            page.Should().NotContain(Lab.Recorder.LinePrefix, "the recording is data for the player, not a line of the table");
+            string recording = File.ReadAllText(Path.Combine(outDir, "TestCommitOneCommand.recording.json"));
+            Lab.Recorder.Problem(recording).Should().BeNull();
+            PlayerTests.Recorded().Recording.Should().Be(recording);
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
+    /// <summary>A page without a recording keeps its table and says in one line why it has no player.</summary>
+    [Theory]
+    [InlineData("seed 12 (RAFT_SEED=12 replays this run)", "it was not recorded; ./dotest.sh PART TEST --seed N records the run of seed N")]
+    [InlineData("real time (RAFT_REAL_TIME is set)", "it ran in real time")]
+    [InlineData(null, "its log has no recording (a Go log")]
+    public void APageWithoutARecordingSaysWhy(string? firstLine, string why)
+    {
+        var log = new ParsedLog("TestX") { Status = "PASS" };
+        if (firstLine is not null)
+        {
+            log.Lines.Add(new LogLine("00:00:00.000000", ParsedLog.TestId, firstLine));
+        }
+        log.Lines.Add(new LogLine("00:00:00.200000", "0", "becomes Candidate (currentTerm=1); log=[]"));
+
+        string page = PageWriter.Render(log, "TestX");
+
+        page.Should().Contain("<p id=\"no-player\">No player for this run: " + why).And.NotContain("<section id=\"player\"");
+        page.Should().Contain("becomes Candidate (currentTerm=1)");
+    }
+
+    /// <summary>A recording that cannot be played is said in one line; the page is still made, from the log.</summary>
+    [Theory]
+    [InlineData("truncated", "the recording is not whole JSON (truncated?)")]
+    [InlineData("version", "the recording is of version 99, and this TestLogViz reads version 1 only")]
+    [InlineData("garbage", "the recording is not whole JSON")]
+    public async Task ABadRecordingStillGetsItsPage(string damage, string why)
+    {
+        string trx = File.ReadAllText(LogParserTests.DataPath("RecordedCommitOneCommand.trx"));
+        int start = trx.IndexOf(Lab.Recorder.LinePrefix, StringComparison.Ordinal) + Lab.Recorder.LinePrefix.Length;
+        int end = trx.IndexOf("</StdOut>", start, StringComparison.Ordinal);
+        string json = trx[start..end];
+        string bad = damage switch
+        {
+            "truncated" => json[..(json.Length / 2)],
+            "version" => json.Replace("\"version\":1", "\"version\":99", StringComparison.Ordinal),
+            _ => "this is not JSON at all",
+        };
+        string outDir = Directory.CreateTempSubdirectory("testlogviz-bad-").FullName;
+        try
+        {
+            var (code, stdout, stderr) = await RunToolAsync(["--out", outDir], trx[..start] + bad + trx[end..]);
+
+            code.Should().Be(0);
+            stderr.TrimEnd('\n').Should().StartWith("TestLogViz: TestCommitOneCommand: " + why).And.EndWith("; its page is made from the log alone")
+                .And.NotContain("\n");
+            stdout.TrimEnd().Split('\n')[^1].Should().Be("PASS");
+            File.Exists(Path.Combine(outDir, "TestCommitOneCommand.recording.json")).Should().BeFalse();
+            File.ReadAllText(Path.Combine(outDir, "TestCommitOneCommand.html")).Should().Contain("No player for this run: its recording cannot be played: " + why)
+                .And.Contain("becomes Leader; term=1");
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
     public static async Task<(int Code, string Stdout, string Stderr)> RunToolAsync(string[] args, string? stdin)
     {
         using var stdout = new StringWriter { NewLine = "\n" };

@@ -107,6 +107,34 @@
 
   // --- from a state to what ClusterView draws ---
 
+  // A message as the run printed it, "RequestVoteArgs { Term = 1, CandidateId = 2 }", in the
+  // playground's shape, "term=1 candidateId=2": one field per word (spaces inside a value kept
+  // as no-break spaces, since the details put each word on a line of its own).
+  function fields(text) {
+    if (!text) return text;
+    const m = /^\s*\w+\s*\{\s*(.*?)\s*\}\s*$/s.exec(text);
+    if (!m) return text;
+    const parts = [];
+    let depth = 0, start = 0;
+    const body = m[1];
+    for (let i = 0; i <= body.length; i++) {
+      const c = body[i];
+      if (c === "[" || c === "{" || c === "(") depth++;
+      else if (c === "]" || c === "}" || c === ")") depth--;
+      else if ((c === "," && depth === 0) || i === body.length) {
+        const part = body.slice(start, i).trim();
+        if (part) parts.push(part);
+        start = i + 1;
+      }
+    }
+    return parts.map(p => {
+      const eq = p.indexOf(" = ");
+      if (eq < 0) return p.replace(/ /g, "\u00a0");
+      const key = p.slice(0, eq);
+      return key[0].toLowerCase() + key.slice(1) + "=" + p.slice(eq + 3).replace(/ /g, "\u00a0");
+    }).join(" ");
+  }
+
   function asArray(map) {
     if (!map) return null;
     const a = new Array(n).fill(null);
@@ -131,7 +159,7 @@
     const shown = [];
     for (const m of s.messages.values()) {
       if (m.endMs !== null && (m.stage === "answered" || t - m.endMs > SHOW_ENDED_MS)) continue;
-      shown.push(m);
+      shown.push(Object.assign({}, m, { args: fields(m.args), reply: fields(m.reply) }));
     }
     return { servers: n, links, cards, messages: { shown }, timeMs: t };
   }
@@ -263,27 +291,40 @@
     const m = /^(\d+):(\d+):(\d+(?:\.\d+)?)$/.exec(r.cells[0].textContent.trim());
     return m ? (Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) * 1000 : 0;
   });
-  let marked = null;
+  let marked = null, clicked = null;
   function followTable() {
     let lo = 0, hi = rows.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (rowMs[mid] <= at + 1e-6) lo = mid + 1; else hi = mid;
     }
-    const row = lo > 0 ? rows[lo - 1] : null;
+    // Many rows share a moment: the one clicked stays marked while the player stays there.
+    const row = clicked !== null && rowMs[clicked] === at ? rows[clicked] : lo > 0 ? rows[lo - 1] : null;
     if (row === marked) return;
     if (marked) marked.classList.remove("at-cursor");
     marked = row;
     if (row) {
       row.classList.add("at-cursor");
-      if (playing) row.scrollIntoView({ block: "nearest" });
+      // While it plays with the player scrolled away (the learner reads the table), the table
+      // keeps the row on the screen: scrolled once the row has left it, at most twice a second,
+      // as scrolling a long table costs the browser a fresh layout of it.
+      const now = performance.now();
+      if (playing && now - scrolledAt > 500 && $("player").getBoundingClientRect().bottom < 0) {
+        const box = row.getBoundingClientRect();
+        if (box.bottom > innerHeight || box.top < 0) {
+          row.scrollIntoView({ block: "center" });
+          scrolledAt = now;
+        }
+      }
     }
   }
+  let scrolledAt = -Infinity;
   document.querySelector("#log tbody").addEventListener("click", e => {
     const tr = e.target.closest("tr");
     if (!tr || e.target.closest("a, button")) return;
     pause();
-    show(rowMs[rows.indexOf(tr)]);
+    clicked = rows.indexOf(tr);
+    show(rowMs[clicked]);
   });
 
   // A failing run opens where it broke: at a safety violation, else at the test's failed assertion.
@@ -292,4 +333,6 @@
   // A link may name a moment: page.html#t=233.3 opens the player there.
   const asked = /^#t=(\d+(?:\.\d+)?)$/.exec(location.hash);
   show(asked ? Number(asked[1]) : alarm ? alarm.t : 0);
+  // When the player was first drawn, from the start of navigation (the browser test reads it).
+  document.body.dataset.playerReady = performance.now().toFixed(0);
 })();
