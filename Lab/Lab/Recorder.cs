@@ -14,12 +14,12 @@ namespace Lab;
 /// </summary>
 /// <param name="Role">Follower, Candidate, Leader or Dead.</param>
 /// <param name="Status">connected, disconnected (cut off from its peers) or crashed.</param>
-/// <param name="Log">The log's entries in order: each its term and its command as text.</param>
+/// <param name="Log">The log's entries in order: each its term and its command (written as text when it changes).</param>
 /// <param name="NextIndex">A leader's nextIndex per peer; null for a server that never led.</param>
 /// <param name="TimerStart">When its election timer last started (a timestamp of the run's clock), or null with no timer running (a leader, a dead server).</param>
 /// <param name="Timeout">How long that timer runs before an election.</param>
 public sealed record ServerView(
-    string Role, int Term, int VotedFor, string Status, IReadOnlyList<(int Term, string Command)> Log,
+    string Role, int Term, int VotedFor, string Status, IReadOnlyList<(int Term, object Command)> Log,
     int CommitIndex, int LastApplied, IReadOnlyDictionary<int, int>? NextIndex, IReadOnlyDictionary<int, int>? MatchIndex,
     long? TimerStart, TimeSpan Timeout);
 
@@ -64,14 +64,46 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
     /// <summary>The cluster time of <paramref name="timestamp"/> (a timestamp of the simulation's clock), in milliseconds.</summary>
     public double Ms(long timestamp) => timestamp * 1000.0 / sim.Clock.TimestampFrequency;
 
-    /// <summary>A line of the log: the test's own lines are its steps; any line may follow a change of state.</summary>
+    /// <summary>
+    /// A line of the log: the test's own lines are its steps. A server's line ("[2] ...", or a KV
+    /// service's "[kv 2] ...") may follow a change of that server's state; any other line (the
+    /// test crashing or cutting off a server, say) of any server's.
+    /// </summary>
     public void Line(string message)
     {
+        ArgumentNullException.ThrowIfNull(message);
         if (message.StartsWith("[TEST] ", StringComparison.Ordinal))
         {
             Add("step", w => w.WriteString("text", message["[TEST] ".Length..]));
         }
-        Look();
+        if (ServerOf(message) is { } id)
+        {
+            Look(id);
+        }
+        else
+        {
+            Look();
+        }
+    }
+
+    /// <summary>The server a line is about, from its tag: "[2] ..." or "[kv 2] ..."; null for any other.</summary>
+    private int? ServerOf(string message)
+    {
+        if (!message.StartsWith('['))
+        {
+            return null;
+        }
+        int end = message.IndexOf(']', StringComparison.Ordinal);
+        if (end < 0)
+        {
+            return null;
+        }
+        ReadOnlySpan<char> tag = message.AsSpan(1, end - 1);
+        if (tag.StartsWith("kv "))
+        {
+            tag = tag["kv ".Length..];
+        }
+        return int.TryParse(tag, NumberStyles.None, CultureInfo.InvariantCulture, out int id) && id < _last.Length ? id : null;
     }
 
     /// <summary>One step of a message's journey; the servers at both ends are looked at after it.</summary>
@@ -107,7 +139,8 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
                 w.WriteString("reason", reason);
             }
         });
-        Look();
+        Look(e.From);
+        Look(e.To);
     }
 
     /// <summary>A broken safety property, with the servers and the log index it involves.</summary>
@@ -141,57 +174,63 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
     /// <summary>Looks at every server and records each one whose state changed since the last look.</summary>
     public void Look()
     {
-        if (_done)
+        for (int id = 0; id < _last.Length; id++)
+        {
+            Look(id);
+        }
+    }
+
+    /// <summary>Looks at server <paramref name="id"/> and records its state if it changed since the last look.</summary>
+    public void Look(int id)
+    {
+        if (_done || id < 0 || id >= _last.Length)
         {
             return;
         }
-        for (int id = 0; id < _last.Length; id++)
+        if (view(id) is not { } now)
         {
-            if (view(id) is not { } now)
-            {
-                continue;
-            }
-            ServerView? before = _last[id];
-            int from = FirstDifference(before?.Log, now.Log);
-            if (before is not null && from < 0 && Same(before, now))
-            {
-                continue;
-            }
-            _last[id] = now;
-            Add("server", w =>
-            {
-                w.WriteNumber("id", id);
-                w.WriteString("role", now.Role);
-                w.WriteNumber("term", now.Term);
-                w.WriteNumber("votedFor", now.VotedFor);
-                w.WriteString("status", now.Status);
-                w.WriteNumber("commitIndex", now.CommitIndex);
-                w.WriteNumber("lastApplied", now.LastApplied);
-                if (now.TimerStart is { } start)
-                {
-                    w.WriteNumber("timerStartMs", Math.Round(Ms(start), 3));
-                    w.WriteNumber("timeoutMs", Math.Round(now.Timeout.TotalMilliseconds, 3));
-                }
-                if (from >= 0)
-                {
-                    // Only what changed: the log is cut at "from" and these entries follow.
-                    w.WriteStartObject("log");
-                    w.WriteNumber("from", from);
-                    w.WriteStartArray("entries");
-                    for (int i = from; i < now.Log.Count; i++)
-                    {
-                        w.WriteStartArray();
-                        w.WriteNumberValue(now.Log[i].Term);
-                        w.WriteStringValue(now.Log[i].Command);
-                        w.WriteEndArray();
-                    }
-                    w.WriteEndArray();
-                    w.WriteEndObject();
-                }
-                WriteMap(w, "nextIndex", now.NextIndex);
-                WriteMap(w, "matchIndex", now.MatchIndex);
-            });
+            return;
         }
+        ServerView? before = _last[id];
+        int from = FirstDifference(before?.Log, now.Log);
+        if (before is not null && from < 0 && Same(before, now))
+        {
+            return;
+        }
+        _last[id] = now;
+        Add("server", w =>
+        {
+            w.WriteNumber("id", id);
+            w.WriteString("role", now.Role);
+            w.WriteNumber("term", now.Term);
+            w.WriteNumber("votedFor", now.VotedFor);
+            w.WriteString("status", now.Status);
+            w.WriteNumber("commitIndex", now.CommitIndex);
+            w.WriteNumber("lastApplied", now.LastApplied);
+            if (now.TimerStart is { } start)
+            {
+                w.WriteNumber("timerStartMs", Math.Round(Ms(start), 3));
+                w.WriteNumber("timeoutMs", Math.Round(now.Timeout.TotalMilliseconds, 3));
+            }
+            if (from >= 0)
+            {
+                // Only what changed: the log is cut at "from" and these entries follow.
+                w.WriteStartObject("log");
+                w.WriteNumber("from", from);
+                w.WriteStartArray("entries");
+                for (int i = from; i < now.Log.Count; i++)
+                {
+                    w.WriteStartArray();
+                    w.WriteNumberValue(now.Log[i].Term);
+                    w.WriteStringValue(Text(now.Log[i].Command));
+                    w.WriteEndArray();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            WriteMap(w, "nextIndex", now.NextIndex);
+            WriteMap(w, "matchIndex", now.MatchIndex);
+        });
     }
 
     /// <summary>
@@ -304,7 +343,7 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
     }
 
     /// <summary>The first index where the two logs differ, or -1 if they are the same; a missing log differs at 0.</summary>
-    private static int FirstDifference(IReadOnlyList<(int Term, string Command)>? before, IReadOnlyList<(int Term, string Command)> now)
+    private static int FirstDifference(IReadOnlyList<(int Term, object Command)>? before, IReadOnlyList<(int Term, object Command)> now)
     {
         if (before is null)
         {
@@ -313,7 +352,7 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
         int common = Math.Min(before.Count, now.Count);
         for (int i = 0; i < common; i++)
         {
-            if (before[i] != now[i])
+            if (before[i].Term != now[i].Term || !Equals(before[i].Command, now[i].Command))
             {
                 return i;
             }

@@ -1,6 +1,5 @@
 // A cluster for the tests: servers wired together in one process, on the lab's simulation unless
 // RAFT_REAL_TIME is set, with faults on demand.
-using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using FluentAssertions;
@@ -688,7 +687,7 @@ public sealed class Harness : IAsyncDisposable
         CMStatus st = _cluster[id].Cm.Status();
         bool leads = st.State == CMState.Leader;
         return new ServerView(st.State.ToString(), st.CurrentTerm, st.VotedFor, !_alive[id] ? "crashed" : _connected[id] ? "connected" : "disconnected",
-                              [.. st.Log.Select(e => (e.Term, Convert.ToString(e.Command, CultureInfo.InvariantCulture) ?? ""))],
+                              [.. st.Log.Select(e => (e.Term, e.Command))],
                               st.CommitIndex, st.LastApplied, leads ? st.NextIndex : null, leads ? st.MatchIndex : null,
                               st.State is CMState.Follower or CMState.Candidate ? st.ElectionResetEvent : null, st.ElectionTimeout);
     }

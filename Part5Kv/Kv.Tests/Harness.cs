@@ -1,6 +1,5 @@
 // A cluster of KV services and clients to exercise it, with faults on demand: on the lab's
 // simulation by default, over real loopback HTTP for the tests about the wire.
-using System.Globalization;
 using System.Runtime.ExceptionServices;
 using FluentAssertions;
 using Kv.Client;
@@ -725,7 +724,7 @@ public sealed class Harness : IAsyncDisposable
         CMStatus st = _kvCluster[id].RaftServer.Status();
         bool leads = st.State == CMState.Leader;
         return new ServerView(st.State.ToString(), st.CurrentTerm, st.VotedFor, !_alive[id] ? "crashed" : _connected[id] ? "connected" : "disconnected",
-                              [.. st.Log.Select(e => (e.Term, Convert.ToString(e.Command, CultureInfo.InvariantCulture) ?? ""))],
+                              [.. st.Log.Select(e => (e.Term, e.Command))],
                               st.CommitIndex, st.LastApplied, leads ? st.NextIndex : null, leads ? st.MatchIndex : null,
                               st.State is CMState.Follower or CMState.Candidate ? st.ElectionResetEvent : null, st.ElectionTimeout);
     }

@@ -62,8 +62,8 @@ internal sealed class SeedRunner
     public static async Task<SeedRun> RunAsync(TestMethod test, int seed)
     {
         RunMode.UseSeed(seed);
-        // Every run is recorded: a failing one's page then gets the player.
-        RunMode.UseRecording(true);
+        // Every run is recorded, so that a failing one's page gets the player; RAFT_RECORD=0 says not to.
+        RunMode.UseRecording(Environment.GetEnvironmentVariable("RAFT_RECORD") is not ("0" or "false"));
         ConstructorInfo ctor = test.Class.GetConstructors().Single();
         // The one parameter a test class here takes: the framework's output helper (xUnit's ITestOutputHelper).
         OutputHelper? output = ctor.GetParameters() is [{ ParameterType: { IsInterface: true } helper }]
