@@ -41,6 +41,9 @@ public sealed class RecorderTests
         delivered.Should().BeApproximately(sent.GetProperty("t").GetDouble() + delay, 0.002);
         events.Single(e => e.TryGetProperty("step", out var s) && s.GetString() == "replied").GetProperty("ok").GetBoolean().Should().BeTrue();
 
+        // A partition cuts both ways; healing mends it; a second heal changes nothing and is not recorded.
+        events.Where(e => e.GetProperty("type").GetString() == "links").Select(e => e.GetProperty("cut").GetRawText())
+            .Should().Equal("[[0,1],[1,0]]", "[]");
         events.Where(e => e.GetProperty("type").GetString() == "step").Select(e => e.GetProperty("text").GetString()).Should().Equal("before the call");
         events.Single(e => e.GetProperty("type").GetString() == "violation").GetProperty("servers").GetRawText().Should().Be("[0,1]");
         events.Single(e => e.GetProperty("type").GetString() == "failure").GetProperty("text").GetString().Should().Be("first");
@@ -132,6 +135,9 @@ public sealed class RecorderTests
                 states[1] = states[1] with { Log = [(1, "x"), (1, "y")], TimerStart = sim.Clock.GetTimestamp() };
                 return Task.FromResult<object>("ok");
             }, CancellationToken.None);
+            network.Partition([0], [1]);
+            network.Heal();
+            network.Heal();
             recorder.Violation("two leaders", [0, 1], null);
             recorder.Failure("first");
             recorder.Failure("second");

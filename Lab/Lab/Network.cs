@@ -152,6 +152,7 @@ public sealed class Network
         {
             _cut.Add((from, to));
         }
+        Recorder?.Links(Linked);
     }
 
     /// <summary>Splits the servers into sides: each group given is a side, and every server not named is on a side of its own with the others not named.</summary>
@@ -168,6 +169,7 @@ public sealed class Network
                 }
             }
         }
+        Recorder?.Links(Linked);
     }
 
     /// <summary>Ends every partition and mends every cut link.</summary>
@@ -178,6 +180,7 @@ public sealed class Network
             _side.Clear();
             _cut.Clear();
         }
+        Recorder?.Links(Linked);
     }
 
     /// <summary>
@@ -331,8 +334,8 @@ public sealed class Network
         }
     }
 
-    /// <summary>Whether a call from <paramref name="from"/> reaches <paramref name="to"/> now.</summary>
-    private bool Linked(int from, int to)
+    /// <summary>Whether a call from <paramref name="from"/> reaches <paramref name="to"/> now: not cut that way, and on the same side of any partition.</summary>
+    public bool Linked(int from, int to)
     {
         lock (_mu)
         {

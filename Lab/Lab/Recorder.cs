@@ -52,6 +52,9 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
     /// <summary>What was last recorded of each server.</summary>
     private readonly ServerView?[] _last = new ServerView?[servers];
 
+    /// <summary>The links cut when last recorded (see <see cref="Links"/>).</summary>
+    private List<(int From, int To)> _cut = [];
+
     /// <summary>Set once the run's recording has been written out: later events are not kept.</summary>
     private bool _done;
 
@@ -141,6 +144,40 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
         });
         Look(e.From);
         Look(e.To);
+    }
+
+    /// <summary>The links the network cuts now (one way each), as <paramref name="linked"/> says; recorded when they changed.</summary>
+    public void Links(Func<int, int, bool> linked)
+    {
+        ArgumentNullException.ThrowIfNull(linked);
+        var cut = new List<(int From, int To)>();
+        for (int from = 0; from < _last.Length; from++)
+        {
+            for (int to = 0; to < _last.Length; to++)
+            {
+                if (from != to && !linked(from, to))
+                {
+                    cut.Add((from, to));
+                }
+            }
+        }
+        if (cut.SequenceEqual(_cut))
+        {
+            return;
+        }
+        _cut = cut;
+        Add("links", w =>
+        {
+            w.WriteStartArray("cut");
+            foreach (var (from, to) in cut)
+            {
+                w.WriteStartArray();
+                w.WriteNumberValue(from);
+                w.WriteNumberValue(to);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+        });
     }
 
     /// <summary>A broken safety property, with the servers and the log index it involves.</summary>

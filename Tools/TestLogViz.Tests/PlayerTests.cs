@@ -126,8 +126,11 @@ public sealed class PlayerTests(SharedBrowser shared) : IDisposable
         Plant(violated, new JsonObject { ["t"] = 350.0, ["type"] = "failure", ["text"] = "planted: the assertion after it" });
         var failed = Recorded();
         Plant(failed, new JsonObject { ["t"] = 350.0, ["type"] = "failure", ["text"] = "planted: cmd=42 not found in commits" });
+        var applied = Recorded();
+        Plant(applied, new JsonObject { ["t"] = 396.0, ["type"] = "violation", ["text"] = "state machine safety: server 0 applied 42 at index 0, server 1 applied 43", ["servers"] = new JsonArray(0, 1), ["index"] = 0 });
         string violatedPage = Write(violated, "Violated");
         string failedPage = Write(failed, "Failed");
+        string appliedPage = Write(applied, "Applied");
 
         using var turn = await shared.TakeAsync(browser);
         var driver = turn.Driver;
@@ -143,6 +146,13 @@ public sealed class PlayerTests(SharedBrowser shared) : IDisposable
         Player(driver, "at").Should().Be(350);
         driver.FindElement(By.Id("player-alarm")).Text.Should().Be("The test failed at 350.0 ms: planted: cmd=42 not found in commits");
         driver.FindElements(By.CssSelector("#player-ring .server.violating")).Should().BeEmpty();
+
+        // Two commands at one index: the two servers' entries there are marked too.
+        driver.Navigate().GoToUrl(appliedPage);
+        Wait(driver, "the player never drew the ring").Until(d => Roles(d).Count == 3);
+        Player(driver, "at").Should().Be(396);
+        driver.FindElements(By.CssSelector("#player-logs .cell.violating")).Select(c => c.FindElement(By.XPath("ancestor::*[@data-server][1]")).GetAttribute("data-server"))
+            .Should().BeEquivalentTo(["0", "1"], "the entries at index 0 of servers 0 and 1 clash");
     }
 
     /// <summary>The recorded run, parsed from its TRX.</summary>

@@ -171,7 +171,7 @@ public static class PageWriter
               <div id="player-details"><h2 id="player-details-title">Details</h2><dl id="player-fields"></dl></div>
             </div>
             <p class="legend cv-legend">fill: the server's term · <b>thick ring</b>: leader · dashed ring: candidate · a ringed red server: one a safety violation involves ·
-            <span class="line up"></span>link up <span class="line down"></span>down (a server disconnected or crashed) · <b>outer arc</b>: a follower's election timer, full when it stands ·
+            <span class="line up"></span>link up <span class="line cut"></span>cut by the network <span class="line down"></span>down (a server disconnected or crashed) · <b>outer arc</b>: a follower's election timer, full when it stands ·
             messages: <span class="dot rv"></span>RequestVote <span class="dot ae"></span>AppendEntries <span class="dot hb"></span>heartbeat, a reply
             <span class="dot ok"></span>granted/success <span class="dot no"></span>refused/failure, <b class="lostkey">✕</b> lost. Click one for its fields.</p>
             <div id="player-logs" class="log-rows" aria-label="Every server's log at this moment"></div>

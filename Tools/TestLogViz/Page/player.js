@@ -22,14 +22,14 @@
       servers.push({ id, role: "Follower", term: 0, votedFor: -1, status: "connected", commitIndex: -1, lastApplied: -1,
         timerStartMs: null, timeoutMs: null, log: [], nextIndex: null, matchIndex: null, seen: false });
     }
-    return { servers, messages: new Map(), step: null, violation: null, failure: null };
+    return { servers, messages: new Map(), step: null, violation: null, failure: null, cut: [] };
   }
 
   function copyState(s) {
     return {
       servers: s.servers.map(v => Object.assign({}, v, { log: v.log.slice() })),
       messages: new Map([...s.messages].map(([k, m]) => [k, Object.assign({}, m)])),
-      step: s.step, violation: s.violation, failure: s.failure,
+      step: s.step, violation: s.violation, failure: s.failure, cut: s.cut,
     };
   }
 
@@ -65,6 +65,8 @@
         case "lost": m.stage = "lost"; m.endMs = e.t; m.reason = e.reason || null; break;
         case "reply-lost": m.stage = "reply-lost"; m.endMs = e.t; m.reason = e.reason || null; break;
       }
+    } else if (e.type === "links") {
+      s.cut = e.cut;
     } else if (e.type === "step") {
       s.step = e;
     } else if (e.type === "violation") {
@@ -153,7 +155,8 @@
     for (let a = 0; a < n; a++) {
       for (let b = a + 1; b < n; b++) {
         const up = s.servers[a].status === "connected" && s.servers[b].status === "connected";
-        links.push({ a, b, state: up ? "up" : "down" });
+        const cut = s.cut.some(([f, t]) => (f === a && t === b) || (f === b && t === a));
+        links.push({ a, b, state: !up ? "down" : cut ? "cut" : "up" });
       }
     }
     const shown = [];
@@ -201,7 +204,15 @@
     const bad = state.violation || state.failure;
     $("player-alarm").hidden = !bad;
     if (bad) $("player-alarm").textContent = (state.violation ? "Safety violated at " : "The test failed at ") + fmt(bad.t) + ": " + bad.text;
-    markServers(ring, state.violation && at >= state.violation.t ? state.violation.servers : []);
+    const v = state.violation;
+    markServers(ring, v ? v.servers : []);
+    // Two commands at one index: the entries themselves are marked too, in the servers' rows.
+    if (v && v.index !== undefined) {
+      for (const id of v.servers) {
+        const cell = document.querySelector(`#player-logs .row[data-server="${id}"] .cell[data-index="${v.index}"]`);
+        if (cell) cell.classList.add("violating");
+      }
+    }
     showDetails(view);
     followTable();
   }
