@@ -181,6 +181,28 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         Screenshot(driver, "server0");
     }
 
+    /// <summary>A Go log has no recording: its page keeps the table and the arrows, and says why there is no player.</summary>
+    [Fact]
+    public async Task GoLogPageKeepsItsTableAndArrowsWithoutAPlayer()
+    {
+        var browser = HeadlessBrowser.FindOrSkip();
+        var (code, _, stderr) = await PageWriterTests.RunToolAsync(["--out", _work.FullName], File.ReadAllText(LogParserTests.DataPath("go-test-v.log")));
+        code.Should().Be(0, stderr);
+        var test = LogParser.Parse(File.ReadAllText(LogParserTests.DataPath("go-test-v.log")))[0];
+        int arrows = new MessagePairs(test).All.Count;
+        arrows.Should().BePositive("the Go sample has a heartbeat and its reply");
+
+        using var turn = await shared.TakeAsync(browser);
+        var driver = turn.Driver;
+        driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, test.Name + ".html")).AbsoluteUri);
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { Message = "the Go log's page never drew its arrows" };
+        wait.Until(d => ArrowCount(d) == arrows);
+
+        VisibleRows(driver).Should().Be(test.Lines.Count);
+        driver.FindElement(By.Id("no-player")).Text.Should().StartWith("No player for this run: its log has no recording (a Go log");
+        driver.FindElements(By.Id("player")).Should().BeEmpty();
+    }
+
     [Fact]
     public async Task LargePageOpensAndScrollsQuickly()
     {
