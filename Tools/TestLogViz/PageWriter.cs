@@ -175,7 +175,7 @@ public static class PageWriter
             messages: <span class="dot rv"></span>RequestVote <span class="dot ae"></span>AppendEntries <span class="dot hb"></span>heartbeat, a reply
             <span class="dot ok"></span>granted/success <span class="dot no"></span>refused/failure, <b class="lostkey">✕</b> lost. Click one for its fields.</p>
             <div id="player-logs" class="log-rows" aria-label="Every server's log at this moment"></div>
-            <p class="legend">Logs: one cell per entry, coloured and numbered by its term; ▼ nextIndex and ● matchIndex <span id="player-progress-of"></span>.
+            <p class="legend"><span id="player-logs-key">Logs: one cell per entry, coloured and numbered by its term; ▼ nextIndex and ● matchIndex <span id="player-progress-of"></span>.</span>
             Click a row of the table below to move here; the row at this moment is marked.</p>
             </section>
 

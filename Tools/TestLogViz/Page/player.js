@@ -167,6 +167,11 @@
     return { servers: n, links, cards, messages: { shown }, timeMs: t };
   }
 
+  // A run without a log (Part1 elects leaders only) gets no log rows: they would stay empty.
+  const hasLogs = events.some(e => e.type === "server" && e.log);
+  $("player-logs").hidden = !hasLogs;
+  if (!hasLogs) $("player-logs-key").textContent = "This part's servers keep no log: Part1 elects leaders only.";
+
   // --- the controls ---
 
   const slider = $("player-slider");
@@ -195,7 +200,7 @@
     CV.drawLive(ring, view, at, { selectedMsg });
     const logs = state.servers.map(v => v.log.map(e => e[0]));
     const commands = state.servers.map(v => v.log.map(e => e[1]));
-    $("player-progress-of").textContent = CV.drawLogs($("player-logs"), view, logs, { selected, logVersion: count, commands });
+    if (hasLogs) $("player-progress-of").textContent = CV.drawLogs($("player-logs"), view, logs, { selected, logVersion: count, commands });
     slider.value = String(at);
     $("player-time").textContent = fmt(at) + " of " + fmt(endMs);
     $("player-event").textContent = count + " of " + events.length + " events";
