@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using FluentAssertions;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
+using OpenQA.Selenium.Interactions;
 using OpenQA.Selenium.Support.UI;
 using Xunit;
 
@@ -81,6 +82,14 @@ public sealed class PlayerTests(SharedBrowser shared) : IDisposable
         Scrub(driver, both);
         Votes().Should().HaveCount(2, "scrubbing back brings the first request back on its way");
         driver.FindElement(By.Id("player-time")).Text.Should().StartWith(both.ToString("0.0", CultureInfo.InvariantCulture) + " ms");
+
+        // The arrow keys step an event back and forth.
+        double before = Player(driver, "at");
+        new Actions(driver).SendKeys(Keys.ArrowRight).Perform();
+        Player(driver, "at").Should().BeGreaterThan(before);
+        new Actions(driver).SendKeys(Keys.ArrowLeft).Perform();
+        Player(driver, "at").Should().BeLessThanOrEqualTo(before);
+        Scrub(driver, both);
 
         // A click on a request in flight shows its fields, as in the playground.
         driver.FindElement(By.CssSelector($"#player-ring circle.msg[data-msg='{ids[0]}']")).Click();

@@ -155,9 +155,9 @@ public static class PageWriter
         html.Append("""
             <section id="player" aria-label="The run, replayed">
             <div class="player-bar">
-              <button type="button" id="player-prev" title="Back to the event before">◀ event</button>
-              <button type="button" id="player-play" title="Play the run in cluster time, at the speed chosen">Play</button>
-              <button type="button" id="player-next" title="On to the next event">event ▶</button>
+              <button type="button" id="player-prev" title="Back to the event before (←)">◀ event</button>
+              <button type="button" id="player-play" title="Play the run in cluster time, at the speed chosen (space)">Play</button>
+              <button type="button" id="player-next" title="On to the next event (→)">event ▶</button>
               <label title="How fast the run plays: 1/20× shows a 50 ms heartbeat in a second">speed
                 <select id="player-speed"><option value="0.005">1/200×</option><option value="0.02">1/50×</option><option value="0.05" selected>1/20×</option>
                 <option value="0.2">1/5×</option><option value="1">1×</option></select></label>

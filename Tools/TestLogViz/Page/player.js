@@ -205,7 +205,7 @@
     $("player-time").textContent = fmt(at) + " of " + fmt(endMs);
     $("player-event").textContent = count + " of " + events.length + " events";
     const step = state.step;
-    $("player-step").textContent = step ? `${fmt(step.t)}: ${step.text}` : "";
+    $("player-step").textContent = step ? `${fmt(step.t)}: ${step.text}` : `seed ${rec.seed}: the test has taken no step yet`;
     const bad = state.violation || state.failure;
     $("player-alarm").hidden = !bad;
     if (bad) $("player-alarm").textContent = (state.violation ? "Safety violated at " : "The test failed at ") + fmt(bad.t) + ": " + bad.text;
@@ -299,6 +299,15 @@
     lastFrame = now;
     requestAnimationFrame(tick);
   }
+
+  // Keys, while no text field has the focus: space plays or pauses, the arrows step an event.
+  document.addEventListener("keydown", e => {
+    if (e.target.closest("input:not([type=range]), textarea, select") || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === " " && e.target.closest("button")) return;   // a focused button clicks itself
+    if (e.key === " ") { e.preventDefault(); playing ? pause() : play(); }
+    else if (e.key === "ArrowLeft") { e.preventDefault(); $("player-prev").click(); }
+    else if (e.key === "ArrowRight") { e.preventDefault(); $("player-next").click(); }
+  });
 
   // --- the table follows the player; a click on a row moves the player there ---
 
