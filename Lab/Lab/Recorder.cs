@@ -15,7 +15,7 @@ namespace Lab;
 /// <param name="Role">Follower, Candidate, Leader or Dead.</param>
 /// <param name="Status">connected, disconnected (cut off from its peers) or crashed.</param>
 /// <param name="Log">The log's entries in order: each its term and its command (written as text when it changes).</param>
-/// <param name="NextIndex">A leader's nextIndex per peer; null for a server that never led.</param>
+/// <param name="NextIndex">A leader's nextIndex per peer; null for a server not leading now (and so <paramref name="MatchIndex"/>).</param>
 /// <param name="TimerStart">When its election timer last started (a timestamp of the run's clock), or null with no timer running (a leader, a dead server).</param>
 /// <param name="Timeout">How long that timer runs before an election.</param>
 public sealed record ServerView(
@@ -26,8 +26,8 @@ public sealed record ServerView(
 /// <summary>
 /// Records one simulated run. The harness hands it to the run's <see cref="ClusterLog"/>,
 /// <see cref="Network"/> and <see cref="SafetyMonitor"/>, which tell it what happens; after each
-/// line and each message step it looks at every server through <c>view</c> and keeps what
-/// changed. At the end, <see cref="ToLine"/> gives the whole recording as one line of the test's
+/// line and each message step it looks, through <c>view</c>, at the servers they are about (all of
+/// them after a line of the test's own) and keeps what changed. At the end, <see cref="ToLine"/> gives the whole recording as one line of the test's
 /// output, where TestLogViz finds it. Everything runs on the simulation's thread.
 /// </summary>
 /// <param name="sim">The run's simulation: its clock stamps every event.</param>
