@@ -387,6 +387,7 @@ public sealed class Network
     /// <summary>Tells the observer of a step that is not an end.</summary>
     private void Report(Message m, MessageEventKind kind, TimeSpan delay = default) => Tell(m.Event(kind) with { Delay = delay });
 
+    /// <summary>Tells the observer and the recorder, if any, of one step.</summary>
     private void Tell(MessageEvent e)
     {
         Observer?.Invoke(e);

@@ -62,10 +62,10 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
     private bool _failed;
 
     /// <summary>The run's cluster time now, in milliseconds.</summary>
-    public double NowMs => Ms(sim.Clock.GetTimestamp());
+    private double NowMs => Ms(sim.Clock.GetTimestamp());
 
     /// <summary>The cluster time of <paramref name="timestamp"/> (a timestamp of the simulation's clock), in milliseconds.</summary>
-    public double Ms(long timestamp) => timestamp * 1000.0 / sim.Clock.TimestampFrequency;
+    private double Ms(long timestamp) => timestamp * 1000.0 / sim.Clock.TimestampFrequency;
 
     /// <summary>
     /// A line of the log: the test's own lines are its steps. A server's line ("[2] ...", or a KV

@@ -21,10 +21,17 @@ public static class RunMode
     /// when a tool asked for it on this flow, else when RAFT_RECORD is set (and not 0 or false).
     /// Off by default, when a run records nothing and pays nothing for it.
     /// </summary>
-    public static bool Recording => ChosenRecording.Value ?? (Environment.GetEnvironmentVariable("RAFT_RECORD") is { Length: > 0 } v && v != "0" && !v.Equals("false", StringComparison.OrdinalIgnoreCase));
+    public static bool Recording => ChosenRecording.Value ?? RecordSwitch ?? false;
+
+    /// <summary>RAFT_RECORD as set: on or off, or null when it is not set (a tool then picks its own default).</summary>
+    public static bool? RecordSwitch => Switch("RAFT_RECORD");
 
     /// <summary>Whether RAFT_REAL_TIME asks for the system clock (set, and not 0 or false).</summary>
-    public static bool RealTime => Environment.GetEnvironmentVariable("RAFT_REAL_TIME") is { Length: > 0 } v && v != "0" && !v.Equals("false", StringComparison.OrdinalIgnoreCase);
+    public static bool RealTime => Switch("RAFT_REAL_TIME") ?? false;
+
+    /// <summary>A switch variable: null when unset or empty, off when 0 or false, on otherwise.</summary>
+    private static bool? Switch(string name) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v != "0" && !v.Equals("false", StringComparison.OrdinalIgnoreCase) : null;
 
     /// <summary>
     /// The seed for the next simulated run: the one a tool chose for this flow, else RAFT_SEED,

@@ -588,9 +588,9 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private void NoteTestFailure(object? sender, FirstChanceExceptionEventArgs e)
     {
-        if (e.Exception is IAssertionException && CurrentTest.Value == this && _testFailure is null)
+        if (e.Exception is IAssertionException && CurrentTest.Value == this)
         {
-            _testFailure = e.Exception;
+            _testFailure ??= e.Exception;
             _recorder?.Failure(e.Exception.Message);
         }
     }

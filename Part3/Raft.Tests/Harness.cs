@@ -670,9 +670,9 @@ public sealed class Harness : IAsyncDisposable
     /// </summary>
     private void NoteTestFailure(object? sender, FirstChanceExceptionEventArgs e)
     {
-        if (e.Exception is IAssertionException && CurrentTest.Value == this && _testFailure is null)
+        if (e.Exception is IAssertionException && CurrentTest.Value == this)
         {
-            _testFailure = e.Exception;
+            _testFailure ??= e.Exception;
             _recorder?.Failure(e.Exception.Message);
         }
     }
@@ -680,7 +680,7 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>What the recording keeps of server <paramref name="id"/> now; null while the cluster is being built.</summary>
     private ServerView? ViewOf(int id)
     {
-        if (_cluster is null || _cluster[id] is null)
+        if (_cluster is null)
         {
             return null;
         }

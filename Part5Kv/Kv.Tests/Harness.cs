@@ -360,9 +360,9 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Notes the first assertion the test fails: disposal runs after it was thrown, but cannot see it.</summary>
     private void NoteTestFailure(object? sender, FirstChanceExceptionEventArgs e)
     {
-        if (e.Exception is IAssertionException && CurrentTest.Value == this && _testFailure is null)
+        if (e.Exception is IAssertionException && CurrentTest.Value == this)
         {
-            _testFailure = e.Exception;
+            _testFailure ??= e.Exception;
             _recorder?.Failure(e.Exception.Message);
         }
     }
@@ -717,7 +717,7 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>What the recording keeps of server <paramref name="id"/> now; null while the cluster is being built.</summary>
     private ServerView? ViewOf(int id)
     {
-        if (_kvCluster is null || _kvCluster[id] is null)
+        if (_kvCluster[id] is null)
         {
             return null;
         }

@@ -35,7 +35,32 @@ public sealed class ParsedLog(string name)
     /// The run's recording for the player, as the harness wrote it (JSON; see Lab/Recorder.cs), or
     /// null: a run that was not recorded (not asked for, in real time, or a Go log).
     /// </summary>
-    public string? Recording { get; set; }
+    public string? Recording
+    {
+        get => _recording;
+        set
+        {
+            _recording = value;
+            _recordingChecked = false;
+        }
+    }
+
+    /// <summary>What makes <see cref="Recording"/> unplayable, in one line (see Lab.Recorder.Problem); null when it plays or is absent. Checked once.</summary>
+    public string? RecordingProblem
+    {
+        get
+        {
+            if (!_recordingChecked)
+            {
+                _recordingProblem = _recording is null ? null : Lab.Recorder.Problem(_recording);
+                _recordingChecked = true;
+            }
+            return _recordingProblem;
+        }
+    }
+
+    private string? _recording, _recordingProblem;
+    private bool _recordingChecked;
 
     /// <summary>Whether any line came from the test itself (or a client), i.e. a TEST column is needed.</summary>
     public bool HasTestLines => Lines.Exists(e => e.Id == TestId);

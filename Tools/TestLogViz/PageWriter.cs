@@ -37,16 +37,17 @@ public static class PageWriter
         var states = new ServerStates(log);
         var messages = new MessagePairs(log);
         bool haveTest = log.HasTestLines;
+        string? noPlayer = NoPlayerReason(log);
         var html = new StringBuilder(1024 + (log.Lines.Count * (64 + (servers.Count * 24))));
 
         html.Append("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
             .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
             .Append("<title>").Append(E($"{pageName} -- {log.Status}")).Append("</title>\n")
-            .Append("<style>").Append(StateStyle.Css).Append(Css).Append(TableCss(servers.Count, haveTest)).Append(log.Recording is null ? "" : PlayerCss).Append("</style>\n")
+            .Append("<style>").Append(StateStyle.Css).Append(Css).Append(TableCss(servers.Count, haveTest)).Append(noPlayer is null ? PlayerCss : "").Append("</style>\n")
             .Append("</head>\n<body>\n");
 
         WriteHeader(html, log, pageName, servers.Count);
-        bool player = WritePlayer(html, log);
+        WritePlayer(html, noPlayer);
         WriteRibbons(html, log, servers, states, haveTest);
         WriteMessageLegend(html, messages);
         html.Append("<div id=\"toolbar\">")
@@ -61,7 +62,7 @@ public static class PageWriter
         html.Append("<svg id=\"arrows\" aria-hidden=\"true\"></svg>\n</div>\n<div id=\"tip\" role=\"tooltip\" hidden></div>\n");
         html.Append("<script>\nconst MESSAGES = ").Append(MessagesJson(messages, servers)).Append(";\n")
             .Append(Script).Append("</script>\n");
-        if (player)
+        if (noPlayer is null)
         {
             // "<" is written escaped, so no text of the run can end the script element early.
             html.Append("<script id=\"recording\" type=\"application/json\">").Append(log.Recording!.Replace("<", "\\u003c", StringComparison.Ordinal)).Append("</script>\n")
@@ -142,15 +143,15 @@ public static class PageWriter
     }
 
     /// <summary>
-    /// The player, when the log carries a playable recording; otherwise one line saying why this
-    /// page has none. Returns whether the player is on the page.
+    /// The player, when the log carries a playable recording (<paramref name="noPlayer"/> null);
+    /// otherwise one line saying why this page has none.
     /// </summary>
-    private static bool WritePlayer(StringBuilder html, ParsedLog log)
+    private static void WritePlayer(StringBuilder html, string? noPlayer)
     {
-        if (NoPlayerReason(log) is { } why)
+        if (noPlayer is not null)
         {
-            html.Append("<p id=\"no-player\">No player for this run: ").Append(E(why)).Append(".</p>\n");
-            return false;
+            html.Append("<p id=\"no-player\">No player for this run: ").Append(E(noPlayer)).Append(".</p>\n");
+            return;
         }
         html.Append("""
             <section id="player" aria-label="The run, replayed">
@@ -174,22 +175,21 @@ public static class PageWriter
             <span class="line up"></span>link up <span class="line cut"></span>cut by the network <span class="line down"></span>down (a server disconnected or crashed) · <b>outer arc</b>: a follower's election timer, full when it stands ·
             messages: <span class="dot rv"></span>RequestVote <span class="dot ae"></span>AppendEntries <span class="dot hb"></span>heartbeat, a reply
             <span class="dot ok"></span>granted/success <span class="dot no"></span>refused/failure, <b class="lostkey">✕</b> lost. Click one for its fields.</p>
-            <div id="player-logs" class="log-rows" aria-label="Every server's log at this moment"></div>
+            <div id="player-logs" aria-label="Every server's log at this moment"></div>
             <p class="legend"><span id="player-logs-key">Logs: one cell per entry, coloured and numbered by its term; ▼ nextIndex and ● matchIndex <span id="player-progress-of"></span>.</span>
             Click a row of the table below to move here; the row at this moment is marked.</p>
             </section>
 
             """);
-        return true;
     }
 
     /// <summary>Why a page gets no player (no recording, or one that cannot be played), or null when it gets one.</summary>
     public static string? NoPlayerReason(ParsedLog log)
     {
         ArgumentNullException.ThrowIfNull(log);
-        if (log.Recording is { } recording)
+        if (log.Recording is not null)
         {
-            return Lab.Recorder.Problem(recording) is { } problem ? $"its recording cannot be played: {problem}" : null;
+            return log.RecordingProblem is { } problem ? $"its recording cannot be played: {problem}" : null;
         }
         LogLine? first = log.Lines.FirstOrDefault(l => l.Id == ParsedLog.TestId);
         if (first?.Message.StartsWith("real time", StringComparison.Ordinal) == true)

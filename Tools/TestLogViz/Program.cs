@@ -169,7 +169,7 @@ public static class Program
         {
             return;
         }
-        if (Lab.Recorder.Problem(recording) is { } problem)
+        if (test.RecordingProblem is { } problem)
         {
             stderr.WriteLine($"TestLogViz: {test.Name}: {problem}; its page is made from the log alone");
             return;

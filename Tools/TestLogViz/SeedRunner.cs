@@ -63,7 +63,7 @@ internal sealed class SeedRunner
     {
         RunMode.UseSeed(seed);
         // Every run is recorded, so that a failing one's page gets the player; RAFT_RECORD=0 says not to.
-        RunMode.UseRecording(Environment.GetEnvironmentVariable("RAFT_RECORD") is not ("0" or "false"));
+        RunMode.UseRecording(RunMode.RecordSwitch ?? true);
         ConstructorInfo ctor = test.Class.GetConstructors().Single();
         // The one parameter a test class here takes: the framework's output helper (xUnit's ITestOutputHelper).
         OutputHelper? output = ctor.GetParameters() is [{ ParameterType: { IsInterface: true } helper }]

@@ -415,7 +415,7 @@ public static partial class TestRepeater
         var result = await RunDotnetAsync(
             ["test", solution, "--no-build", "-c", options.Configuration, "--nologo", "-v", "q", "--filter", filter,
              "--logger", "trx;LogFileName=run.trx", "--results-directory", dir, "--", "xUnit.MethodDisplay=Method"],
-            root, Path.Combine(dir, "output.txt"), new Dictionary<string, string> { [RunVariable] = run.ToString(CultureInfo.InvariantCulture), ["RAFT_RECORD"] = "1" }, ct);
+            root, Path.Combine(dir, "output.txt"), new Dictionary<string, string> { [RunVariable] = run.ToString(CultureInfo.InvariantCulture), ["RAFT_RECORD"] = TestRunner.RecordVariable }, ct);
         if (result.Cancelled)
         {
             return null;

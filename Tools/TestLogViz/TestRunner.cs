@@ -64,8 +64,7 @@ public static partial class TestRunner
             return UsageError(stderr, $"no part named '{given}'; parts here: {string.Join(' ', Parts(root))}");
         }
 
-        // A simulated run is recorded, so that its page gets the player; a run in real time ignores it.
-        var env = new Dictionary<string, string> { ["RAFT_RECORD"] = "1" };
+        var env = new Dictionary<string, string> { ["RAFT_RECORD"] = RecordVariable };
         if (seed is not null)
         {
             if (SimulatedTestProject(root, part) is null || Lab.RunMode.RealTime)
@@ -133,6 +132,12 @@ public static partial class TestRunner
         }
         return status != 0 ? status : vizStatus;
     }
+
+    /// <summary>
+    /// RAFT_RECORD for a test process: a simulated run is recorded, so that its page gets the
+    /// player, unless RAFT_RECORD=0 says not to; a run in real time ignores it.
+    /// </summary>
+    internal static string RecordVariable => Lab.RunMode.RecordSwitch ?? true ? "1" : "0";
 
     /// <summary>The top folder: the nearest one above the current folder with Directory.Build.props.</summary>
     public static string? FindRoot()

@@ -20,7 +20,7 @@
     const servers = [];
     for (let id = 0; id < n; id++) {
       servers.push({ id, role: "Follower", term: 0, votedFor: -1, status: "connected", commitIndex: -1, lastApplied: -1,
-        timerStartMs: null, timeoutMs: null, log: [], nextIndex: null, matchIndex: null, seen: false });
+        timerStartMs: null, timeoutMs: null, log: [], nextIndex: null, matchIndex: null });
     }
     return { servers, messages: new Map(), step: null, violation: null, failure: null, cut: [] };
   }
@@ -38,7 +38,7 @@
       const v = s.servers[e.id];
       Object.assign(v, { role: e.role, term: e.term, votedFor: e.votedFor, status: e.status, commitIndex: e.commitIndex, lastApplied: e.lastApplied,
         timerStartMs: e.timerStartMs === undefined ? null : e.timerStartMs, timeoutMs: e.timeoutMs === undefined ? null : e.timeoutMs,
-        nextIndex: e.nextIndex || null, matchIndex: e.matchIndex || null, seen: true });
+        nextIndex: e.nextIndex || null, matchIndex: e.matchIndex || null });
       if (e.log) {
         v.log.length = e.log.from;
         for (const entry of e.log.entries) v.log.push(entry);
@@ -46,7 +46,7 @@
     } else if (e.type === "message") {
       let m = s.messages.get(e.id);
       if (e.step === "sent") {
-        m = { id: e.id, from: e.from, to: e.to, method: e.method, heartbeat: !!e.heartbeat, args: e.args, stage: "sending", sentMs: e.t,
+        m = { id: e.id, from: e.from, to: e.to, method: e.method, heartbeat: !!e.heartbeat, args: fields(e.args), stage: "sending", sentMs: e.t,
           dueMs: null, endMs: null, held: false, reply: null, outcome: null, reason: null };
         s.messages.set(e.id, m);
         return;
@@ -57,10 +57,10 @@
         case "held": m.dueMs = e.t + e.delayMs; m.held = true; break;
         case "delivered": m.stage = "handling"; break;
         case "replied":
-          m.stage = "replying"; m.reply = e.reply || null; m.held = false;
+          m.stage = "replying"; m.reply = fields(e.reply) || null; m.held = false;
           m.outcome = e.ok === undefined ? null : m.method === "RequestVote" ? (e.ok ? "granted" : "refused") : (e.ok ? "success" : "failure");
           break;
-        case "reply-held": m.held = true; m.replyDueMs = e.t + e.delayMs; break;
+        case "reply-held": m.held = true; break;
         case "reply-delivered": m.stage = "answered"; m.endMs = e.t; break;
         case "lost": m.stage = "lost"; m.endMs = e.t; m.reason = e.reason || null; break;
         case "reply-lost": m.stage = "reply-lost"; m.endMs = e.t; m.reason = e.reason || null; break;
@@ -162,7 +162,7 @@
     const shown = [];
     for (const m of s.messages.values()) {
       if (m.endMs !== null && (m.stage === "answered" || t - m.endMs > SHOW_ENDED_MS)) continue;
-      shown.push(Object.assign({}, m, { args: fields(m.args), reply: fields(m.reply) }));
+      shown.push(m);
     }
     return { servers: n, links, cards, messages: { shown }, timeMs: t };
   }
@@ -218,7 +218,7 @@
         if (cell) cell.classList.add("violating");
       }
     }
-    showDetails(view);
+    showDetails(view, logs);
     followTable();
   }
 
@@ -226,7 +226,7 @@
     for (const g of ring.querySelectorAll(".server")) g.classList.toggle("violating", ids.includes(Number(g.dataset.id)));
   }
 
-  function showDetails(view) {
+  function showDetails(view, logs) {
     const dl = $("player-fields");
     dl.replaceChildren();
     const title = $("player-details-title");
@@ -237,7 +237,6 @@
     }
     if (!rows && selected !== null) {
       const c = view.cards[selected];
-      const logs = state.servers.map(v => v.log.map(e => e[0]));
       title.textContent = `Server ${c.id}`;
       rows = CV.serverRows(c, logs, view).filter(([k]) => k !== "KV API");
       if (c.nextIndex) {
