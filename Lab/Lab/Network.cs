@@ -309,6 +309,12 @@ public sealed class Network
                 Log(to, $"delay reply to {m.Method}");
                 Report(m, MessageEventKind.ReplyHeld, delay: replyDelay);
             }
+            else if (net.ReplyMaxDelay > TimeSpan.Zero)
+            {
+                // A reply that travels as its request did (the playground's network), drawn only then so other runs keep their randoms.
+                replyDelay = Between(net.ReplyMinDelay, net.ReplyMaxDelay);
+                Report(m, MessageEventKind.ReplyDelayed, delay: replyDelay);
+            }
             if (await WaitAsync(m, replyDelay, closed) is { } lost)
             {
                 return EndReplyLost(m, lost);
@@ -487,6 +493,9 @@ public enum MessageEventKind
 
     /// <summary>The network holds the reply for a long <see cref="MessageEvent.Delay"/> (<see cref="NetworkConditions.LongDelayOnReply"/>).</summary>
     ReplyHeld,
+
+    /// <summary>The reply travels back for <see cref="MessageEvent.Delay"/>, its ordinary delay (<see cref="NetworkConditions.ReplyMaxDelay"/>).</summary>
+    ReplyDelayed,
 
     /// <summary>An end: the sender has the <see cref="MessageEvent.Reply"/>.</summary>
     ReplyDelivered,

@@ -30,6 +30,12 @@ public sealed record NetworkConditions
     /// <summary>The longest long delay.</summary>
     public TimeSpan LongDelayMax { get; init => field = Duration(value); }
 
+    /// <summary>The shortest delay of a reply on its way back; replies take no time unless <see cref="ReplyMaxDelay"/> is set.</summary>
+    public TimeSpan ReplyMinDelay { get; init => field = Duration(value); }
+
+    /// <summary>The longest delay of a reply on its way back (not held, not lost); zero, the default, delivers replies at once, as upstream's RPC does.</summary>
+    public TimeSpan ReplyMaxDelay { get; init => field = Duration(value); }
+
     /// <summary>
     /// Where a long delay falls: false (the default) holds the call before the server sees it;
     /// true holds the reply after the server acted on the call, as MIT's labrpc reorders, so the
@@ -42,6 +48,16 @@ public sealed record NetworkConditions
     {
         MinDelay = TimeSpan.FromMilliseconds(1),
         MaxDelay = TimeSpan.FromMilliseconds(5),
+    };
+
+    /// <summary>
+    /// <see cref="Reliable"/> both ways: replies travel back 1-5 ms too, so a watcher sees them on
+    /// the link (RaftPlayground; upstream's replies take no time of their own).
+    /// </summary>
+    public static NetworkConditions ReliableBothWays { get; } = Reliable with
+    {
+        ReplyMinDelay = TimeSpan.FromMilliseconds(1),
+        ReplyMaxDelay = TimeSpan.FromMilliseconds(5),
     };
 
     /// <summary>Upstream's RAFT_UNRELIABLE_RPC: one call in ten lost, one in ten delayed by 75 ms, the rest at once.</summary>

@@ -125,7 +125,7 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
                 w.WriteBoolean("heartbeat", isHeartbeat(e.Args));
                 w.WriteString("args", Text(e.Args));
             }
-            if (e.Kind is MessageEventKind.Delayed or MessageEventKind.Held or MessageEventKind.ReplyHeld)
+            if (e.Kind is MessageEventKind.Delayed or MessageEventKind.Held or MessageEventKind.ReplyHeld or MessageEventKind.ReplyDelayed)
             {
                 w.WriteNumber("delayMs", Math.Round(e.Delay.TotalMilliseconds, 3));
             }
@@ -279,6 +279,21 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
     {
         Look();
         _done = true;
+        return LinePrefix + ToJson(test, null, look: false);
+    }
+
+    /// <summary>
+    /// The recording so far as JSON, recording going on (a live run's download); <paramref name="extra"/>
+    /// may add fields of its own after the standard ones (a reader skips what it does not know).
+    /// </summary>
+    public string ToJson(string test, Action<Utf8JsonWriter>? extra) => ToJson(test, extra, look: true);
+
+    private string ToJson(string test, Action<Utf8JsonWriter>? extra, bool look)
+    {
+        if (look)
+        {
+            Look();
+        }
         var buffer = new ArrayBufferWriter<byte>(1024 + (_events.Count * 96));
         using (var w = new Utf8JsonWriter(buffer))
         {
@@ -299,9 +314,10 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
                 }
             }
             w.WriteEndArray();
+            extra?.Invoke(w);
             w.WriteEndObject();
         }
-        return LinePrefix + Encoding.UTF8.GetString(buffer.WrittenSpan);
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     /// <summary>
@@ -417,6 +433,7 @@ public sealed class Recorder(Simulation sim, int servers, Func<int, ServerView?>
         MessageEventKind.Delivered => "delivered",
         MessageEventKind.Replied => "replied",
         MessageEventKind.ReplyHeld => "reply-held",
+        MessageEventKind.ReplyDelayed => "reply-delayed",
         MessageEventKind.ReplyDelivered => "reply-delivered",
         MessageEventKind.ReplyLost => "reply-lost",
         _ => kind.ToString(),

@@ -71,16 +71,33 @@ public sealed class Simulation
     /// <summary>The loop's thread, once started.</summary>
     private Thread? _loop;
 
+    /// <summary>Inputs from outside not yet given their moment (see <see cref="Input"/>), in the order they came.</summary>
+    private readonly Queue<Action<TimeSpan>> _inputs = new();
+
+    /// <summary>Inputs given their moment in advance (see <see cref="ScheduleInput"/>), by moment, then by the order they were given.</summary>
+    private readonly PriorityQueue<Action, (long At, long Order)> _scheduled = new();
+
+    /// <summary>Orders scheduled inputs of the same moment.</summary>
+    private long _scheduledCount;
+
     /// <summary>
     /// Set by <see cref="LeaveAsync"/> or the end of <see cref="RunAsync{T}"/>: the loop stops
     /// after the work at hand, and nothing runs on this simulation any more.
     /// </summary>
     private volatile bool _ended;
 
-    /// <summary>Creates a simulation whose every random choice follows from <paramref name="seed"/>.</summary>
-    public Simulation(int seed, TimeSpan? timeLimit = null)
+    /// <summary>
+    /// Creates a simulation whose every random choice follows from <paramref name="seed"/>; with a
+    /// <paramref name="pacer"/>, its clock moves no faster than the pacer lets it (a tool's live run).
+    /// </summary>
+    public Simulation(int seed, TimeSpan? timeLimit = null, Pacer? pacer = null)
     {
         Seed = seed;
+        Pacer = pacer;
+        if (pacer is not null)
+        {
+            pacer.Wake = () => _posted.Release();
+        }
         _seeds = new Random(seed);
         _owner = Thread.CurrentThread;
         Context = new SimulationContext(this);
@@ -96,6 +113,9 @@ public sealed class Simulation
 
     /// <summary>How much cluster time the run may take before it fails.</summary>
     public TimeSpan TimeLimit { get; }
+
+    /// <summary>What paces the run to the wall clock; null for a run at full speed (every test's).</summary>
+    public Pacer? Pacer { get; }
 
     /// <summary>The context every await of the run comes back through.</summary>
     internal SimulationContext Context { get; }
@@ -203,6 +223,68 @@ public sealed class Simulation
     }
 
     /// <summary>
+    /// Runs <paramref name="work"/> on the simulation's thread, after the work already queued: the
+    /// door through which a tool's own threads look at a running simulation (its state, for a page),
+    /// not an escape. What it runs must not change the run (no timer, no random, no message): a
+    /// change from outside is an <see cref="Input"/>.
+    /// </summary>
+    public void Enqueue(Action work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        lock (_mu)
+        {
+            _queue.Enqueue((static w => ((Action)w!)(), work));
+        }
+        _posted.Release();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the simulation's thread as an input from outside (a learner's
+    /// click, a client's request): the loop gives it the pacer's time at that moment, as soon as
+    /// everything due by then is done, moves the clock there and calls it with that moment. An input
+    /// recorded with its moment and given again with <see cref="ScheduleInput"/> in a new run of the
+    /// same seed enters at the same point of the run, which is how such a run replays.
+    /// </summary>
+    public void Input(Action<TimeSpan> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        lock (_mu)
+        {
+            _inputs.Enqueue(work);
+        }
+        _posted.Release();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> as an input at cluster time <paramref name="at"/>: after every
+    /// timer due by then and the work it started, before any timer due later (see <see cref="Input"/>).
+    /// Inputs of the same moment run in the order given.
+    /// </summary>
+    public void ScheduleInput(TimeSpan at, Action work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        lock (_mu)
+        {
+            _scheduled.Enqueue(work, (at.Ticks, _scheduledCount++));
+        }
+        _posted.Release();
+    }
+
+    /// <summary>
+    /// Starts the simulation's thread, running what was queued with <see cref="Enqueue"/> and
+    /// scheduled; for a tool that keeps a simulation running, not a test (see <see cref="Adopt"/>).
+    /// The work it runs is part of the simulation (<see cref="Current"/>).
+    /// </summary>
+    public void Start() => StartLoop();
+
+    /// <summary>Ends the simulation where it stands: its thread stops, and what was queued or due never runs.</summary>
+    public void Stop()
+    {
+        _ended = true;
+        _posted.Release();
+    }
+
+    /// <summary>
     /// Records an escape unless the caller runs on the simulation's thread: called by everything
     /// of the lab that a run touches (the clock, the randoms, the network, the log).
     /// </summary>
@@ -303,6 +385,7 @@ public sealed class Simulation
     private void RunLoop()
     {
         SynchronizationContext.SetSynchronizationContext(Context);
+        Adopted.Value = this;
         long steps = 0;
         long stepsAt = -1;
         while (!_ended)
@@ -318,6 +401,11 @@ public sealed class Simulation
                     Fail($"{MaxStepsAtOneInstant:N0} pieces of work ran without the clock moving: a busy loop");
                 }
                 work.Callback(work.State);
+                continue;
+            }
+            if (Pacer is not null)
+            {
+                RunPaced();
                 continue;
             }
             if (Clock.Now > TimeLimit && !_failed.Task.IsCompleted)
@@ -343,6 +431,65 @@ public sealed class Simulation
             Console.Error.WriteLine($"simulation (seed {Seed}) is stuck and nobody awaited its failure: {_failed.Task.Exception?.InnerException?.Message}");
             _posted.Wait();
         }
+    }
+
+    /// <summary>
+    /// One turn of a paced run's loop, with nothing queued: an input whose moment has come, or the
+    /// next timer if the pacer has reached it, or else a wait for either. An input runs after every
+    /// timer due by its moment and before any due later, so a replay puts it at the same point.
+    /// </summary>
+    private void RunPaced()
+    {
+        Pacer pacer = Pacer!;
+        long? due = Clock.NextDue();
+        long limit = pacer.Limit();
+        Action? scheduled = null;
+        Action<TimeSpan>? input = null;
+        long scheduledAt = long.MaxValue;
+        lock (_mu)
+        {
+            if (_scheduled.TryPeek(out _, out var at))
+            {
+                scheduledAt = at.At;
+                if (at.At <= limit && (due is not long d || at.At < d))
+                {
+                    scheduled = _scheduled.Dequeue();
+                }
+            }
+            if (scheduled is null && (due is not long d2 || d2 > limit) && scheduledAt > limit)
+            {
+                _inputs.TryDequeue(out input);
+            }
+        }
+        if (scheduled is not null)
+        {
+            Clock.AdvanceTo(scheduledAt);
+            scheduled();
+            return;
+        }
+        if (input is not null)
+        {
+            long at = Math.Max(Clock.Timestamp, limit);
+            Clock.AdvanceTo(at);
+            input(TimeSpan.FromTicks(at));
+            return;
+        }
+        if (due is long next && next <= limit && next <= scheduledAt)
+        {
+            Clock.FireNext();
+            return;
+        }
+        // Everything due by the pacer's time is done: the clock stands there until the next timer
+        // or input (reads see the time a learner sees), and whoever waits for this moment is told.
+        long idleAt = Math.Min(limit, Math.Min(due ?? long.MaxValue, scheduledAt));
+        Clock.AdvanceTo(idleAt);
+        pacer.Reached(limit);
+        TimeSpan wait = pacer.WallUntil(Math.Min(due ?? long.MaxValue, scheduledAt));
+        if (due is null && scheduledAt == long.MaxValue)
+        {
+            wait = Timeout.InfiniteTimeSpan;
+        }
+        _posted.Wait(wait == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(Math.Clamp(Math.Ceiling(wait.TotalMilliseconds), 1, int.MaxValue)));
     }
 
     private bool TryDequeue(out (SendOrPostCallback Callback, object? State) work)

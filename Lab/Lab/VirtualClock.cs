@@ -97,6 +97,39 @@ public sealed class VirtualClock : TimeProvider
         return fired;
     }
 
+    /// <summary>When the next timer is due, or null with none set; on the simulation's thread (a paced run's step to it).</summary>
+    public TimeSpan? NextTimer()
+    {
+        _sim.CheckThread("the simulated clock");
+        return NextDue() is long due ? TimeSpan.FromTicks(due) : null;
+    }
+
+    /// <summary>When the earliest live timer is due (ticks), or null with none set. For the simulation's loop.</summary>
+    internal long? NextDue()
+    {
+        while (_due.TryPeek(out var entry, out var when))
+        {
+            if (entry.Version == entry.Timer.Version)
+            {
+                return when.Due;
+            }
+            _due.Dequeue(); // Changed or disposed since this entry was queued.
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Moves the clock on to <paramref name="ticks"/> without firing anything (never back, never
+    /// past a timer due): a paced run's time between timers, and the moment an input enters.
+    /// </summary>
+    internal void AdvanceTo(long ticks)
+    {
+        if (ticks > _now && (NextDue() is not long due || ticks <= due))
+        {
+            Volatile.Write(ref _now, ticks);
+        }
+    }
+
     /// <summary>Queues <paramref name="timer"/> to fire <paramref name="dueTicks"/> from now, replacing its earlier entry.</summary>
     private void Arm(VirtualTimer timer, long dueTicks)
     {

@@ -1,4 +1,5 @@
 // The JSON control API on a live cluster: elections, faults, the KV console, refusals, shutdown.
+using System.Text.Json;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -76,19 +77,18 @@ public sealed class ApiTests
         using var http = new HttpClient { BaseAddress = new Uri($"http://{p.KvAddrs[leader.Id]}/") };
         Task<HttpResponseMessage> put = http.PostAsync("put/", new StringContent(
             """{"Key":"k","Value":"v","ClientID":1,"RequestID":1}""", System.Text.Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
-        await Poll.UntilAsync(() => Task.FromResult(p.Cluster.Views()[leader.Id].LogLength > 0), TimeSpan.FromSeconds(5), "the Put in the leader's log");
+        await Poll.UntilAsync(async () => (await p.ReadAsync(c => c.Views()))[leader.Id].LogLength > 0, TimeSpan.FromSeconds(5), "the Put in the leader's log");
 
         // Read the cards as fast as possible while the crash shuts the leader's service down:
         // every view that already calls it crashed must also call it Dead, as the page colours it.
-        Task<string> crash = p.Cluster.CrashAsync(leader.Id);
+        Task<(int Status, JsonElement Body)> crash = api.PostAsync($"servers/{leader.Id}/crash");
         var seen = new List<ServerView>();
         while (!crash.IsCompleted)
         {
-            seen.Add(p.Cluster.Views()[leader.Id]);
-            await Task.Yield();
+            seen.Add((await p.ReadAsync(c => c.Views()))[leader.Id]);
         }
-        await crash;
-        seen.Add(p.Cluster.Views()[leader.Id]);
+        (await crash).Status.Should().Be(200);
+        seen.Add((await p.ReadAsync(c => c.Views()))[leader.Id]);
         try
         {
             (await put).Dispose();

@@ -147,7 +147,8 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
             return s.Links.Count(l => l == "cut") == 6 && s.Links.Count(l => l == "up") == 4 && s.CutMarks == 6;
         });
         // Cut off, the two can commit nothing more, nor learn of anything committed: the most either knows now is the most they will.
-        int commitBefore = minority.Max(id => p.Cluster.Views()[id].CommitIndex);
+        IReadOnlyList<ServerView> cards = await p.ReadAsync(c => c.Views());
+        int commitBefore = minority.Max(id => cards[id].CommitIndex);
 
         // The majority elects a leader of a higher term, and commits a Put; the minority commits nothing new.
         wait.Message = "no new leader in the majority on the ring";
@@ -209,7 +210,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
 
             // On the page: the crashed old leader's row ends in three dashed cells of its term,
             // where the new leader's row has committed cells of a higher term.
-            int old = p.Cluster.Views().Single(c => c.Status == "crashed").Id;
+            int old = (await p.ReadAsync(c => c.Views())).Single(c => c.Status == "crashed").Id;
             wait.Message = "the page never showed the old leader's three uncommitted entries beside the new leader's committed ones";
             wait.Until(d =>
             {

@@ -130,7 +130,7 @@ public sealed class ScenarioTests
         {
             if (view.Step == 1)
             {
-                p.Cluster.Clock.Pause();
+                p.Run.Pacer.Pause();
                 paused.TrySetResult();
             }
             return Task.CompletedTask;
@@ -144,7 +144,7 @@ public sealed class ScenarioTests
         still.Scenario!.Should().Match<ScenarioView>(v => v.Running && v.Step == 1);
         still.Cards.Should().OnlyContain(c => c.Status == "connected", "step 2's crash has not happened");
 
-        p.Cluster.Clock.Resume();
+        p.Run.Pacer.Resume();
         await Poll.UntilAsync(async () => (await api.StateAsync()).Scenario is { Running: false }, TimeSpan.FromSeconds(60), "the scenario to end");
         (await api.StateAsync()).Scenario!.Failed.Should().BeFalse();
     }

@@ -1,5 +1,5 @@
-// The playground's cluster: Part5Kv's KV services with their Raft servers on Part3's simulated
-// network, built and broken as Part5Kv's test harness does, one fault action at a time.
+// The playground's cluster: Part5Kv's KV services with their Raft servers on the lab's simulated
+// network, inside one paced simulation, built and broken as Part5Kv's test harness does.
 using Kv.Service;
 using Lab;
 using Microsoft.AspNetCore.Http;
@@ -31,7 +31,9 @@ public enum LinkState
 }
 
 /// <summary>
-/// <c>n</c> KV services, each with its own storage, Raft server and KV port. Which servers talk
+/// <c>n</c> KV services, each with its own storage, Raft server and KV address, all on one
+/// simulation's thread and clock (see <see cref="ClusterRun"/>), whose HTTP is the lab's
+/// in-memory <see cref="SimulatedHttp"/>: every method here runs on that thread. Which servers talk
 /// to which follows from two things: each server's status, and which group of a partition it is
 /// in; two servers are linked when both are connected and in the same group. The fault actions
 /// are serialized by one semaphore: two clicks at once could otherwise restart a server twice,
@@ -64,8 +66,14 @@ public sealed class Cluster
     /// <summary>Each server's group in the partition; all 0 while the network is whole. Only an action changes it.</summary>
     private readonly int[] _group;
 
-    /// <summary>Each service's KV port, fixed at the first start so a restarted service is found where it was.</summary>
-    private readonly int[] _ports;
+    /// <summary>Each service's KV address ("127.0.0.1:port"): the port outside clients use, and the simulated server's name.</summary>
+    private readonly string[] _addrs;
+
+    /// <summary>The simulation everything runs on.</summary>
+    private readonly Simulation _sim;
+
+    /// <summary>The services' HTTP, inside the simulation.</summary>
+    private readonly SimulatedHttp _http;
 
     /// <summary>Every service ever created, for the check that all their tasks ended.</summary>
     private readonly List<KvService> _everCreated = [];
@@ -79,25 +87,38 @@ public sealed class Cluster
     /// <summary>Set once shutdown begins; actions after it are refused.</summary>
     private bool _stopped;
 
-    /// <summary>A cluster of <paramref name="n"/>; on <paramref name="clock"/> if given (the log's timeline may share it), else on a clock of its own. Shutdown disposes it.</summary>
-    public Cluster(int n, IReadOnlyList<int> kvPorts, LiveLog log, ClusterClock? clock = null)
+    /// <summary>A cluster of <paramref name="kvAddrs"/>.Count servers on <paramref name="sim"/>; build it on the simulation's thread.</summary>
+    public Cluster(IReadOnlyList<string> kvAddrs, LiveLog log, Simulation sim, SimulatedHttp http)
     {
-        _n = n;
+        _n = kvAddrs.Count;
         _log = log;
-        Clock = clock ?? new ClusterClock();
-        _network = new Network(Clock, log);
-        Messages = new MessageBoard(Clock, _network);
-        _services = new KvService[n];
-        _storage = new MapStorage[n];
-        _status = new ServerStatus[n];
-        _group = new int[n];
-        _ports = [.. kvPorts];
+        _sim = sim;
+        _http = http;
+        _network = Network.For(sim, log);
+        Messages = new MessageBoard(sim.Clock, _network);
+        _services = new KvService[_n];
+        _storage = new MapStorage[_n];
+        _status = new ServerStatus[_n];
+        _group = new int[_n];
+        _addrs = [.. kvAddrs];
     }
 
     public int Size => _n;
 
-    /// <summary>The cluster's time: every Raft server's timers and network run on it (slow motion, pause, step).</summary>
-    public ClusterClock Clock { get; }
+    /// <summary>The cluster's time: the simulation's clock.</summary>
+    public VirtualClock Clock => _sim.Clock;
+
+    /// <summary>The services' HTTP, for clients inside the simulation (the console, the scenarios).</summary>
+    public SimulatedHttp Http => _http;
+
+    /// <summary>Told after every change of the links, with which pairs are linked now (for the recording).</summary>
+    internal Action<Func<int, int, bool>>? Relinked { get; set; }
+
+    /// <summary>A seeded random of the run, for a client inside it.</summary>
+    internal Random NewRandom() => _sim.NewRandom();
+
+    /// <summary>The simulated network, for a recorder.</summary>
+    internal Network Network => _network;
 
     /// <summary>The messages between the servers, as every Raft server's network reports them.</summary>
     public MessageBoard Messages { get; }
@@ -124,14 +145,12 @@ public sealed class Cluster
         ready.SetResult();
         for (int i = 0; i < _n; i++)
         {
-            // A fixed port is kept; a free one (0) is fixed now, so a restart comes back on it.
-            string addr = await _services[i].ServeHttpAsync(_ports[i]);
-            _ports[i] = new Uri($"http://{addr}").Port;
+            await _services[i].ServeHttpAsync(_http.NewServer(_addrs[i]));
         }
     }
 
     /// <summary>Each service's KV address, by id.</summary>
-    public IReadOnlyList<string> KvAddrs => [.. _ports.Select(p => $"127.0.0.1:{p}")];
+    public IReadOnlyList<string> KvAddrs => _addrs;
 
     /// <summary>Whether the network is unreliable now.</summary>
     public bool Unreliable
@@ -176,7 +195,7 @@ public sealed class Cluster
     {
         lock (_mu)
         {
-            return [.. Enumerable.Range(0, _n).Where(i => _status[i] != ServerStatus.Crashed).Select(i => (i, $"127.0.0.1:{_ports[i]}"))];
+            return [.. Enumerable.Range(0, _n).Where(i => _status[i] != ServerStatus.Crashed).Select(i => (i, _addrs[i]))];
         }
     }
 
@@ -219,7 +238,7 @@ public sealed class Cluster
         if (role is ServerState.Follower or ServerState.Candidate && cm.ElectionTimeout > TimeSpan.Zero)
         {
             timeoutMs = cm.ElectionTimeout.TotalMilliseconds;
-            timerMs = Math.Round(Math.Min(Clock.GetElapsedTime(cm.ElectionResetEvent).TotalMilliseconds, timeoutMs.Value), 1);
+            timerMs = Math.Round(Math.Min(Clock.GetElapsedTime(cm.ElectionResetEvent).TotalMilliseconds, timeoutMs.Value), 3);
         }
         // A leader's view of each follower: what it will send next, and what it knows the follower holds.
         if (role == ServerState.Leader)
@@ -238,8 +257,61 @@ public sealed class Cluster
             ? null
             : new SortedDictionary<string, string>(service.DataSnapshot().ToDictionary(), StringComparer.Ordinal);
         var card = new ServerView(id, role.ToString(), term, votedFor, logLength, commitIndex, lastApplied,
-            status.ToString().ToLowerInvariant(), $"127.0.0.1:{_ports[id]}", data, nextIndex, matchIndex, timerMs, timeoutMs);
+            status.ToString().ToLowerInvariant(), _addrs[id], data, nextIndex, matchIndex, timerMs, timeoutMs);
         return new ServerReading(card, service.RaftServer, Math.Min(logFrom, logLength), terms);
+    }
+
+    /// <summary>
+    /// What a step did, said from the servers' state before it and now: ": S2's election timer ran
+    /// out: S2 stands for term 4", a new leader, or the messages sent. Empty if nothing showed.
+    /// </summary>
+    internal string WhatHappened(IReadOnlyList<ServerView> before)
+    {
+        IReadOnlyList<ServerView> now = Views();
+        var said = new List<string>();
+        foreach (ServerView c in now)
+        {
+            ServerView b = before[c.Id];
+            if (c.Role == "Candidate" && c.Term > b.Term)
+            {
+                said.Add($"S{c.Id}'s election timer ran out: S{c.Id} stands for term {c.Term}");
+            }
+            else if (c.Role == "Leader" && b.Role != "Leader")
+            {
+                said.Add($"S{c.Id} has a majority: it leads term {c.Term}");
+            }
+            else if (c.Role == "Follower" && b.Role != "Follower" && b.Role != "Dead")
+            {
+                said.Add($"S{c.Id} steps down to follower (term {c.Term})");
+            }
+            else if (c.CommitIndex > b.CommitIndex)
+            {
+                said.Add($"S{c.Id} commits up to index {c.CommitIndex}");
+            }
+        }
+        return said.Count == 0 ? "" : ": " + string.Join("; ", said);
+    }
+
+    /// <summary>What the recording keeps of server <paramref name="id"/> now; null before it exists.</summary>
+    internal Lab.ServerView? RecordedView(int id)
+    {
+        KvService? service;
+        ServerStatus status;
+        lock (_mu)
+        {
+            service = _services[id];
+            status = _status[id];
+        }
+        if (service is null)
+        {
+            return null;
+        }
+        CMStatus st = service.RaftServer.Status();
+        bool dead = status == ServerStatus.Crashed;
+        bool leads = st.State == CMState.Leader && !dead;
+        return new Lab.ServerView(dead ? "Dead" : st.State.ToString(), st.CurrentTerm, st.VotedFor, status.ToString().ToLowerInvariant(),
+            [.. st.Log.Select(e => (e.Term, e.Command))], st.CommitIndex, st.LastApplied, leads ? st.NextIndex : null, leads ? st.MatchIndex : null,
+            !dead && st.State is CMState.Follower or CMState.Candidate ? st.ElectionResetEvent : null, st.ElectionTimeout);
     }
 
     /// <summary>"Crashes" server <paramref name="id"/>: cuts it off, then shuts it down, KV API included. Its storage is kept.</summary>
@@ -264,15 +336,7 @@ public sealed class Cluster
         _log.Write($"Restart {id}");
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         KvService service = NewService(id, ready.Task);
-        try
-        {
-            await service.ServeHttpAsync(_ports[id]);
-        }
-        catch (IOException e)
-        {
-            await service.ShutdownAsync();
-            throw new PlaygroundException(StatusCodes.Status500InternalServerError, $"server {id} could not listen on port {_ports[id]} again: {e.Message}");
-        }
+        await service.ServeHttpAsync(_http.NewServer(_addrs[id]));
         lock (_mu)
         {
             _services[id] = service;
@@ -378,7 +442,6 @@ public sealed class Cluster
                     await service.ShutdownAsync();
                 }
             }
-            Clock.Dispose();
         }
         finally
         {
@@ -406,7 +469,7 @@ public sealed class Cluster
 
     private KvService NewService(int id, Task ready)
     {
-        var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log, Clock);
+        var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log, Clock, _sim.NewRandom());
         _network.SetConditions(id, Conditions());
         service.RaftServer.Proxy().Hook = _network.HookFor(id);
         lock (_mu)
@@ -416,7 +479,8 @@ public sealed class Cluster
         return service;
     }
 
-    private NetworkConditions Conditions() => Unreliable ? NetworkConditions.Unreliable : NetworkConditions.Reliable;
+    /// <summary>Reliable here means replies travel too (1-5 ms each way), so the page can show them on their link.</summary>
+    private NetworkConditions Conditions() => Unreliable ? NetworkConditions.Unreliable : NetworkConditions.ReliableBothWays;
 
     /// <summary>Runs one fault action alone, after checking the id; refuses it once the playground stops.</summary>
     private async Task<string> ActAsync(int? id, string what, Func<Task<string>> action)
@@ -464,6 +528,7 @@ public sealed class Cluster
     /// </summary>
     private void Relink()
     {
+        Relinked?.Invoke((a, b) => LinkOf(a, b) == LinkState.Up);
         for (int i = 0; i < _n; i++)
         {
             if (_status[i] == ServerStatus.Crashed)

@@ -22,9 +22,12 @@ public sealed record ServerView(
     IReadOnlyList<int?>? NextIndex = null, IReadOnlyList<int?>? MatchIndex = null, double? TimerMs = null, double? TimeoutMs = null);
 
 /// <summary>The cluster's clock as the page shows it: cluster time, its speed, whether it is paused.</summary>
-/// <param name="TimeMs">Cluster milliseconds since the playground started.</param>
+/// <param name="TimeMs">Cluster milliseconds since the run started: the moment this state is of.</param>
 /// <param name="Speed">Cluster time per real time, 1 down to 1/200.</param>
-public sealed record ClockView(double TimeMs, double Speed, bool Paused);
+/// <param name="Seed">The run's seed: the same seed and inputs give the same run.</param>
+/// <param name="Run">The run's number, 1 for the first: a fork or a new cluster makes a new one.</param>
+/// <param name="EndMs">How far the run has got: the same as <paramref name="TimeMs"/> but for a state of the past (GET /api/state?atMs=).</param>
+public sealed record ClockView(double TimeMs, double Speed, bool Paused, int Seed = 0, int Run = 0, double EndMs = 0);
 
 /// <summary>The link between servers <paramref name="A"/> and <paramref name="B"/> (A &lt; B), both ways: up, cut (by a partition) or down (a server at either end is disconnected or crashed).</summary>
 public sealed record LinkView(int A, int B, string State);

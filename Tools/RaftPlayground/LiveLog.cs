@@ -1,6 +1,7 @@
 // Where every service, Raft server and console client of the playground logs: the lines are kept
 // for the page, and each server's state changes become the spans its timeline ribbon draws.
 using System.Globalization;
+using Lab;
 using Microsoft.Extensions.Logging;
 using TestLogViz;
 
@@ -50,13 +51,16 @@ public sealed class LiveLog : ILogger
     public LiveLog(int servers, TimeProvider? time = null)
     {
         _time = time ?? TimeProvider.System;
-        _start = _time.GetTimestamp();
+        _start = _time is VirtualClock ? 0 : _time.GetTimestamp();
         // Every server starts as a follower, as TestLogViz assumes for a test's servers.
         _spans = [.. Enumerable.Range(0, servers).Select(i => new List<LiveSpan> { new(i, ServerState.Follower, null, 0, null) })];
     }
 
-    /// <summary>Milliseconds since the playground started: the timeline's clock.</summary>
-    public double NowMs => _time.GetElapsedTime(_start).TotalMilliseconds;
+    /// <summary>Milliseconds since the run started: the timeline's clock (a simulation's, readable from any thread).</summary>
+    public double NowMs => _time is VirtualClock v ? v.Now.TotalMilliseconds : _time.GetElapsedTime(_start).TotalMilliseconds;
+
+    /// <summary>Told every line (on the simulation's thread), if set: the run's recording.</summary>
+    public Recorder? Recorder { get; set; }
 
     /// <summary>Adds a line of the playground's own ("[TEST] Crash 2" in TestLogViz's terms: the hand that acts on the cluster).</summary>
     public void Write(string message) => Add($"[TEST] {message}");
@@ -108,7 +112,8 @@ public sealed class LiveLog : ILogger
     /// <summary>Stamps and files one line; a state change closes its server's span and opens the next.</summary>
     private void Add(string message)
     {
-        string time = DateTime.Now.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
+        // A simulation's lines are stamped in cluster time (00:00:01.500000 is 1.5 s into the run), as a simulated test's are.
+        string time = (_time is VirtualClock v ? v.GetUtcNow().DateTime : DateTime.Now).ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
         // The same shape as a test's log line, so TestLogViz's parser files it ("[kv 2]" under 2, clients under TEST).
         LogLine? entry = LogParser.ParseLine($"{time} {message.ReplaceLineEndings(" ")}");
         string id = entry?.Id ?? ParsedLog.TestId;
@@ -142,5 +147,6 @@ public sealed class LiveLog : ILogger
                 }
             }
         }
+        Recorder?.Line(message);
     }
 }

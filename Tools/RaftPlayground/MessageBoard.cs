@@ -8,7 +8,7 @@ using Raft;
 namespace RaftPlayground;
 
 /// <summary>
-/// One message as the page draws it. Times are cluster milliseconds (<see cref="ClusterClock.Elapsed"/>).
+/// One message as the page draws it. Times are cluster milliseconds.
 /// </summary>
 /// <param name="Id">The observer's id for it; POST /api/messages/{id}/drop takes it.</param>
 /// <param name="Method">RequestVote or AppendEntries.</param>
@@ -22,9 +22,10 @@ namespace RaftPlayground;
 /// <param name="Outcome">granted or refused (RequestVote), success or failure (AppendEntries), once replied.</param>
 /// <param name="Held">The network holds it (or its reply) for a long delay.</param>
 /// <param name="Reason">Why it was lost.</param>
+/// <param name="RepliedMs">When the receiver replied: the reply travels from then to <paramref name="DueMs"/>.</param>
 public sealed record MessageView(
     long Id, int From, int To, string Method, bool Heartbeat, string Stage, double SentMs, double? DueMs, double? EndMs,
-    string Args, string? Reply, string? Outcome, bool Held, string? Reason);
+    string Args, string? Reply, string? Outcome, bool Held, string? Reason, double? RepliedMs = null);
 
 /// <summary>
 /// The messages part of an update: the latest ones (at most <see cref="MessageBoard.MaxShown"/>),
@@ -40,7 +41,7 @@ public sealed record MessagesView(IReadOnlyList<MessageView> Shown, SentCounts S
 /// <summary>How many messages were sent, by kind.</summary>
 public sealed record SentCounts(long RequestVote, long AppendEntries, long Heartbeats);
 
-/// <summary>Collects the observer's events into <see cref="MessageView"/>s; thread-safe.</summary>
+/// <summary>Collects the observer's events into <see cref="MessageView"/>s; used on the simulation's thread only.</summary>
 public sealed class MessageBoard
 {
     /// <summary>The most messages one update carries.</summary>
@@ -55,7 +56,7 @@ public sealed class MessageBoard
     /// </summary>
     private static readonly TimeSpan MaxLinger = TimeSpan.FromMilliseconds(40);
 
-    private readonly ClusterClock _clock;
+    private readonly VirtualClock _clock;
 
     private readonly Lock _mu = new();
 
@@ -70,7 +71,7 @@ public sealed class MessageBoard
     /// <summary>The network the messages travel; it tells this board each step of each.</summary>
     private readonly Network _network;
 
-    public MessageBoard(ClusterClock clock, Network network)
+    public MessageBoard(VirtualClock clock, Network network)
     {
         _clock = clock;
         _network = network;
@@ -84,7 +85,7 @@ public sealed class MessageBoard
     public (TimeSpan Due, MessageView Message)? NextDelivery()
     {
         // Only those still to come: one due already is being handed over on the thread pool.
-        double now = _clock.Elapsed.TotalMilliseconds;
+        double now = _clock.Now.TotalMilliseconds;
         lock (_mu)
         {
             MessageView? next = _live.Values.Where(m => m.DueMs > now && m.Stage is "sending" or "replying").MinBy(m => m.DueMs);
@@ -104,7 +105,7 @@ public sealed class MessageBoard
     /// </summary>
     public MessagesView Take(TimeSpan span)
     {
-        double now = _clock.Elapsed.TotalMilliseconds;
+        double now = _clock.Now.TotalMilliseconds;
         double keep = Math.Clamp(span.TotalMilliseconds, Linger.TotalMilliseconds, MaxLinger.TotalMilliseconds);
         lock (_mu)
         {
@@ -120,7 +121,7 @@ public sealed class MessageBoard
 
     private void OnEvent(MessageEvent e)
     {
-        double now = _clock.Elapsed.TotalMilliseconds;
+        double now = _clock.Now.TotalMilliseconds;
         lock (_mu)
         {
             if (e.Kind == MessageEventKind.Sent)
@@ -159,10 +160,13 @@ public sealed class MessageBoard
                     _live[e.Id] = m with { Stage = "handling", DueMs = now };
                     break;
                 case MessageEventKind.Replied:
-                    _live[e.Id] = m with { Stage = "replying", DueMs = now, Reply = reply, Outcome = outcome };
+                    _live[e.Id] = m with { Stage = "replying", DueMs = now, Reply = reply, Outcome = outcome, RepliedMs = now };
                     break;
                 case MessageEventKind.ReplyHeld:
                     _live[e.Id] = m with { Stage = "replying", DueMs = now + e.Delay.TotalMilliseconds, Held = true, Reply = reply, Outcome = outcome };
+                    break;
+                case MessageEventKind.ReplyDelayed:
+                    _live[e.Id] = m with { DueMs = now + e.Delay.TotalMilliseconds };
                     break;
                 case MessageEventKind.ReplyDelivered:
                     End(m with { Stage = "answered", EndMs = now, Reply = reply, Outcome = outcome });

@@ -16,17 +16,37 @@ public sealed partial class Playground
 
     /// <summary>
     /// The live updates: every <see cref="Tick"/>, the state with what changed since the
-    /// previous update (see <see cref="LiveUpdate"/>). Ends when the page goes away or the
-    /// playground stops.
+    /// previous update (see <see cref="LiveUpdate"/>); after a fork or a new cluster, everything
+    /// again, as a first update. Ends when the page goes away or the playground stops.
     /// </summary>
     private async IAsyncEnumerable<SseItem<string>> EventsAsync(bool canControl, [EnumeratorCancellation] CancellationToken aborted)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stopping.Token);
         using var ticker = new PeriodicTimer(Tick);
-        var writer = new LiveUpdateWriter(Cluster.Size);
+        LiveUpdateWriter? writer = null;
+        int writerGeneration = 0;
         while (true)
         {
-            yield return new SseItem<string>(JsonSerializer.Serialize(Update(writer, canControl), UpdateJsonOptions), "state");
+            (ClusterRun run, int generation) = Current;
+            if (writer is null || writerGeneration != generation)
+            {
+                writer = new LiveUpdateWriter(run.Cluster.Size);
+                writerGeneration = generation;
+            }
+            LiveUpdate? update = null;
+            try
+            {
+                LiveUpdateWriter w = writer;
+                update = await run.ReadAsync(() => Update(run, generation, w, canControl));
+            }
+            catch (PlaygroundException)
+            {
+                // The run was replaced meanwhile: the next tick reads the new one.
+            }
+            if (update is not null)
+            {
+                yield return new SseItem<string>(JsonSerializer.Serialize(update, UpdateJsonOptions), "state");
+            }
             try
             {
                 if (!await ticker.WaitForNextTickAsync(cts.Token))
@@ -41,25 +61,45 @@ public sealed partial class Playground
         }
     }
 
-    /// <summary>The next live update of <paramref name="writer"/>'s stream.</summary>
-    internal LiveUpdate Update(LiveUpdateWriter writer, bool canControl)
+    /// <summary>The next live update of <paramref name="writer"/>'s stream; on the run's simulation thread.</summary>
+    internal static LiveUpdate Update(ClusterRun run, int generation, LiveUpdateWriter writer, bool canControl)
     {
-        var (cards, logs, data) = writer.Changes(Cluster.Read(writer.LogFrom()));
-        var (lines, skipped) = writer.Lines(_log);
-        return new LiveUpdate(Cluster.Size, canControl, Network(), Cluster.Groups(), Cluster.Links(), cards, logs, data, Timeline.Of(_log), lines, skipped, _scenarios.Current,
-            ClockNow(), Cluster.Messages.Take(Tick * Cluster.Clock.Speed));
+        Cluster cluster = run.Cluster;
+        var (cards, logs, data) = writer.Changes(cluster.Read(writer.LogFrom()));
+        var (lines, skipped) = writer.Lines(run.Log);
+        return new LiveUpdate(cluster.Size, canControl, NetworkOf(cluster), cluster.Groups(), cluster.Links(), cards, logs, data, Timeline.Of(run.Log), lines, skipped, run.Scenario,
+            ClockNow(run, generation), cluster.Messages.Take(Tick * run.Pacer.Speed));
     }
 
     /// <summary>Everything the page shows, with the last <paramref name="lines"/> log lines; <paramref name="canControl"/> says whether its controls work for this client.</summary>
-    internal PlaygroundState State(int lines, bool canControl)
+    internal async Task<PlaygroundState> StateAsync(int lines, bool canControl)
     {
-        IReadOnlyList<ServerReading> readings = Cluster.Read(new int[Cluster.Size]);
-        return new PlaygroundState(Cluster.Size, canControl, Network(), Cluster.Groups(), Cluster.Links(),
-            [.. readings.Select(r => r.Card)], [.. readings.Select(r => new LogView(r.Card.Id, 0, LogView.RunsOf(r.Terms)))],
-            Timeline.Of(_log), _log.LinesAfter(0, lines), _scenarios.Current, ClockNow(), Cluster.Messages.Take(Tick * Cluster.Clock.Speed));
+        (ClusterRun run, int generation) = Current;
+        return await run.ReadAsync(() => State(run, generation, lines, canControl));
     }
 
-    private ClockView ClockNow() => new(Math.Round(Cluster.Clock.Elapsed.TotalMilliseconds, 2), Cluster.Clock.Speed, Cluster.Clock.IsPaused);
+    /// <summary>The state of <paramref name="run"/> now; on its simulation's thread.</summary>
+    private static PlaygroundState State(ClusterRun run, int generation, int lines, bool canControl)
+    {
+        Cluster cluster = run.Cluster;
+        IReadOnlyList<ServerReading> readings = cluster.Read(new int[cluster.Size]);
+        return new PlaygroundState(cluster.Size, canControl, NetworkOf(cluster), cluster.Groups(), cluster.Links(),
+            [.. readings.Select(r => r.Card)], [.. readings.Select(r => new LogView(r.Card.Id, 0, LogView.RunsOf(r.Terms)))],
+            Timeline.Of(run.Log), run.Log.LinesAfter(0, lines), run.Scenario, ClockNow(run, generation), cluster.Messages.Take(Tick * run.Pacer.Speed));
+    }
 
-    private string Network() => Cluster.Unreliable ? "unreliable" : "reliable";
+    /// <summary>The clock now: the run's own time (what its servers' timers count from), its pace, seed and number.</summary>
+    private static ClockView ClockNow(ClusterRun run, int generation)
+    {
+        double now = Math.Round(run.Cluster.Clock.Now.TotalMilliseconds, 3);
+        return new ClockView(now, run.Pacer.Speed, run.Pacer.IsPaused, run.Seed, generation, now);
+    }
+
+    private async Task<ClockView> ClockNowAsync()
+    {
+        (ClusterRun run, int generation) = Current;
+        return await run.ReadAsync(() => ClockNow(run, generation));
+    }
+
+    private static string NetworkOf(Cluster cluster) => cluster.Unreliable ? "unreliable" : "reliable";
 }

@@ -24,8 +24,20 @@ public sealed record PlaygroundOptions
     /// <summary>Whether clients on other machines may only watch: the controls and the KV console answer only this machine's.</summary>
     public bool WatchOnly { get; init; }
 
-    /// <summary>How long a scenario pauses after each step, for the learner to see it; tests make it short.</summary>
-    internal TimeSpan ScenarioPause { get; init; } = TimeSpan.FromSeconds(2.5);
+    /// <summary>The first run's seed; null for a new one each start.</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>Whether the cluster starts paused at time 0, before its first election.</summary>
+    public bool StartPaused { get; init; }
+
+    /// <summary>The cluster's first speed: cluster time per real time.</summary>
+    public double Speed { get; init; } = 1;
+
+    /// <summary>A recording to play again (its seed, servers and inputs), from --replay.</summary>
+    public ReplayFile? Replay { get; init; }
+
+    /// <summary>How long a scenario pauses after each step (cluster time), for the learner to see it; tests make it short.</summary>
+    internal TimeSpan ScenarioPause { get; init; } = Scenarios.DefaultPause;
 
     /// <summary>For tests: called at the end of each scenario step, before its pause, so a test can look at the cluster exactly there.</summary>
     internal Func<ScenarioView, Task>? ScenarioStepHook { get; init; }

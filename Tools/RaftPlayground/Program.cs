@@ -26,7 +26,7 @@ static async Task<int> RunAsync(PlaygroundOptions options)
     using (PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); }))
     using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); }))
     {
-        Console.WriteLine($"RaftPlayground: {options.Servers} servers; KV APIs on {string.Join(", ", playground.KvAddrs)}");
+        Console.WriteLine($"RaftPlayground: {playground.KvAddrs.Count} servers, seed {playground.Seed}{(options.Replay is null ? "" : " (replayed)")}; KV APIs on {string.Join(", ", playground.KvAddrs)}");
         if (options.BindWarning() is { } warning)
         {
             Console.WriteLine($"RaftPlayground: {warning}");
@@ -73,8 +73,48 @@ internal static class CommandLine
             }
         });
         Option<bool> watchOnly = new("--watch-only") { Description = "other machines may watch, but only this machine may use the controls" };
+        Option<int?> seed = new("--seed")
+        {
+            Description = "the run's seed: the same seed and the same clicks give the same run (default: a new one, shown on the page)",
+            HelpName = "N",
+            CustomParser = r =>
+            {
+                string text = r.Tokens[0].Value;
+                if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+                {
+                    r.AddError($"--seed wants a whole number from 0, not '{text}'");
+                }
+                return n;
+            },
+        };
+        Option<bool> startPaused = new("--start-paused") { Description = "start with the clock paused at 0, before the first election" };
+        Option<ReplayFile?> replay = new("--replay")
+        {
+            Description = "play again a run downloaded from GET /api/recording: its seed, servers and inputs",
+            HelpName = "FILE",
+            CustomParser = r =>
+            {
+                string path = r.Tokens[0].Value;
+                string json;
+                try
+                {
+                    json = File.ReadAllText(path);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    r.AddError($"--replay: cannot read {path}: {e.Message}");
+                    return null;
+                }
+                var (file, problem) = ReplayFile.Parse(json);
+                if (problem is not null)
+                {
+                    r.AddError($"--replay {path}: {problem}");
+                }
+                return file;
+            },
+        };
 
-        var root = new RootCommand("A live Part5Kv cluster in one process, and a page to watch it and break it.") { servers, port, kvPortBase, bind, watchOnly };
+        var root = new RootCommand("A live Part5Kv cluster in one process, and a page to watch it and break it.") { servers, port, kvPortBase, bind, watchOnly, seed, startPaused, replay };
         root.SetAction(r => start(new PlaygroundOptions
         {
             Servers = r.GetValue(servers),
@@ -82,6 +122,9 @@ internal static class CommandLine
             KvPortBase = r.GetValue(kvPortBase),
             Bind = r.GetRequiredValue(bind),
             WatchOnly = r.GetValue(watchOnly),
+            Seed = r.GetValue(seed),
+            StartPaused = r.GetValue(startPaused),
+            Replay = r.GetValue(replay),
         }));
 
         ParseResult parsed = root.Parse(args);

@@ -23,9 +23,10 @@ public sealed record ScenarioView(string Name, string Title, bool Running, int S
 /// stops. A scenario first makes the cluster whole (servers restarted and reconnected, the
 /// partition healed, the network reliable), then goes step by step, pausing between steps so
 /// that each one can be seen; where a step needs Raft to have done something (a new leader, a
-/// log caught up) it waits for exactly that, and fails, saying so, if it does not come. Its
-/// pauses and its limits are in the cluster's time: in slow motion a scenario is as slow as the
-/// cluster, and while the cluster's clock is paused, so is the scenario.
+/// log caught up) it waits for exactly that, and fails, saying so, if it does not come. It runs
+/// inside the run's simulation, as one input: its pauses, limits and requests are in the
+/// cluster's time, so in slow motion a scenario is as slow as the cluster, while the clock is
+/// paused so is the scenario, and a replay of the run plays it again exactly.
 /// </summary>
 internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Func<ScenarioView, Task>? stepHook = null)
 {
@@ -40,6 +41,9 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
 
     /// <summary>The tests' look at the end of each step; see <see cref="PlaygroundOptions.ScenarioStepHook"/>.</summary>
     private readonly Func<ScenarioView, Task>? _stepHook = stepHook;
+
+    /// <summary>The pause after each step, in cluster time.</summary>
+    public static readonly TimeSpan DefaultPause = TimeSpan.FromSeconds(2);
 
     /// <summary>The KV API's wire format: Go's field names.</summary>
     private static readonly System.Text.Json.JsonSerializerOptions WireJson = new() { PropertyNamingPolicy = null };
@@ -103,9 +107,16 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
             _cts = new CancellationTokenSource();
             var run = new Run(this, info, _cts.Token);
             _view = new ScenarioView(info.Name, info.Title, true, 0, run.Steps, "starting", false);
-            _task = Task.Run(run.GoAsync);
+            _task = GoAsync(run);
         }
         return $"scenario '{name}' started";
+
+        // Begins after this input's answer, on the simulation's thread, as a tracked task.
+        static async Task GoAsync(Run run)
+        {
+            await Task.Yield();
+            await run.GoAsync();
+        }
     }
 
     /// <summary>Stops the running scenario where it is (the cluster stays as it got); 409 if none runs.</summary>
@@ -211,7 +222,7 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
             }
             finally
             {
-                await _backgroundCts.CancelAsync();
+                _backgroundCts.Cancel();
                 await Task.WhenAll(_background);
                 _backgroundCts.Dispose();
             }
@@ -424,7 +435,7 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
                 {
                     throw new ScenarioFailedException($"waited {WaitLimit.TotalSeconds:0} s for {what}, in vain");
                 }
-                await Task.Delay(20, ct);
+                await Task.Delay(TimeSpan.FromMilliseconds(20), Cluster.Clock, ct);
             }
         }
 
@@ -437,9 +448,8 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
         /// </summary>
         private async Task PutAsync(IEnumerable<int> ids, string key, string value)
         {
-            // The client's attempts are timed in real time: stretched as the cluster is slowed.
-            TimeSpan attempt = TimeSpan.FromSeconds(3) / Cluster.Clock.Speed;
-            using var client = new KvClient([.. ids.Order().Select(i => Cluster.KvAddrs[i])], owner._log, attempt);
+            using var client = new KvClient([.. ids.Order().Select(i => Cluster.KvAddrs[i])], owner._log, TimeSpan.FromSeconds(3),
+                Cluster.Http.Handler(), Cluster.Clock, Cluster.NewRandom());
             using var limit = new CancellationTokenSource(WaitLimit, Cluster.Clock);
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, limit.Token);
             string? failure = null;
@@ -472,10 +482,12 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
         /// </summary>
         private void PutInBackground(int id, string key, string value)
         {
+            long clientId = Cluster.NewRandom().NextInt64(1, long.MaxValue);
             async Task PutAsync()
             {
-                using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = Timeout.InfiniteTimeSpan };
-                var req = new PutRequest { Key = key, Value = value, ClientID = Random.Shared.NextInt64(1, long.MaxValue), RequestID = 1 };
+                await Task.Yield();
+                using var http = new HttpClient(Cluster.Http.Handler()) { Timeout = Timeout.InfiniteTimeSpan };
+                var req = new PutRequest { Key = key, Value = value, ClientID = clientId, RequestID = 1 };
                 try
                 {
                     using HttpResponseMessage resp = await http.PostAsJsonAsync($"http://{Cluster.KvAddrs[id]}/put/", req, WireJson, _backgroundCts.Token);
@@ -485,7 +497,7 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
                     // Never committed, as the scenario means it: how it ends is not the point.
                 }
             }
-            _background.Add(Task.Run(PutAsync));
+            _background.Add(PutAsync());
         }
 
         /// <summary>The pause after a step (after the tests' look at it, if they asked for one).</summary>

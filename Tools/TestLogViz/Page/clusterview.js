@@ -158,8 +158,14 @@
       } else if (m.stage === "handling") {
         at = along(m.from, m.to, n, 1);
       } else if (m.stage === "replying" || m.stage === "answered") {
-        // The reply: back at the sender's end (held halfway while the network holds it).
-        at = along(m.to, m.from, n, m.held && m.stage === "replying" ? 0.5 : 1);
+        // The reply: on its way back while the network delays it, then at the sender's end.
+        let f = 1;
+        if (m.stage === "replying" && m.repliedMs !== undefined && m.repliedMs !== null && m.dueMs !== undefined && m.dueMs !== null && m.dueMs > m.repliedMs) {
+          f = Math.min(1, Math.max(0, (now - m.repliedMs) / (m.dueMs - m.repliedMs)));
+        } else if (m.held && m.stage === "replying") {
+          f = 0.5;
+        }
+        at = along(m.to, m.from, n, f);
         cls += " reply " + (m.outcome === "granted" || m.outcome === "success" ? "ok" : "no") + (m.held && m.stage === "replying" ? " held" : "");
       } else {
         // Lost: a cross where it was, the request's way or the reply's.

@@ -57,10 +57,11 @@
         case "held": m.dueMs = e.t + e.delayMs; m.held = true; break;
         case "delivered": m.stage = "handling"; break;
         case "replied":
-          m.stage = "replying"; m.reply = fields(e.reply) || null; m.held = false;
+          m.stage = "replying"; m.reply = fields(e.reply) || null; m.held = false; m.repliedMs = e.t; m.dueMs = null;
           m.outcome = e.ok === undefined ? null : m.method === "RequestVote" ? (e.ok ? "granted" : "refused") : (e.ok ? "success" : "failure");
           break;
-        case "reply-held": m.held = true; break;
+        case "reply-held": m.held = true; m.dueMs = e.t + e.delayMs; break;
+        case "reply-delayed": m.dueMs = e.t + e.delayMs; break;
         case "reply-delivered": m.stage = "answered"; m.endMs = e.t; break;
         case "lost": m.stage = "lost"; m.endMs = e.t; m.reason = e.reason || null; break;
         case "reply-lost": m.stage = "reply-lost"; m.endMs = e.t; m.reason = e.reason || null; break;
