@@ -432,14 +432,23 @@
 
   // --- live updates; EventSource reconnects by itself if the stream drops ---
 
+  // What the updates built up, dropped before an update that carries everything whole again.
+  function startOver() {
+    logs.length = 0;
+    logVersions.length = 0;
+    stores.length = 0;
+    sentBefore = null;
+    selectedMsg = null;
+    $("lines").replaceChildren();
+  }
+
+  let lastRun = null;               // the run the latest update was of: a fork or a new cluster makes a new one
   const events = new EventSource("/api/events");
   events.addEventListener("open", () => {
     $("live").textContent = "live";
     $("live").className = "";
     // A new stream starts from scratch: its first update carries every log and store whole.
-    logs.length = 0;
-    logVersions.length = 0;
-    stores.length = 0;
+    startOver();
   });
   events.addEventListener("error", () => { $("live").textContent = "disconnected: is the playground running?"; $("live").className = "off"; });
   // What drawing costs and what the stream brings, for anyone who asks (the browser test does).
@@ -448,6 +457,9 @@
     const started = performance.now();
     const atBottom = linesAtBottom();
     const s = JSON.parse(e.data);
+    // A new run (a fork, a new cluster): its first update carries every log, store and line of it whole.
+    if (lastRun !== null && s.clock.run !== lastRun) startOver();
+    lastRun = s.clock.run;
     s.timeMs = s.clock.timeMs;        // the cluster time the update describes: its timers run on from there
     last = s;
     $("size").textContent = s.servers + " servers";
