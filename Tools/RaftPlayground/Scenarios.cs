@@ -177,6 +177,9 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
 
         private int _step;
 
+        /// <summary>What the last step said.</summary>
+        private string? _lastSaid;
+
         private Cluster Cluster => owner._cluster;
 
         public int Steps => info.Name switch
@@ -513,6 +516,7 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
         /// <summary>Shows the next step, on the page and in the log.</summary>
         private void Say(string text)
         {
+            _lastSaid = text;
             _step++;
             owner._log.Write($"Scenario {info.Name} {_step}/{Steps}: {text}");
             owner.Show(new ScenarioView(info.Name, info.Title, true, _step, Steps, text, false));
@@ -521,7 +525,9 @@ internal sealed class Scenarios(Cluster cluster, LiveLog log, TimeSpan pause, Fu
         private void End(string text, bool failed = false)
         {
             owner._log.Write($"Scenario {info.Name} {(failed ? "failed" : "done")}: {text}");
-            owner.Show(new ScenarioView(info.Name, info.Title, false, _step, Steps, failed ? $"Stopped at step {_step}: {text}" : text, failed));
+            // The last step's own text stays, with the end after it: it may have been on screen a moment only.
+            string end = failed ? $"Stopped at step {_step}: {text}" : text;
+            owner.Show(new ScenarioView(info.Name, info.Title, false, _step, Steps, _lastSaid is null ? end : $"{_lastSaid} — {end}", failed));
         }
     }
 }
