@@ -8,10 +8,14 @@
   const { el, termColour, fmtMs } = ClusterView;
   const KEEP_LINES = 500;           // log lines kept on the page; older ones are dropped
   const cards = [];                 // per server: the elements updated in place on every state
-  const stores = [];                // per server: its data store's pairs as the updates built them
-  const logs = [];                  // per server: its log's terms, index by index, as the updates built them
-  const logVersions = [];           // per server: how many changes its log has had, so an unchanged view is not redrawn
-  let last = null;                  // the latest update
+  // The live run as the updates built it: per server, its log's terms index by index, how many
+  // changes its log has had (so an unchanged view is not redrawn), and its data store's pairs.
+  const live = { logs: [], logVersion: [], stores: [] };
+  let liveLast = null;              // the latest update
+  // What the page draws: the latest update with the live model, or a state of the past with its own.
+  let last = null, model = live;
+  // While the learner looks at the past: the moment asked for, and the state drawn (null while live).
+  let past = null;
   let selected = null;              // the server whose state the details panel shows
   let selectedMsg = null;           // or the message whose fields it shows: its last known view
   let clock = null, clockAt = 0;    // the cluster's clock as the latest update gave it, and when (performance.now())
@@ -61,25 +65,33 @@
 
   function drawLive() {
     if (!last) return;
-    const now = clusterNow();
+    // A state of the past stands still at its moment; the live one runs on from its update.
+    const now = past ? last.timeMs : clusterNow();
     ClusterView.drawLive($("ring"), last, now, { selectedMsg: selectedMsg && selectedMsg.id });
-    const clusterText = fmtMs(now);
-    if ($("cluster-time").textContent !== clusterText) $("cluster-time").textContent = clusterText;
+    showClusterTime(past ? clock.timeMs : now);
+  }
+  function showClusterTime(ms) {
+    const text = fmtMs(ms);
+    if ($("cluster-time").textContent !== text) $("cluster-time").textContent = text;
   }
 
-  // Drawn up to 30 times a second while the clock runs; while paused, only when an update brings
-  // something new (so that nothing is replaced under a click).
-  let drawnPausedAt = null, drawnAt = -Infinity;
+  // While the clock runs: drawn 30 times a second when slowed, 10 at 1/2 and faster (where a
+  // message lasts a few ms, less than a frame, and a timer's arc moves a few pixels a frame).
+  // Otherwise (paused, or a moment of the past) only when something it shows changed, so that
+  // nothing is replaced under a click and an idle page costs nothing.
+  let liveVersion = 0, drawnVersion = -1, drawnAt = -Infinity;
+  function redrawLive() { liveVersion++; }
   function frame(t) {
-    if (clock && t - drawnAt >= 1000 / 30 - 2) {
-      const key = clock.paused ? JSON.stringify([clock.timeMs, last.messages.shown, last.cards.map(c => [c.timerMs, c.timeoutMs, c.status]), selectedMsg && selectedMsg.id]) : null;
-      if (key === null || key !== drawnPausedAt) {
-        drawLive();
-        drawnPausedAt = key;
-        drawnAt = t;
-      }
-    }
     requestAnimationFrame(frame);
+    if (!last || !clock) return;
+    if (!past && !clock.paused) {
+      if (t - drawnAt < 1000 / (clock.speed >= 0.5 ? 10 : 30) - 2) return;
+    } else if (drawnVersion === liveVersion) {
+      return;
+    }
+    drawLive();
+    drawnVersion = liveVersion;
+    drawnAt = t;
   }
   requestAnimationFrame(frame);
   setInterval(() => { $("wall-time").textContent = new Date().toLocaleTimeString("en-GB"); }, 250);
@@ -87,15 +99,16 @@
   function select(id) {
     selected = selected === id ? null : id;
     selectedMsg = null;
-    if (last) { showRing(last); showDetails(last); }
+    redrawLive();
+    if (last) { showRing(last); showDetails(last); showLogs(last); }
   }
   function selectMsg(id) {
     const m = last && last.messages.shown.find(x => x.id === id);
     if (!m) return;
     selectedMsg = selectedMsg && selectedMsg.id === id ? null : m;
     selected = null;
-    drawnPausedAt = null;
-    if (last) { showRing(last); showDetails(last); }
+    redrawLive();
+    if (last) { showRing(last); showDetails(last); showLogs(last); }
   }
   $("ring").addEventListener("click", e => {
     const msg = e.target.closest("[data-msg]");
@@ -123,7 +136,7 @@
     for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", { textContent: v, className: k === "fields" || k === "reply" ? "fields" : "" }));
     const drop = $("msg-drop");
     drop.hidden = false;
-    drop.disabled = !["sending", "handling", "replying"].includes(m.stage) || !s.canControl;
+    drop.disabled = !["sending", "handling", "replying"].includes(m.stage) || !s.canControl || past !== null;
     drop.dataset.msg = m.id;
   }
   $("msg-drop").addEventListener("click", () => run("/api/messages/" + $("msg-drop").dataset.msg + "/drop"));
@@ -138,7 +151,7 @@
     dl.replaceChildren();
     $("progress").hidden = true;
     if (!c) return;
-    const rows = ClusterView.serverRows(c, logs, s);
+    const rows = ClusterView.serverRows(c, model.logs, s);
     for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", {}, ...(Array.isArray(v) ? v : [v])));
     if (c.nextIndex) {
       const body = $("progress").querySelector("tbody");
@@ -152,9 +165,9 @@
 
   // --- the logs: a row of cells per server ---
 
-  function applyLog(change) {
-    const terms = logs[change.id] || (logs[change.id] = []);
-    logVersions[change.id] = (logVersions[change.id] || 0) + 1;
+  function applyLog(m, change) {
+    const terms = m.logs[change.id] || (m.logs[change.id] = []);
+    m.logVersion[change.id] = (m.logVersion[change.id] || 0) + 1;
     terms.length = change.from;
     for (let k = 0; k < change.runs.length; k += 2) {
       for (let m = 0; m < change.runs[k + 1]; m++) terms.push(change.runs[k]);
@@ -162,7 +175,7 @@
   }
 
   function showLogs(s) {
-    $("progress-of").textContent = ClusterView.drawLogs($("log-rows"), s, logs, { selected, logVersion: logVersions });
+    $("progress-of").textContent = ClusterView.drawLogs($("log-rows"), s, model.logs, { selected, logVersion: model.logVersion });
   }
 
   // --- server cards: built once, then updated in place so a button is never replaced under a click ---
@@ -206,13 +219,14 @@
     c.fields.logLength.textContent = view.logLength;
     c.fields.commitIndex.textContent = view.commitIndex;
     c.fields.lastApplied.textContent = view.lastApplied;
-    c.buttons.crash.disabled = view.status === "crashed";
-    c.buttons.restart.disabled = view.status !== "crashed";
-    c.buttons.disconnect.disabled = view.status !== "connected";
-    c.buttons.reconnect.disabled = view.status !== "disconnected";
+    // In the past nothing can be done: the buttons act on the live run.
+    c.buttons.crash.disabled = view.status === "crashed" || past !== null;
+    c.buttons.restart.disabled = view.status !== "crashed" || past !== null;
+    c.buttons.disconnect.disabled = view.status !== "connected" || past !== null;
+    c.buttons.reconnect.disabled = view.status !== "disconnected" || past !== null;
 
     // The data store's pairs: redrawn only when they change, so they can be selected and read.
-    const data = view.status === "crashed" ? null : (stores[view.id] || {});
+    const data = view.status === "crashed" ? null : (model.stores[view.id] || {});
     const text = JSON.stringify(data);
     if (c.kv.dataset.text === text) return;
     c.kv.dataset.text = text;
@@ -284,7 +298,7 @@
   function showScenario(sc) {
     const running = !!(sc && sc.running);
     for (const [name, b] of Object.entries(scenarioButtons)) {
-      b.disabled = name === "stop" ? !running : running;
+      b.disabled = (name === "stop" ? !running : running) || past !== null;
       b.classList.toggle("current", !!sc && sc.name === name);
     }
     const text = $("scenario-text");
@@ -326,26 +340,41 @@
     return box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
   }
 
+  // The live run's latest lines, kept while the page shows the past, to be shown again after it.
+  const liveLines = [];
+
+  function lineRow(line) {
+    if (line.note !== undefined) {
+      const note = el("div", { className: "skipped", textContent: line.note });
+      note.dataset.text = "";
+      return note;
+    }
+    const row = el("div", {}, el("span", { className: "t", textContent: line.time + " " }),
+      el("span", { className: "id " + line.id, textContent: line.id }), " " + line.message);
+    row.dataset.text = (line.id + " " + line.message).toLowerCase();
+    row.hidden = filterText !== "" && !row.dataset.text.includes(filterText);
+    return row;
+  }
+
+  // An update's lines: kept, and shown unless the page shows the past.
   function addLines(lines, skipped, atBottom) {
+    // Too many lines to send them all (or to read them): said where they would have been.
+    const added = skipped > 0 ? [{ note: `… ${skipped} lines not shown: more than the page is sent per update` }, ...lines] : lines;
+    liveLines.push(...added);
+    if (liveLines.length > KEEP_LINES) liveLines.splice(0, liveLines.length - KEEP_LINES);
+    if (past) return;
     const box = $("lines");
-    if (skipped > 0) {
-      // Too many lines to send them all (or to read them): say so where they would have been.
-      const gap = el("div", { className: "skipped", textContent: `… ${skipped} lines not shown: more than the page is sent per update` });
-      gap.dataset.text = "";
-      box.append(gap);
-    }
-    const added = document.createDocumentFragment();
-    for (const line of lines) {
-      const row = el("div", {}, el("span", { className: "t", textContent: line.time + " " }),
-        el("span", { className: "id " + line.id, textContent: line.id }), " " + line.message);
-      row.dataset.text = (line.id + " " + line.message).toLowerCase();
-      row.hidden = filterText !== "" && !row.dataset.text.includes(filterText);
-      added.append(row);
-    }
-    box.append(added);
+    box.append(...added.map(lineRow));
     while (box.childElementCount > KEEP_LINES) box.firstElementChild.remove();
     // Scrolled when the browser lays the page out anyway, rather than forcing a layout of its own now.
     if (atBottom) requestAnimationFrame(() => { box.scrollTop = box.scrollHeight; });
+  }
+
+  // The box's lines all replaced: the live run's on coming back to it, or those up to a moment of the past.
+  function showLines(lines) {
+    const box = $("lines");
+    box.replaceChildren(...lines.map(lineRow));
+    requestAnimationFrame(() => { box.scrollTop = box.scrollHeight; });
   }
 
   $("filter").addEventListener("input", () => {
@@ -411,7 +440,7 @@
       const opt = [...$("speed").options].find(o => Math.abs(Number(o.value) - c.speed) < 1e-9);
       if (opt) $("speed").value = opt.value;
     }
-    drawnPausedAt = null;
+    showTravel();
   }
 
   // How many messages the cluster sent since the previous update: at full speed most begin and end between two.
@@ -426,6 +455,145 @@
     sentBefore = sent;
   }
 
+  // --- drawing a whole state: the latest update, or a moment of the past ---
+
+  function drawState(s, m) {
+    last = s;
+    model = m;
+    redrawLive();
+    showRing(s);
+    showDetails(s);
+    showGroups(s);
+    showLogs(s);
+    showScenario(s.scenario);
+    for (const view of s.cards) showCard(view);
+    showTimeline(s.timeline);
+  }
+
+  // --- time travel: the cluster as it was at a moment of this run, and a new run from there ---
+
+  const slider = $("tt-slider");
+  const secs = (ms, digits) => (ms / 1000).toFixed(digits) + " s";
+  let waitingForRun = null;         // after "Continue from here": the old run, whose updates are no longer drawn
+
+  // The bar: the seed, the slider over the run so far (its end the live time while live), the buttons.
+  function showTravel() {
+    if (!clock) return;
+    $("tt-seed").textContent = "seed " + clock.seed;
+    $("tt-seed").title = `run ${clock.run} of this playground: the same seed and the same inputs make the same run`;
+    slider.max = clock.endMs;
+    slider.disabled = clock.endMs <= 0;
+    if (!past) {
+      slider.value = clock.endMs;
+      if (document.activeElement !== $("tt-at")) $("tt-at").value = clock.timeMs.toFixed(1);
+    }
+    $("tt-end").textContent = secs(clock.endMs, 1);
+    $("tt-continue").disabled = past === null || last === liveLast || !liveLast || !liveLast.canControl;
+    $("tt-now").disabled = past === null;
+    if (past) {
+      const at = last && last !== liveLast ? last.clock.timeMs : null;
+      $("past-banner").textContent = at === null ? `Fetching the cluster as it was at ${secs(past.atMs, 3)}…`
+        : `The past: the cluster as it was at ${secs(at, 3)} — the live run is at ${secs(clock.timeMs, 1)}.`
+          + (past.atMs !== at ? " Fetching " + secs(past.atMs, 3) + "…" : "")
+          + " The controls act on the live run: Back to now, or Continue from here (the later past is dropped).";
+    }
+  }
+
+  // Into the past, or to another moment of it: asked for at once unless a request is on its way,
+  // whose answer is drawn and then the latest moment asked for is (so at most one is in flight).
+  let fetching = false, askTimer = 0;
+  function travelTo(ms) {
+    if (!clock) return;
+    const at = Math.min(Math.max(ms, 0), clock.endMs);
+    if (!past) {
+      past = { atMs: at };
+      document.body.classList.add("past");
+      for (const id of ["partition-run", "heal", "kv-run"]) $(id).disabled = true;
+      $("past-banner").hidden = false;
+    }
+    past.atMs = at;
+    slider.value = at;
+    if (document.activeElement !== $("tt-at")) $("tt-at").value = at.toFixed(1);
+    showTravel();
+    clearTimeout(askTimer);
+    askTimer = setTimeout(fetchPast, 40);
+  }
+
+  async function fetchPast() {
+    if (fetching) return;
+    fetching = true;
+    try {
+      let asked = null;
+      while (past && past.atMs !== asked) {
+        asked = past.atMs;
+        try {
+          const resp = await fetch("/api/state?atMs=" + asked);
+          const s = await resp.json().catch(() => ({ error: resp.status + " " + resp.statusText }));
+          if (!resp.ok) throw new Error(s.error || resp.statusText);
+          if (past && s.clock.run === lastRun) drawPast(s);
+        } catch (e) {
+          notice(`could not get the cluster at ${secs(asked, 3)}: ${e.message}`, true);
+        }
+      }
+    } finally {
+      fetching = false;
+    }
+  }
+
+  // A state of the past is whole: every log from 0, every store on its card.
+  function drawPast(s) {
+    s.timeMs = s.clock.timeMs;
+    const m = { logs: [], logVersion: ["past", s.timeMs, s.clock.run], stores: s.cards.map(c => c.data || {}) };
+    for (const change of s.logs) applyLog(m, change);
+    if (selectedMsg && !s.messages.shown.some(x => x.id === selectedMsg.id)) selectedMsg = null;
+    const onWay = s.messages.shown.filter(x => x.endMs === undefined || x.endMs === null).length;
+    $("msg-summary").textContent = `at ${fmtMs(s.timeMs)}: ${onWay} messages on their way`;
+    drawState(s, m);
+    showLines([{ note: `the last lines up to ${fmtMs(s.timeMs)}, where the page stands in the past` }, ...s.lines]);
+    showTravel();
+  }
+
+  // Back to the live run: its latest update drawn (unless a new run is awaited), its lines shown again.
+  function backToNow(draw) {
+    if (!past) return;
+    past = null;
+    clearTimeout(askTimer);
+    document.body.classList.remove("past");
+    for (const id of ["partition-run", "heal", "kv-run"]) $(id).disabled = false;
+    $("past-banner").hidden = true;
+    showLines(liveLines);
+    if (draw && liveLast) {
+      showMessageSummary(liveLast.messages);
+      drawState(liveLast, live);
+    }
+    showTravel();
+  }
+
+  slider.addEventListener("input", () => travelTo(Number(slider.value)));
+  $("tt-at").addEventListener("change", () => {
+    const ms = Number($("tt-at").value);
+    if (Number.isFinite(ms)) travelTo(ms);
+  });
+  $("tt-now").addEventListener("click", () => backToNow(true));
+  $("tt-continue").addEventListener("click", async () => {
+    if (!past || !last || last === liveLast) return;
+    const at = last.clock.timeMs, runBefore = lastRun;
+    try {
+      notice((await post("/api/clock/fork", { atMs: at })).message + ": resume, or step, from here", false);
+    } catch (e) {
+      notice(e.message, true);
+      return;
+    }
+    // The moment drawn stays on the page until the new run's first update replaces it.
+    if (lastRun === runBefore) waitingForRun = runBefore;
+    backToNow(false);
+  });
+  $("new-cluster").addEventListener("submit", e => {
+    e.preventDefault();
+    const seed = $("new-seed").value.trim();
+    run("/api/cluster/new", seed === "" ? {} : { seed: Number(seed) });
+  });
+
   // --- the network switch ---
 
   $("unreliable").addEventListener("change", e => run("/api/network/" + (e.target.checked ? "unreliable" : "reliable")));
@@ -434,12 +602,13 @@
 
   // What the updates built up, dropped before an update that carries everything whole again.
   function startOver() {
-    logs.length = 0;
-    logVersions.length = 0;
-    stores.length = 0;
+    live.logs.length = 0;
+    live.logVersion.length = 0;
+    live.stores.length = 0;
+    liveLines.length = 0;
     sentBefore = null;
     selectedMsg = null;
-    $("lines").replaceChildren();
+    if (!past) $("lines").replaceChildren();
   }
 
   let lastRun = null;               // the run the latest update was of: a fork or a new cluster makes a new one
@@ -458,30 +627,31 @@
     const atBottom = linesAtBottom();
     const s = JSON.parse(e.data);
     // A new run (a fork, a new cluster): its first update carries every log, store and line of it whole.
-    if (lastRun !== null && s.clock.run !== lastRun) startOver();
+    const newRun = lastRun !== null && s.clock.run !== lastRun;
+    if (newRun) startOver();
     lastRun = s.clock.run;
     s.timeMs = s.clock.timeMs;        // the cluster time the update describes: its timers run on from there
-    last = s;
+    liveLast = s;
     $("size").textContent = s.servers + " servers";
     // A client who may only watch (--watch-only, from another machine) is not shown controls that would be refused.
     document.body.classList.toggle("watch-only", !s.canControl);
     if (document.activeElement !== $("unreliable")) $("unreliable").checked = s.network === "unreliable";
-    for (const change of s.logs) applyLog(change);
+    for (const change of s.logs) applyLog(live, change);
     // The data stores come as changes: a reset replaces a store, otherwise the keys given are set.
     for (const change of s.data) {
-      const store = change.reset ? {} : (stores[change.id] || {});
-      stores[change.id] = Object.assign(store, change.set);
+      const store = change.reset ? {} : (live.stores[change.id] || {});
+      live.stores[change.id] = Object.assign(store, change.set);
     }
     showClock(s.clock);
-    showMessageSummary(s.messages);
-    showRing(s);
-    showDetails(s);
-    showGroups(s);
-    showLogs(s);
-    showScenario(s.scenario);
-    for (const view of s.cards) showCard(view);
-    showTimeline(s.timeline);
     addLines(s.lines, s.linesSkipped || 0, atBottom);
+    // The past a new run came from is gone with the old run: the page goes back to now.
+    if (newRun && past) backToNow(false);
+    if (waitingForRun !== null && s.clock.run === waitingForRun) return;
+    waitingForRun = null;
+    if (!past) {
+      showMessageSummary(s.messages);
+      drawState(s, live);
+    }
     const took = performance.now() - started;
     stats.updates++;
     stats.bytes += e.data.length;
