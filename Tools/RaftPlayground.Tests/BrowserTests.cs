@@ -65,7 +65,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         wait.Message = "the console never showed the Put's answer";
         IWebElement answer = wait.Until(d => d.FindElements(By.CssSelector("#kv-results li[data-ok]")).FirstOrDefault())!;
         answer.GetDomAttribute("data-ok").Should().Be("true", answer.Text);
-        answer.Text.Should().MatchRegex(@"^Put\(planet, mars\) … was \(no such key\) · server \d · [\d.]+ ms$");
+        answer.Text.Should().MatchRegex(@"^Put\(planet, mars\) … was \(no such key\) · server \d · [\d.]+ ms of cluster time$");
 
         wait.Message = "the running servers' contents never all showed planet=mars";
         wait.Until(d =>
@@ -233,7 +233,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
             wait.Until(d =>
             {
                 Shown s = Shown.Read(d);
-                return d.FindElement(By.Id("scenario-text")).Text.StartsWith("Uncommitted entries overwritten (Figure 7): Done", StringComparison.Ordinal)
+                return d.FindElement(By.Id("scenario-text")).Text.Contains(" — Done: ", StringComparison.Ordinal)
                     && s.Rows.All(r => r.Cells.All(c => c.Committed) && r.Cells.Select(c => c.Term).SequenceEqual(s.Rows[0].Cells.Select(c => c.Term)));
             });
         }

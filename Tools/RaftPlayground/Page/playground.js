@@ -141,10 +141,35 @@
   }
   $("msg-drop").addEventListener("click", () => run("/api/messages/" + $("msg-drop").dataset.msg + "/drop"));
 
+  // The selected server's menu: only what applies to its status; nothing in the past (it acts on the live run).
+  function showMenu(c) {
+    const menu = $("server-menu");
+    menu.hidden = !c;
+    if (!c) return;
+    menu.dataset.server = c.id;
+    const applies = { crash: c.status !== "crashed", restart: c.status === "crashed", disconnect: c.status === "connected", reconnect: c.status === "disconnected" };
+    for (const b of menu.querySelectorAll("button[data-action]")) {
+      b.hidden = !applies[b.dataset.action];
+      b.disabled = past !== null;
+    }
+    $("send-here").disabled = past !== null;
+    $("send-here").classList.toggle("current", $("kv-server").value === String(c.id));
+  }
+  for (const b of $("server-menu").querySelectorAll("button[data-action]")) {
+    b.addEventListener("click", () => run("/api/servers/" + $("server-menu").dataset.server + "/" + b.dataset.action));
+  }
+  $("send-here").addEventListener("click", () => {
+    const id = $("server-menu").dataset.server;
+    $("kv-server").value = id;
+    $("send-here").classList.add("current");
+    notice(`The console's requests go to S${id} first: a follower points the client to the leader it knows.`, false);
+  });
+
   function showDetails(s) {
     $("msg-drop").hidden = true;
-    if (selectedMsg) { showMessage(s); return; }
+    if (selectedMsg) { showMenu(null); showMessage(s); return; }
     const c = selected === null ? null : s.cards[selected];
+    showMenu(c);
     $("details-hint").hidden = c !== null;
     $("details-title").textContent = c ? `Server ${c.id}` : "Server";
     const dl = $("details-fields");
@@ -260,6 +285,7 @@
       });
       return;
     }
+    for (let id = 0; id < s.servers; id++) $("kv-server").append(el("option", { value: id, textContent: "S" + id }));
     for (let id = 0; id < s.servers; id++) {
       const pick = el("select", { ariaLabel: "group of server " + id, title: "the group of server " + id });
       pick.dataset.server = id;
@@ -395,9 +421,11 @@
   $("kv-form").addEventListener("submit", async e => {
     e.preventDefault();
     const body = { key: $("kv-key").value, value: $("kv-value").value, compare: $("kv-compare").value };
-    const what = op.value === "get" ? `Get(${body.key})`
+    const first = $("kv-server").value;
+    if (first !== "") body.server = Number(first);
+    const what = (op.value === "get" ? `Get(${body.key})`
       : op.value === "cas" ? `CAS(${body.key}, ${body.compare}, ${body.value})`
-      : `${op.options[op.selectedIndex].text}(${body.key}, ${body.value})`;
+      : `${op.options[op.selectedIndex].text}(${body.key}, ${body.value})`) + (first !== "" ? ` to S${first} first` : "");
     const item = el("li", { textContent: what + " … " });
     $("kv-results").prepend(item);
     try {
@@ -405,12 +433,13 @@
       item.dataset.ok = a.ok;
       if (a.ok) {
         const found = a.keyFound ? JSON.stringify(a.value) : "(no such key)";
-        item.append(op.value === "get" ? "value " + found : "was " + found);
+        // A CAS swaps only if the key held the compare value; otherwise what it held is the news.
+        item.append(op.value === "get" ? "value " + found : op.value === "cas" ? (a.swapped ? "swapped" : `not swapped (${a.keyFound ? "was " + found : "no such key"})`) : "was " + found);
       } else {
         item.append(el("span", { className: "fail", textContent: "failed: " + a.error }));
       }
       const who = a.server === null ? "" : "server " + a.server + " · ";
-      item.append(el("span", { className: "who", textContent: " · " + who + a.elapsedMs + " ms" }));
+      item.append(el("span", { className: "who", textContent: " · " + who + a.elapsedMs + " ms of cluster time" }));
     } catch (err) {
       item.dataset.ok = false;
       item.append(el("span", { className: "fail", textContent: "refused: " + err.message }));
