@@ -262,6 +262,26 @@ public sealed class ApiTests
         p.RunningTasks().Should().NotBeEmpty("the cluster is running");
     }
 
+    /// <summary>
+    /// Part5Kv's client, a port of upstream's (50 ms a try, on to the next service after a failure
+    /// or a "not leader"), over real sockets, against a playground started a moment ago: each
+    /// request enters the simulation where it arrives and is answered as the service answered.
+    /// </summary>
+    [Fact]
+    public async Task TestOutsideClientOnTheKvPortsWithUpstreamsTimeouts()
+    {
+        await using var p = await Playground.StartAsync(FreePorts(5));
+        using var client = new Kv.Client.KvClient(p.KvAddrs);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        limit.CancelAfter(TimeSpan.FromSeconds(20));
+        (await client.PutAsync("outside", "1", limit.Token)).Should().Be(("", false));
+        (await client.CasAsync("outside", "1", "2", limit.Token)).Should().Be(("1", true));
+        (await client.GetAsync("outside", limit.Token)).Should().Be(("2", true));
+        using var api = new ApiClient(p.Address);
+        await Poll.UntilAsync(async () => (await api.StateAsync()).Cards.All(c => c.Data!.GetValueOrDefault("outside") == "2"),
+            TimeSpan.FromSeconds(5), "the outside client's value on every server");
+    }
+
     [Fact]
     public async Task TestStopLeavesNothingRunningAndRestartsOnSamePorts()
     {
