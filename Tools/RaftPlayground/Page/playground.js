@@ -469,6 +469,8 @@
       const opt = [...$("speed").options].find(o => Math.abs(Number(o.value) - c.speed) < 1e-9);
       if (opt) $("speed").value = opt.value;
     }
+    // In the past the ring stands still; the clock's own time still says where the live run is.
+    if (past) showClusterTime(c.timeMs);
     showTravel();
   }
 
