@@ -1,8 +1,8 @@
 // The JSON control API on a live cluster: elections, faults, the KV console, refusals, shutdown.
-using System.Text.Json;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json;
 using FluentAssertions;
 using Xunit;
 

@@ -3,9 +3,9 @@
 using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
+using Lab;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Lab;
 using Microsoft.AspNetCore.WebUtilities;
 using TestLogViz;
 
