@@ -34,10 +34,14 @@ internal sealed record DataChange(int Id, bool Reset, IReadOnlyDictionary<string
 internal sealed class LiveUpdateWriter(int servers)
 {
     /// <summary>The most log lines one update carries; a busy cluster writes far more than anyone reads.</summary>
-    public const int MaxLines = 150;
+    public const int MaxLines = 80;
 
-    /// <summary>The most characters of lines one update carries: 150 lines of a leader sending its log would be half a megabyte.</summary>
-    public const int MaxLineChars = 16_000;
+    /// <summary>
+    /// The most characters of lines one update carries: an idle cluster at 1× writes some 80 KB of
+    /// lines a second, far more than anyone reads as they scroll by; this keeps the stream to about
+    /// 40 KB a second in all (the lines are whole in the log's own view, and in a recording).
+    /// </summary>
+    public const int MaxLineChars = 6_000;
 
     /// <summary>The longest message a line keeps in an update; the rest is cut, saying how much.</summary>
     public const int MaxMessageChars = 400;
