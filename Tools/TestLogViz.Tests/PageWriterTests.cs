@@ -284,6 +284,31 @@ public sealed partial class PageWriterTests
         }
     }
 
+    /// <summary>A recording file on its own (the playground's download) gets a page with the player; a broken one is refused in one line.</summary>
+    [Fact]
+    public async Task ARecordingFileOnItsOwnGetsItsPage()
+    {
+        string trx = File.ReadAllText(LogParserTests.DataPath("RecordedCommitOneCommand.trx"));
+        int start = trx.IndexOf(Lab.Recorder.LinePrefix, StringComparison.Ordinal) + Lab.Recorder.LinePrefix.Length;
+        string json = System.Net.WebUtility.HtmlDecode(trx[start..trx.IndexOf("</StdOut>", start, StringComparison.Ordinal)]).Trim();
+        string outDir = Directory.CreateTempSubdirectory("testlogviz-file-").FullName;
+        try
+        {
+            var (code, stdout, stderr) = await RunToolAsync(["--out", outDir], json);
+            code.Should().Be(0, stderr);
+            stdout.Should().Contain("TestCommitOneCommand.html");
+            File.ReadAllText(Path.Combine(outDir, "TestCommitOneCommand.html")).Should().Contain("<section id=\"player\"");
+
+            (code, _, stderr) = await RunToolAsync(["--out", outDir], json.Replace("\"version\":1", "\"version\":3", StringComparison.Ordinal));
+            code.Should().Be(1);
+            stderr.Should().Be("TestLogViz: not a recording to play: the recording is of version 3, and this TestLogViz reads version 1 only\n");
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
     /// <summary>A page without a recording keeps its table and says in one line why it has no player.</summary>
     [Theory]
     [InlineData("seed 12 (RAFT_SEED=12 replays this run)", "it was not recorded; ./dotest.sh PART TEST --seed N records the run of seed N")]

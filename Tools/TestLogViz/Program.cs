@@ -73,6 +73,15 @@ public static class Program
         }, ct);
     }
 
+    /// <summary>A recording's JSON as the log of one passed test whose output is that recording's line, named by its "test".</summary>
+    private static string RecordingAsLog(string json)
+    {
+        System.Text.Json.Nodes.JsonNode root = System.Text.Json.Nodes.JsonNode.Parse(json)!;
+        string name = root["test"]?.GetValue<string>() is { Length: > 0 } test && !test.Any(char.IsWhiteSpace) ? test : "Recording";
+        // One line, as a test's output carries it (the download may be indented).
+        return $"=== RUN   {name}\n{Lab.Recorder.LinePrefix}{root.ToJsonString()}\n--- PASS: {name} (0.00s)\nPASS\n";
+    }
+
     /// <summary>
     /// An option's value as a whole number of digits that <paramref name="valid"/> accepts; anything
     /// else is refused as "OPTION needs <paramref name="need"/>, not 'VALUE'".
@@ -119,6 +128,16 @@ public static class Program
             if (string.IsNullOrWhiteSpace(text.Replace("\uFEFF", "", StringComparison.Ordinal)))
             {
                 return Error(stderr, "the log is empty");
+            }
+
+            // A recording on its own (the playground's download): a run of one test, played from it.
+            if (text.TrimStart('\uFEFF', ' ', '\t', '\r', '\n').StartsWith('{'))
+            {
+                if (Lab.Recorder.Problem(text) is { } problem)
+                {
+                    return Error(stderr, $"not a recording to play: {problem}");
+                }
+                text = RecordingAsLog(text);
             }
 
             var tests = LogParser.Parse(text);
