@@ -21,6 +21,17 @@
   let clock = null, clockAt = 0;    // the cluster's clock as the latest update gave it, and when (performance.now())
   let filterText = "";
 
+  // Changes an element only if its text differs: writing the same text again still replaces its
+  // node and makes the browser lay the page out again, four times a second for every field.
+  function put(e, text) {
+    text = String(text);
+    if (e.textContent !== text) e.textContent = text;
+  }
+  // The same for a property such as hidden, disabled or className.
+  function set(e, name, value) {
+    if (e[name] !== value) e[name] = value;
+  }
+
   // --- the JSON API ---
 
   async function post(path, body) {
@@ -67,10 +78,26 @@
     if (!last) return;
     // A state of the past stands still at its moment; the live one runs on from its update.
     const now = past ? last.timeMs : clusterNow();
-    ClusterView.drawLive($("ring"), last, now, { selectedMsg: selectedMsg && selectedMsg.id });
-    showClusterTime(past ? clock.timeMs : now);
+    ClusterView.drawLive($("ring"), last, now, { selectedMsg: selectedMsg && selectedMsg.id, timerAheadMs });
+    // Slowed, the time moves on every frame; at 1/2 and faster, four times a second is all anyone
+    // reads (and each change of text lays the page out again).
+    if (!past && (clock.speed < 0.5 || performance.now() - clockShownAt >= 250)) showClusterTime(now);
   }
+  // A follower that hears from a leader has its election timer restarted with every heartbeat, 50 ms
+  // apart, which the page does not see between two updates (250 ms of cluster time at 1×): its
+  // timer is drawn running on from the update only that long, not filling up (and turning red) as
+  // if it were about to stand. One with no leader it can hear runs on to its timeout.
+  const HEARTBEAT_MS = 50;
+  function timerAheadMs(c) {
+    const leader = last.cards.find(l => l.role === "Leader" && l.status === "connected" && l.term === c.term && l.id !== c.id);
+    if (!leader || c.status !== "connected") return Infinity;
+    const link = last.links.find(k => k.a === Math.min(c.id, leader.id) && k.b === Math.max(c.id, leader.id));
+    return link && link.state === "up" ? HEARTBEAT_MS : Infinity;
+  }
+
+  let clockShownAt = -Infinity;
   function showClusterTime(ms) {
+    clockShownAt = performance.now();
     const text = fmtMs(ms);
     if ($("cluster-time").textContent !== text) $("cluster-time").textContent = text;
   }
@@ -78,14 +105,34 @@
   // While the clock runs: drawn 30 times a second when slowed, 10 at 1/2 and faster (where a
   // message lasts a few ms, less than a frame, and a timer's arc moves a few pixels a frame).
   // Otherwise (paused, or a moment of the past) only when something it shows changed, so that
-  // nothing is replaced under a click and an idle page costs nothing.
+  // nothing is replaced under a click. A frame is asked for only when one is to be drawn: a
+  // browser asked for every frame works 60 times a second even when nothing changes.
   let liveVersion = 0, drawnVersion = -1, drawnAt = -Infinity;
-  function redrawLive() { liveVersion++; }
+  let frameAsked = false, frameTimer = 0;
+  function askFrame() {
+    if (!frameAsked) {
+      frameAsked = true;
+      requestAnimationFrame(frame);
+    }
+  }
+  function askFrameIn(ms) {
+    clearTimeout(frameTimer);
+    frameTimer = setTimeout(askFrame, ms);
+  }
+  function redrawLive() {
+    liveVersion++;
+    askFrame();
+  }
   function frame(t) {
-    requestAnimationFrame(frame);
+    frameAsked = false;
     if (!last || !clock) return;
     if (!past && !clock.paused) {
-      if (t - drawnAt < 1000 / (clock.speed >= 0.5 ? 10 : 30) - 2) return;
+      const gap = 1000 / (clock.speed >= 0.5 ? 10 : 30);
+      if (t - drawnAt < gap - 2) {
+        askFrameIn(drawnAt + gap - 2 - t);
+        return;
+      }
+      askFrameIn(gap - 4);
     } else if (drawnVersion === liveVersion) {
       return;
     }
@@ -93,8 +140,7 @@
     drawnVersion = liveVersion;
     drawnAt = t;
   }
-  requestAnimationFrame(frame);
-  setInterval(() => { $("wall-time").textContent = new Date().toLocaleTimeString("en-GB"); }, 250);
+  setInterval(() => put($("wall-time"), new Date().toLocaleTimeString("en-GB")), 1000);
 
   function select(id) {
     selected = selected === id ? null : id;
@@ -127,16 +173,18 @@
     // The message's latest view while it is on the board; once gone, the last one seen.
     const m = s.messages.shown.find(x => x.id === selectedMsg.id) || selectedMsg;
     selectedMsg = m;
-    $("details-hint").hidden = true;
-    $("details-title").textContent = `Message #${m.id}: ${m.method}`;
-    const dl = $("details-fields");
-    dl.replaceChildren();
-    $("progress").hidden = true;
+    set($("details-hint"), "hidden", true);
+    put($("details-title"), `Message #${m.id}: ${m.method}`);
+    set($("progress"), "hidden", true);
     const rows = ClusterView.messageRows(m);
-    for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", { textContent: v, className: k === "fields" || k === "reply" ? "fields" : "" }));
+    if (detailsShow(["msg", rows])) {
+      const dl = $("details-fields");
+      dl.replaceChildren();
+      for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", { textContent: v, className: k === "fields" || k === "reply" ? "fields" : "" }));
+    }
     const drop = $("msg-drop");
-    drop.hidden = false;
-    drop.disabled = !["sending", "handling", "replying"].includes(m.stage) || !s.canControl || past !== null;
+    set(drop, "hidden", false);
+    set(drop, "disabled", !["sending", "handling", "replying"].includes(m.stage) || !s.canControl || past !== null);
     drop.dataset.msg = m.id;
   }
   $("msg-drop").addEventListener("click", () => run("/api/messages/" + $("msg-drop").dataset.msg + "/drop"));
@@ -144,15 +192,15 @@
   // The selected server's menu: only what applies to its status; nothing in the past (it acts on the live run).
   function showMenu(c) {
     const menu = $("server-menu");
-    menu.hidden = !c;
+    set(menu, "hidden", !c);
     if (!c) return;
     menu.dataset.server = c.id;
     const applies = { crash: c.status !== "crashed", restart: c.status === "crashed", disconnect: c.status === "connected", reconnect: c.status === "disconnected" };
     for (const b of menu.querySelectorAll("button[data-action]")) {
-      b.hidden = !applies[b.dataset.action];
-      b.disabled = past !== null;
+      set(b, "hidden", !applies[b.dataset.action]);
+      set(b, "disabled", past !== null);
     }
-    $("send-here").disabled = past !== null;
+    set($("send-here"), "disabled", past !== null);
     $("send-here").classList.toggle("current", $("kv-server").value === String(c.id));
   }
   for (const b of $("server-menu").querySelectorAll("button[data-action]")) {
@@ -166,26 +214,37 @@
   });
 
   function showDetails(s) {
-    $("msg-drop").hidden = true;
+    set($("msg-drop"), "hidden", true);
     if (selectedMsg) { showMenu(null); showMessage(s); return; }
     const c = selected === null ? null : s.cards[selected];
     showMenu(c);
-    $("details-hint").hidden = c !== null;
-    $("details-title").textContent = c ? `Server ${c.id}` : "Server";
+    set($("details-hint"), "hidden", c !== null);
+    put($("details-title"), c ? `Server ${c.id}` : "Server");
+    const rows = c ? ClusterView.serverRows(c, model.logs, s) : [];
+    const progress = c && c.nextIndex ? ClusterView.progressRows(c) : null;
+    // A value is text, or nodes (a term's swatch and its number), told apart by their text and colour.
+    const text = v => Array.isArray(v) ? v.map(x => typeof x === "string" ? x : x.textContent + x.style.background) : v;
+    if (!detailsShow(["server", rows.map(([k, v]) => [k, text(v)]), progress])) return;
     const dl = $("details-fields");
     dl.replaceChildren();
-    $("progress").hidden = true;
-    if (!c) return;
-    const rows = ClusterView.serverRows(c, model.logs, s);
     for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", {}, ...(Array.isArray(v) ? v : [v])));
-    if (c.nextIndex) {
+    set($("progress"), "hidden", !progress);
+    if (progress) {
       const body = $("progress").querySelector("tbody");
       body.replaceChildren();
-      for (const [peer, ni, mi] of ClusterView.progressRows(c)) {
+      for (const [peer, ni, mi] of progress) {
         body.append(el("tr", {}, el("td", { textContent: "S" + peer }), el("td", { textContent: ni }), el("td", { textContent: mi })));
       }
-      $("progress").hidden = false;
     }
+  }
+
+  // Whether the details' rows must be drawn again: only when what they say changed.
+  let detailsShown = "";
+  function detailsShow(what) {
+    const key = JSON.stringify(what);
+    if (key === detailsShown) return false;
+    detailsShown = key;
+    return true;
   }
 
   // --- the logs: a row of cells per server ---
@@ -200,7 +259,7 @@
   }
 
   function showLogs(s) {
-    $("progress-of").textContent = ClusterView.drawLogs($("log-rows"), s, model.logs, { selected, logVersion: model.logVersion });
+    put($("progress-of"), ClusterView.drawLogs($("log-rows"), s, model.logs, { selected, logVersion: model.logVersion }));
   }
 
   // --- server cards: built once, then updated in place so a button is never replaced under a click ---
@@ -232,23 +291,27 @@
 
   function showCard(view) {
     const c = cards[view.id] || (cards[view.id] = buildCard(view.id));
-    c.card.className = "card " + view.role;
-    c.card.dataset.role = view.role;
-    c.card.dataset.status = view.status;
-    c.role.textContent = view.role;
-    c.status.textContent = view.status;
-    c.status.className = "status " + view.status;
-    c.fields.term.replaceChildren(el("span", { className: "swatch" }), String(view.term));
-    c.fields.term.firstChild.style.background = termColour(view.term);
-    c.fields.votedFor.textContent = view.votedFor < 0 ? "nobody" : view.votedFor;
-    c.fields.logLength.textContent = view.logLength;
-    c.fields.commitIndex.textContent = view.commitIndex;
-    c.fields.lastApplied.textContent = view.lastApplied;
+    const look = JSON.stringify([view.role, view.status, view.term, view.votedFor, view.logLength, view.commitIndex, view.lastApplied]);
+    if (c.card.dataset.look !== look) {
+      c.card.dataset.look = look;
+      set(c.card, "className", "card " + view.role);
+      c.card.dataset.role = view.role;
+      c.card.dataset.status = view.status;
+      put(c.role, view.role);
+      put(c.status, view.status);
+      set(c.status, "className", "status " + view.status);
+      c.fields.term.replaceChildren(el("span", { className: "swatch" }), String(view.term));
+      c.fields.term.firstChild.style.background = termColour(view.term);
+      put(c.fields.votedFor, view.votedFor < 0 ? "nobody" : view.votedFor);
+      put(c.fields.logLength, view.logLength);
+      put(c.fields.commitIndex, view.commitIndex);
+      put(c.fields.lastApplied, view.lastApplied);
+    }
     // In the past nothing can be done: the buttons act on the live run.
-    c.buttons.crash.disabled = view.status === "crashed" || past !== null;
-    c.buttons.restart.disabled = view.status !== "crashed" || past !== null;
-    c.buttons.disconnect.disabled = view.status !== "connected" || past !== null;
-    c.buttons.reconnect.disabled = view.status !== "disconnected" || past !== null;
+    set(c.buttons.crash, "disabled", view.status === "crashed" || past !== null);
+    set(c.buttons.restart, "disabled", view.status !== "crashed" || past !== null);
+    set(c.buttons.disconnect, "disabled", view.status !== "connected" || past !== null);
+    set(c.buttons.reconnect, "disabled", view.status !== "disconnected" || past !== null);
 
     // The data store's pairs: redrawn only when they change, so they can be selected and read.
     const data = view.status === "crashed" ? null : (model.stores[view.id] || {});
@@ -324,38 +387,43 @@
   function showScenario(sc) {
     const running = !!(sc && sc.running);
     for (const [name, b] of Object.entries(scenarioButtons)) {
-      b.disabled = (name === "stop" ? !running : running) || past !== null;
+      set(b, "disabled", (name === "stop" ? !running : running) || past !== null);
       b.classList.toggle("current", !!sc && sc.name === name);
     }
     const text = $("scenario-text");
-    text.className = running ? "running" : sc && sc.failed ? "failed" : "";
-    text.dataset.step = sc ? sc.step : "";
-    text.textContent = !sc ? "Each one first makes the cluster whole, then goes step by step, pausing after each."
-      : running ? `${sc.title}, step ${sc.step} of ${sc.steps}: ${sc.text}` : `${sc.title}: ${sc.text}`;
+    set(text, "className", running ? "running" : sc && sc.failed ? "failed" : "");
+    set(text.dataset, "step", String(sc ? sc.step : ""));
+    put(text, !sc ? "Each one first makes the cluster whole, then goes step by step, pausing after each."
+      : running ? `${sc.title}, step ${sc.step} of ${sc.steps}: ${sc.text}` : `${sc.title}: ${sc.text}`);
   }
 
   // --- the timeline: ribbons laid out by the server with TestLogViz's states and labels ---
 
+  // Its elements are kept and changed in place: the segments move a little with every update.
   function showTimeline(t) {
     const lanes = $("lanes");
-    lanes.replaceChildren();
-    for (const lane of t.lanes) {
-      const ribbon = el("div", { className: "ribbon" });
-      for (const s of lane.segments) {
-        const seg = el("span", { className: "seg " + s.state, textContent: s.label, title: s.title });
-        seg.style.left = s.left + "%";
-        seg.style.width = s.width + "%";
-        ribbon.append(seg);
+    t.lanes.forEach((lane, k) => {
+      let row = lanes.children[k];
+      if (!row) {
+        row = el("div", { className: "lane" }, el("span", { className: "name", textContent: lane.server }), el("div", { className: "ribbon" }));
+        lanes.append(row);
       }
-      if (t.nowPercent < 100) {
-        const future = el("span", { className: "future", title: "still to come" });
-        future.style.left = t.nowPercent + "%";
-        ribbon.append(future);
-      }
-      lanes.append(el("div", { className: "lane" }, el("span", { className: "name", textContent: lane.server }), ribbon));
-    }
-    $("from").textContent = t.from + " s";
-    $("to").textContent = t.to + " s";
+      const ribbon = row.lastChild;
+      const parts = lane.segments.map(s => ["seg " + s.state, s.label, s.title, s.left, s.width]);
+      if (t.nowPercent < 100) parts.push(["future", "", "still to come", t.nowPercent, 100 - t.nowPercent]);
+      while (ribbon.childElementCount > parts.length) ribbon.lastChild.remove();
+      parts.forEach(([cls, label, title, left, width], i) => {
+        const seg = ribbon.children[i] || ribbon.appendChild(el("span", {}));
+        if (seg.className !== cls) seg.className = cls;
+        put(seg, label);
+        if (seg.title !== title) seg.title = title;
+        if (seg.style.left !== left + "%") seg.style.left = left + "%";
+        if (seg.style.width !== width + "%") seg.style.width = width + "%";
+      });
+    });
+    while (lanes.childElementCount > t.lanes.length) lanes.lastChild.remove();
+    put($("from"), t.from + " s");
+    put($("to"), t.to + " s");
   }
 
   // --- the log lines ---
@@ -389,6 +457,9 @@
     liveLines.push(...added);
     if (liveLines.length > KEEP_LINES) liveLines.splice(0, liveLines.length - KEEP_LINES);
     if (past) return;
+    // Off screen, the box is left as it is and filled when it comes into view: an idle cluster at
+    // 1x writes some 200 lines a second, and making their rows was most of an idle page's work.
+    if (!linesInView) { linesBehind = true; return; }
     const box = $("lines");
     box.append(...added.map(lineRow));
     while (box.childElementCount > KEEP_LINES) box.firstElementChild.remove();
@@ -396,8 +467,15 @@
     if (atBottom) requestAnimationFrame(() => { box.scrollTop = box.scrollHeight; });
   }
 
+  let linesInView = true, linesBehind = false;
+  new IntersectionObserver(entries => {
+    linesInView = entries[entries.length - 1].isIntersecting;
+    if (linesInView && linesBehind && !past) showLines(liveLines);
+  }).observe($("lines"));
+
   // The box's lines all replaced: the live run's on coming back to it, or those up to a moment of the past.
   function showLines(lines) {
+    linesBehind = false;
     const box = $("lines");
     box.replaceChildren(...lines.map(lineRow));
     requestAnimationFrame(() => { box.scrollTop = box.scrollHeight; });
@@ -412,8 +490,8 @@
 
   const op = $("kv-op");
   function showFields() {
-    $("kv-value").hidden = op.value === "get";
-    $("kv-compare").hidden = op.value !== "cas";
+    set($("kv-value"), "hidden", op.value === "get");
+    set($("kv-compare"), "hidden", op.value !== "cas");
   }
   op.addEventListener("change", showFields);
   showFields();
@@ -461,16 +539,17 @@
     clock = c;
     stats.clusterMs = c.timeMs;
     clockAt = performance.now();
-    $("pause").textContent = c.paused ? "Resume" : "Pause";
+    put($("pause"), c.paused ? "Resume" : "Pause");
     $("pause").classList.toggle("paused", c.paused);
-    for (const id of ["step-timer", "step-message", "step-10"]) $(id).disabled = !c.paused;
-    $("clock-state").textContent = c.paused ? "paused" : c.speed < 1 ? `at 1/${Math.round(1 / c.speed)}×` : "";
+    for (const id of ["step-timer", "step-message", "step-10"]) set($(id), "disabled", !c.paused);
+    put($("clock-state"), c.paused ? "paused" : c.speed < 1 ? `at 1/${Math.round(1 / c.speed)}×` : "");
     if (document.activeElement !== $("speed")) {
       const opt = [...$("speed").options].find(o => Math.abs(Number(o.value) - c.speed) < 1e-9);
       if (opt) $("speed").value = opt.value;
     }
-    // In the past the ring stands still; the clock's own time still says where the live run is.
-    if (past) showClusterTime(c.timeMs);
+    // The time of the update, exactly (in the past too: the clock's time is the live run's).
+    showClusterTime(c.timeMs);
+    askFrame();
     showTravel();
   }
 
@@ -480,8 +559,8 @@
     const sent = m.sent;
     if (sentBefore) {
       const d = k => sent[k] - sentBefore[k];
-      $("msg-summary").textContent = `sent since the last update: ${d("heartbeats")} heartbeats, ${d("appendEntries")} AppendEntries with entries, ${d("requestVote")} RequestVote`
-        + ` · drawn: ${m.shown.length}` + (m.notShown ? ` (${m.notShown} more not drawn)` : "") + (clock && clock.speed === 1 && !clock.paused ? " · at 1× most are over before the page sees them: slow down to watch them" : "");
+      put($("msg-summary"), `sent since the last update: ${d("heartbeats")} heartbeats, ${d("appendEntries")} AppendEntries with entries, ${d("requestVote")} RequestVote`
+        + ` · drawn: ${m.shown.length}` + (m.notShown ? ` (${m.notShown} more not drawn)` : "") + (clock && clock.speed === 1 && !clock.paused ? " · at 1× most are over before the page sees them: slow down to watch them" : ""));
     }
     sentBefore = sent;
   }
@@ -510,17 +589,18 @@
   // The bar: the seed, the slider over the run so far (its end the live time while live), the buttons.
   function showTravel() {
     if (!clock) return;
-    $("tt-seed").textContent = "seed " + clock.seed;
-    $("tt-seed").title = `run ${clock.run} of this playground: the same seed and the same inputs make the same run`;
-    slider.max = clock.endMs;
-    slider.disabled = clock.endMs <= 0;
+    put($("tt-seed"), "seed " + clock.seed);
+    set($("tt-seed"), "title", `run ${clock.run} of this playground: the same seed and the same inputs make the same run`);
+    set(slider, "max", String(clock.endMs));
+    set(slider, "disabled", clock.endMs <= 0);
+    // While live the thumb stays at the end, which is now; the moment's field is empty ("now").
     if (!past) {
       slider.value = clock.endMs;
-      if (document.activeElement !== $("tt-at")) $("tt-at").value = clock.timeMs.toFixed(1);
+      if (document.activeElement !== $("tt-at")) $("tt-at").value = "";
     }
-    $("tt-end").textContent = secs(clock.endMs, 1);
-    $("tt-continue").disabled = past === null || last === liveLast || !liveLast || !liveLast.canControl;
-    $("tt-now").disabled = past === null;
+    put($("tt-end"), secs(clock.endMs, 1));
+    set($("tt-continue"), "disabled", past === null || last === liveLast || !liveLast || !liveLast.canControl);
+    set($("tt-now"), "disabled", past === null);
     if (past) {
       const at = last && last !== liveLast ? last.clock.timeMs : null;
       $("past-banner").textContent = at === null ? `Fetching the cluster as it was at ${secs(past.atMs, 3)}…`
@@ -540,7 +620,7 @@
       past = { atMs: at };
       document.body.classList.add("past");
       for (const id of ["partition-run", "heal", "kv-run"]) $(id).disabled = true;
-      $("past-banner").hidden = false;
+      set($("past-banner"), "hidden", false);
     }
     past.atMs = at;
     slider.value = at;
@@ -591,7 +671,7 @@
     clearTimeout(askTimer);
     document.body.classList.remove("past");
     for (const id of ["partition-run", "heal", "kv-run"]) $(id).disabled = false;
-    $("past-banner").hidden = true;
+    set($("past-banner"), "hidden", true);
     showLines(liveLines);
     if (draw && liveLast) {
       showMessageSummary(liveLast.messages);
@@ -646,7 +726,7 @@
   const events = new EventSource("/api/events");
   events.addEventListener("open", () => {
     $("live").textContent = "live";
-    $("live").className = "";
+    set($("live"), "className", "");
     // A new stream starts from scratch: its first update carries every log and store whole.
     startOver();
   });
@@ -663,7 +743,7 @@
     lastRun = s.clock.run;
     s.timeMs = s.clock.timeMs;        // the cluster time the update describes: its timers run on from there
     liveLast = s;
-    $("size").textContent = s.servers + " servers";
+    put($("size"), s.servers + " servers");
     // A client who may only watch (--watch-only, from another machine) is not shown controls that would be refused.
     document.body.classList.toggle("watch-only", !s.canControl);
     if (document.activeElement !== $("unreliable")) $("unreliable").checked = s.network === "unreliable";

@@ -131,17 +131,22 @@
   }
 
   // The timers and messages of view as at cluster time now: a timer has run on by now - view.timeMs
-  // since the view was taken, and a message has moved on its way by as much.
+  // since the view was taken (at most opts.timerAheadMs, a number or a function of the server's
+  // card: a view that is not of every event cannot see a timer restarted since), and a message has
+  // moved on its way by as much.
   function drawLive(svgEl, view, now, opts) {
     const r = ringOf(svgEl);
     if (svgEl.lastChild !== r.live) svgEl.append(r.live);
     const selectedMsg = opts && opts.selectedMsg !== undefined ? opts.selectedMsg : null;
+    const aheadOf = !opts || opts.timerAheadMs === undefined ? () => Infinity
+      : typeof opts.timerAheadMs === "function" ? opts.timerAheadMs : () => opts.timerAheadMs;
     const n = view.servers;
     const keys = [];
     for (const c of view.cards) {
       if (c.timerMs === undefined || c.timerMs === null || !c.timeoutMs || c.status === "crashed") continue;
       const p = ringPoint(c.id, n);
-      const elapsed = Math.min(c.timerMs + (view.timeMs === undefined ? 0 : now - view.timeMs), c.timeoutMs);
+      const ahead = Math.min(view.timeMs === undefined ? 0 : now - view.timeMs, aheadOf(c));
+      const elapsed = Math.min(c.timerMs + ahead, c.timeoutMs);
       setAttrs(liveShape(r, "track" + c.id, () => svg("circle", { class: "timer-track" })), { cx: p.x, cy: p.y, r: 36 });
       setAttrs(liveShape(r, "timer" + c.id, () => svg("path", { "data-server": c.id })),
         { d: arc(p, 36, elapsed / c.timeoutMs), class: "timer" + (elapsed >= c.timeoutMs ? " late" : "") });
@@ -202,7 +207,7 @@
   function drawLogs(boxEl, view, logs, opts) {
     const selected = opts && opts.selected !== undefined ? opts.selected : null;
     const commands = opts && opts.commands;
-    boxEl.classList.add("cv-logs");
+    if (!boxEl.classList.contains("cv-logs")) boxEl.classList.add("cv-logs");
     const width = Math.max(boxEl.clientWidth - 110, CELL * 8);
     const slots = Math.floor(width / CELL);
     const longest = Math.max(0, ...view.cards.map(c => (logs[c.id] || []).length));
