@@ -18,7 +18,7 @@ namespace RaftPlayground;
 public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
 {
     /// <summary>
-    /// Set to a folder, the ring-and-logs test saves the README's screenshots there as it goes
+    /// Set to a folder, the tests that take the README's screenshots save them there as they go
     /// (Tools/RaftPlayground/screenshots.sh sets it to Tools/RaftPlayground/screenshots).
     /// </summary>
     public const string ScreenshotsVariable = "RAFTPLAYGROUND_SCREENSHOTS";
@@ -368,6 +368,259 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         driver.FindElement(By.CssSelector("#speed option[value='1']")).Click();
         await api.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
     }
+
+    [Fact]
+    public async Task PageTimeTravelsToTheFirstElectionAndContinuesFromThere()
+    {
+        BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        using SharedBrowser.Turn turn = await shared.TakeAsync(browser);
+        await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 5, Port = 0, KvPortBase = 0, Seed = 5, StartPaused = true });
+        using var api = new ApiClient(p.Address);
+
+        ChromeDriver driver = turn.Driver;
+        SetViewport(driver, 1600, 1000);
+        driver.Navigate().GoToUrl(p.Address);
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
+        wait.Message = "the page never showed seed 5, paused";
+        wait.Until(d => d.FindElement(By.Id("tt-seed")).Text == "seed 5" && d.FindElement(By.Id("clock-state")).Text == "paused");
+
+        // Stepped on until the first leader; the page follows.
+        ServerView? first = null;
+        for (int i = 0; i < 30 && first is null; i++)
+        {
+            (await api.PostAsync("clock/step", new { ms = 100 })).Status.Should().Be(200);
+            first = (await api.StateAsync()).Cards.FirstOrDefault(c => c.Role == "Leader");
+        }
+        first.Should().NotBeNull("a leader is elected within 3 s of cluster time");
+        wait.Message = "the page never showed the first leader on the ring";
+        wait.Until(d => Shown.Read(d).Servers.Any(v => v.Id == first!.Id && v.Role == "Leader"));
+
+        // A moment of the first election, found through the API: a candidate, and its RequestVotes on their way.
+        int at = await CandidateMomentAsync(api);
+
+        // The slider moved back there with the keyboard, a ms a key: the page draws that moment.
+        IWebElement slider = driver.FindElement(By.Id("tt-slider"));
+        slider.SendKeys(Keys.Home);
+        slider.SendKeys(string.Concat(Enumerable.Repeat(Keys.ArrowRight, at)));
+        string moment = (at / 1000.0).ToString("0.000", CultureInfo.InvariantCulture) + " s";
+        wait.Message = $"the page never drew the cluster as it was at {moment}";
+        wait.Until(d =>
+        {
+            IWebElement banner = d.FindElement(By.Id("past-banner"));
+            Shown s = Shown.Read(d);
+            return banner.Displayed && banner.Text.Contains($"as it was at {moment}", StringComparison.Ordinal)
+                && s.Servers.Any(v => v.Role == "Candidate")
+                && d.FindElements(By.CssSelector("#ring g.message[data-stage=sending] circle.msg.rv")).Count > 0
+                && d.FindElements(By.CssSelector("#cards .card[data-role=Candidate]")).Count == 1;
+        });
+        driver.FindElement(By.Id("past-banner")).Text.Should().Contain("the live run is at");
+        output.WriteLine($"at {at} ms: {driver.FindElement(By.Id("past-banner")).Text}");
+        FitsTheWindow(driver, "in the past, under its banner");
+        Screenshot(driver, "time-travel.png");
+
+        // Continue from here: a new run, paused at that moment, drawn live again.
+        driver.FindElement(By.Id("tt-continue")).Click();
+        wait.Message = $"the page never came back live, paused at {at} ms";
+        wait.Until(d => !d.FindElement(By.Id("past-banner")).Displayed
+            && d.FindElement(By.Id("clock-state")).Text == "paused"
+            && d.FindElement(By.Id("cluster-time")).Text == $"{at}.0 ms"
+            && d.FindElement(By.Id("notice")).Text.StartsWith($"continuing from {at} ms", StringComparison.Ordinal));
+        (await api.StateAsync()).Clock.Should().Match<ClockView>(c => c.TimeMs == at && c.Paused && c.Run == 2);
+
+        // At 1/20 from there, the election ends as it did: the same seed and inputs make the same run.
+        driver.FindElement(By.CssSelector("#speed option[value='0.05']")).Click();
+        wait.Message = "the page never said it runs at 1/20";
+        wait.Until(d => d.FindElement(By.Id("clock-state")).Text == "paused" && Math.Abs((double)((IJavaScriptExecutor)d).ExecuteScript("return Number(document.getElementById('speed').value)")! - 0.05) < 1e-9);
+        driver.FindElement(By.Id("pause")).Click();
+        wait.Message = "no leader appeared on the page after resuming at 1/20";
+        ShownServer leader = wait.Until(d => Shown.Read(d).Servers.FirstOrDefault(v => v.Role == "Leader"))!;
+        leader.Should().Be(new ShownServer(first!.Id, first.Term, "Leader"), "the run from the fork is the run it was forked from");
+        driver.FindElement(By.Id("clock-state")).Text.Should().Be("at 1/20×");
+    }
+
+    [Fact]
+    public async Task PageServerMenuCrashesAndPicksTheConsolesServer()
+    {
+        BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        using SharedBrowser.Turn turn = await shared.TakeAsync(browser);
+        await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 5, Port = 0, KvPortBase = 0 });
+
+        ChromeDriver driver = turn.Driver;
+        SetViewport(driver, 1600, 1000);
+        driver.Navigate().GoToUrl(p.Address);
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(100) };
+        wait.Message = "the ring never showed a leader";
+        ShownServer leader = wait.Until(d => Shown.Read(d).Servers.SingleOrDefault(v => v.Role == "Leader"))!;
+
+        // No server selected, no menu; the leader clicked, its menu offers what a running server can undergo.
+        driver.FindElement(By.Id("server-menu")).Displayed.Should().BeFalse();
+        ClickServer(wait, leader.Id);
+        wait.Message = $"the details never showed server {leader.Id}'s menu";
+        wait.Until(d => d.FindElement(By.Id("details-title")).Text == $"Server {leader.Id}" && d.FindElement(By.Id("server-menu")).Displayed);
+        MenuButtons(driver).Should().Equal("Crash", "Disconnect", "Send console requests here");
+
+        driver.FindElement(By.CssSelector("#server-menu button[data-action=crash]")).Click();
+        wait.Message = $"server {leader.Id} never showed as crashed after its menu's Crash";
+        wait.Until(d => d.FindElement(By.Id($"server-{leader.Id}")).GetDomAttribute("data-status") == "crashed"
+            && d.FindElement(By.CssSelector($"#ring .server[data-id='{leader.Id}'] .role")).Text == "crashed");
+        ShouldBeDead(driver, $"server-{leader.Id}");
+        wait.Message = "the crashed server's menu never offered Restart alone";
+        wait.Until(d => MenuButtons(d).SequenceEqual(["Restart", "Send console requests here"]));
+
+        // Another server picked for the console: a Put goes there first, and its answer says so.
+        int other = (leader.Id + 2) % 5;
+        ClickServer(wait, other);
+        wait.Message = $"the details never showed server {other}'s menu";
+        wait.Until(d => d.FindElement(By.Id("details-title")).Text == $"Server {other}" && MenuButtons(d).Contains("Crash"));
+        driver.FindElement(By.Id("send-here")).Click();
+        driver.FindElement(By.Id("kv-server")).GetDomProperty("value").Should().Be($"{other}", "the console's picker names the server");
+        Put(driver, "moon", "io");
+        driver.FindElement(By.CssSelector("#kv-results li")).Text.Should().MatchRegex($@"^Put\(moon, io\) to S{other} first … was \(no such key\) · server \d · [\d.]+ ms of cluster time$");
+    }
+
+    [Fact]
+    public async Task PageFits1600x1000()
+    {
+        BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        using SharedBrowser.Turn turn = await shared.TakeAsync(browser);
+        await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 5, Port = 0, KvPortBase = 0, Seed = 5 });
+
+        ChromeDriver driver = turn.Driver;
+        SetViewport(driver, 1600, 1000);
+        driver.Navigate().GoToUrl(p.Address);
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(100) };
+        wait.Message = "the ring never showed a leader";
+        ShownServer leader = wait.Until(d => Shown.Read(d).Servers.SingleOrDefault(v => v.Role == "Leader"))!;
+
+        // As a learner would leave it: a few entries in the logs, the leader's state and menu beside the ring.
+        Put(driver, "planet", "mars");
+        Put(driver, "moon", "io");
+        ClickServer(wait, leader.Id);
+        wait.Message = "the leader's details and menu never showed";
+        wait.Until(d => d.FindElement(By.Id("server-menu")).Displayed && d.FindElement(By.Id("progress")).Displayed);
+        wait.Message = "the logs never showed the two Puts";
+        wait.Until(d => Shown.Read(d).Rows.All(r => r.Cells.Count >= 2));
+        FitsTheWindow(driver, "live, a leader selected");
+        Screenshot(driver, "fit-1600x1000.png");
+    }
+
+    [Fact]
+    public async Task PageDrawsAReplyOnItsWayBack()
+    {
+        BrowserSetup browser = HeadlessBrowser.FindOrSkip();
+        using SharedBrowser.Turn turn = await shared.TakeAsync(browser);
+        await using var p = await Playground.StartAsync(new PlaygroundOptions { Servers = 5, Port = 0, KvPortBase = 0, Seed = 5, StartPaused = true });
+        using var api = new ApiClient(p.Address);
+
+        ChromeDriver driver = turn.Driver;
+        SetViewport(driver, 1600, 1000);
+        driver.Navigate().GoToUrl(p.Address);
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
+
+        // Paused and stepped a ms at a time until a reply is half way: sent back before now, due after it.
+        MessageView? reply = null;
+        PlaygroundState state = await api.StateAsync();
+        for (int i = 0; i < 600 && reply is null; i++)
+        {
+            (await api.PostAsync("clock/step", new { ms = 1 })).Status.Should().Be(200);
+            state = await api.StateAsync();
+            double now = state.Clock.TimeMs;
+            reply = state.Messages.Shown.FirstOrDefault(m => m.Stage == "replying" && m.RepliedMs is double r && m.DueMs is double due
+                && (now - r) / (due - r) is > 0.1 and < 0.9);
+        }
+        reply.Should().NotBeNull("within 600 ms of cluster time some reply is on its way back at a whole ms");
+        double f = (state.Clock.TimeMs - reply!.RepliedMs!.Value) / (reply.DueMs!.Value - reply.RepliedMs.Value);
+        output.WriteLine(FormattableString.Invariant($"at {state.Clock.TimeMs} ms: #{reply.Id} {reply.Method} reply {reply.To} → {reply.From}, replied at {reply.RepliedMs} ms, due {reply.DueMs} ms: {f:0.00} of the way"));
+
+        // On the page, its dot is on the link, past the edge of the server that replied and short of the other's.
+        wait.Message = $"the page never drew the reply to message {reply.Id} on its way";
+        var (dot, replier, asker) = wait.Until(d =>
+        {
+            var shape = d.FindElements(By.CssSelector($"#ring g.message[data-msg='{reply.Id}'][data-stage=replying] circle.msg.reply"));
+            return shape.Count == 1 && d.FindElement(By.Id("cluster-time")).Text == FormattableString.Invariant($"{state.Clock.TimeMs:0.0} ms")
+                ? new Dot(Point(shape[0], "cx", "cy"), Centre(d, reply.To), Centre(d, reply.From)) : null;
+        })!;
+        double length = Distance(replier, asker);
+        double along = ((dot.X - replier.X) * (asker.X - replier.X) + (dot.Y - replier.Y) * (asker.Y - replier.Y)) / length;
+        double off = Math.Abs((dot.X - replier.X) * (asker.Y - replier.Y) - (dot.Y - replier.Y) * (asker.X - replier.X)) / length;
+        output.WriteLine(FormattableString.Invariant($"dot at ({dot.X:0.0}, {dot.Y:0.0}), {along:0.0} of {length:0.0} px from S{reply.To} to S{reply.From}, {off:0.00} px off the line"));
+        off.Should().BeLessThan(0.5, "the reply travels along the link");
+        // A server's circle is 31 px across, and a dot sets out 38 px from its centre.
+        along.Should().BeGreaterThan(38.5, "the reply has left the server that replied").And.BeLessThan(length - 38.5, "the reply has not reached the server that asked");
+        double expected = 38 + (length - 76) * f;
+        along.Should().BeApproximately(expected, 2, "it is {0:0.00} of the way at the page's cluster time", f);
+    }
+
+    /// <summary>The first whole ms (from the API's states of the past) at which a server is a candidate with a RequestVote on its way.</summary>
+    private static async Task<int> CandidateMomentAsync(ApiClient api)
+    {
+        var json = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        async Task<PlaygroundState> At(int ms) =>
+            (await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<PlaygroundState>(api.Http, $"api/state?atMs={ms}", json, TestContext.Current.CancellationToken))!;
+        // Every 10 ms until the first term begins, then each ms of the 10 before and after.
+        int t = 0;
+        while ((await At(t)).Cards.All(c => c.Term == 0))
+        {
+            t += 10;
+        }
+        for (int ms = Math.Max(0, t - 10); ms <= t + 10; ms++)
+        {
+            PlaygroundState s = await At(ms);
+            if (s.Cards.Any(c => c.Role == "Candidate") && s.Messages.Shown.Any(m => m.Method == "RequestVote" && m.Stage == "sending" && m.DueMs > ms))
+            {
+                return ms;
+            }
+        }
+        throw new InvalidOperationException($"no moment from {t - 10} to {t + 10} ms had a candidate with a RequestVote on its way");
+    }
+
+    /// <summary>The labels of the selected server's menu's buttons that show.</summary>
+    private static IReadOnlyList<string> MenuButtons(IWebDriver d) =>
+        [.. d.FindElements(By.CssSelector("#server-menu button")).Where(b => b.Displayed).Select(b => b.Text)];
+
+    /// <summary>Sizes the window so that the page's viewport is <paramref name="width"/> by <paramref name="height"/> (a headless window's frame takes some).</summary>
+    private static void SetViewport(ChromeDriver driver, int width, int height)
+    {
+        driver.Manage().Window.Size = new Size(width, height);
+        var inner = (IReadOnlyCollection<object>)driver.ExecuteScript("return [window.innerWidth, window.innerHeight]")!;
+        int w = Convert.ToInt32(inner.First(), CultureInfo.InvariantCulture), h = Convert.ToInt32(inner.Last(), CultureInfo.InvariantCulture);
+        driver.Manage().Window.Size = new Size(2 * width - w, 2 * height - h);
+    }
+
+    /// <summary>
+    /// That the page at the top, unscrolled, shows the controls, the ring, every log row, the
+    /// selected server's details and menu, and the console: their bottoms within the window.
+    /// </summary>
+    private void FitsTheWindow(ChromeDriver driver, string when)
+    {
+        var box = (Dictionary<string, object>)driver.ExecuteScript("""
+            const bottom = id => document.getElementById(id).getBoundingClientRect().bottom;
+            return { scrollY: window.scrollY, height: window.innerHeight, width: window.innerWidth,
+                     travel: bottom("travel"), partition: bottom("partition"), ring: bottom("ring"), logRows: bottom("log-rows"),
+                     details: bottom("details"), menu: bottom("server-menu"), kvForm: bottom("kv-form") };
+            """)!;
+        double Get(string key) => Convert.ToDouble(box[key], CultureInfo.InvariantCulture);
+        output.WriteLine($"{when}: " + string.Join(", ", box.Select(kv => FormattableString.Invariant($"{kv.Key} {Convert.ToDouble(kv.Value, CultureInfo.InvariantCulture):0}"))));
+        Get("width").Should().Be(1600);
+        Get("height").Should().Be(1000);
+        Get("scrollY").Should().Be(0);
+        foreach (string part in new[] { "travel", "partition", "ring", "logRows", "details", "menu", "kvForm" })
+        {
+            Get(part).Should().BeLessThanOrEqualTo(1000, $"the bottom of {part} shows in a 1600x1000 window {when}");
+        }
+    }
+
+    /// <summary>The point an element's two attributes give (an SVG circle's centre).</summary>
+    private static PointF Point(IWebElement e, string x, string y) =>
+        new(float.Parse(e.GetDomAttribute(x)!, CultureInfo.InvariantCulture), float.Parse(e.GetDomAttribute(y)!, CultureInfo.InvariantCulture));
+
+    /// <summary>Server <paramref name="id"/>'s centre on the ring.</summary>
+    private static PointF Centre(IWebDriver d, int id) => Point(d.FindElement(By.CssSelector($"#ring .server[data-id='{id}'] circle.body")), "cx", "cy");
+
+    /// <summary>A message's dot, and the centres of the servers at either end of its way.</summary>
+    private sealed record Dot(PointF At, PointF From, PointF To);
+
+    private static double Distance(PointF a, PointF b) => Math.Sqrt(((a.X - b.X) * (a.X - b.X)) + ((a.Y - b.Y) * (a.Y - b.Y)));
 
     /// <summary>Crashes the leader from its card, and times (in real and in the page's cluster time) until the page shows another leader.</summary>
     private static (double WallMs, double ClusterMs) TimeElection(ChromeDriver driver, WebDriverWait wait)
