@@ -632,7 +632,16 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         var watch = System.Diagnostics.Stopwatch.StartNew();
         leader.FindElement(By.CssSelector("button[data-action=crash]")).Click();
         wait.Message = $"no leader other than {id} showed on the page";
-        wait.Until(d => d.FindElements(By.CssSelector("#cards .card[data-role=Leader][data-status=connected]")).Any(c => c.GetDomAttribute("id") != id));
+        try
+        {
+            wait.Until(d => d.FindElements(By.CssSelector("#cards .card[data-role=Leader][data-status=connected]")).Any(c => c.GetDomAttribute("id") != id));
+        }
+        catch (WebDriverTimeoutException e)
+        {
+            // What the page said of the crash, and what its cards show.
+            string cards = string.Join("; ", driver.FindElements(By.CssSelector("#cards .card")).Select(c => $"{c.GetDomAttribute("id")} {c.GetDomAttribute("data-role")} {c.GetDomAttribute("data-status")}"));
+            throw new WebDriverTimeoutException($"{e.Message}; the notice: '{driver.FindElement(By.Id("notice")).Text}'; the cards: {cards}; cluster time {driver.FindElement(By.Id("cluster-time")).Text}", e);
+        }
         return (watch.Elapsed.TotalMilliseconds, ClusterTime(driver) - cluster0);
     }
 
