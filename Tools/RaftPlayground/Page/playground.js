@@ -74,14 +74,18 @@
 
   // --- drawn every frame over the ring: each follower's election timer, each message on its way ---
 
+  // Whether the state drawn stands still at its moment: one of the past (also while, after
+  // "Continue from here", the new run's first update is awaited).
+  const still = () => past !== null || waitingForRun !== null;
+
   function drawLive() {
     if (!last) return;
     // A state of the past stands still at its moment; the live one runs on from its update.
-    const now = past ? last.timeMs : clusterNow();
+    const now = still() ? last.timeMs : clusterNow();
     ClusterView.drawLive($("ring"), last, now, { selectedMsg: selectedMsg && selectedMsg.id, timerAheadMs });
     // Slowed, the time moves on every frame; at 1/2 and faster, four times a second is all anyone
     // reads (and each change of text lays the page out again).
-    if (!past && (clock.speed < 0.5 || performance.now() - clockShownAt >= 250)) showClusterTime(now);
+    if (!still() && (clock.speed < 0.5 || performance.now() - clockShownAt >= 250)) showClusterTime(now);
   }
   // A follower that hears from a leader has its election timer restarted with every heartbeat, 50 ms
   // apart, which the page does not see between two updates (250 ms of cluster time at 1×): its
@@ -126,7 +130,7 @@
   function frame(t) {
     frameAsked = false;
     if (!last || !clock) return;
-    if (!past && !clock.paused) {
+    if (!still() && !clock.paused) {
       const gap = 1000 / (clock.speed >= 0.5 ? 10 : 30);
       if (t - drawnAt < gap - 2) {
         askFrameIn(drawnAt + gap - 2 - t);
@@ -583,7 +587,8 @@
   // --- time travel: the cluster as it was at a moment of this run, and a new run from there ---
 
   const slider = $("tt-slider");
-  const secs = (ms, digits) => (ms / 1000).toFixed(digits) + " s";
+  // Seconds, to the ms (to the tenth of one for a moment typed so).
+  const secs = (ms, digits) => (ms / 1000).toFixed(digits === 3 && !Number.isInteger(ms) ? 4 : digits) + " s";
   let waitingForRun = null;         // after "Continue from here": the old run, whose updates are no longer drawn
 
   // The bar: the seed, the slider over the run so far (its end the live time while live), the buttons.
@@ -603,10 +608,10 @@
     set($("tt-now"), "disabled", past === null);
     if (past) {
       const at = last && last !== liveLast ? last.clock.timeMs : null;
-      $("past-banner").textContent = at === null ? `Fetching the cluster as it was at ${secs(past.atMs, 3)}…`
+      put($("past-banner"), at === null ? `Fetching the cluster as it was at ${secs(past.atMs, 3)}…`
         : `The past: the cluster as it was at ${secs(at, 3)} — the live run is at ${secs(clock.timeMs, 1)}.`
           + (past.atMs !== at ? " Fetching " + secs(past.atMs, 3) + "…" : "")
-          + " The controls act on the live run: Back to now, or Continue from here (the later past is dropped).";
+          + " The controls act on the live run: Back to now, or Continue from here (the later past is dropped).");
     }
   }
 
@@ -680,7 +685,12 @@
     showTravel();
   }
 
-  slider.addEventListener("input", () => travelTo(Number(slider.value)));
+  // The slider's right end is now: dragged back there, the page is live again.
+  slider.addEventListener("input", () => {
+    const ms = Number(slider.value);
+    if (ms >= clock.endMs - 1) backToNow(true);
+    else travelTo(ms);
+  });
   $("tt-at").addEventListener("change", () => {
     const ms = Number($("tt-at").value);
     if (Number.isFinite(ms)) travelTo(ms);
