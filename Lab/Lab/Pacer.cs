@@ -56,6 +56,9 @@ public sealed class Pacer
     /// <summary>Set by the simulation it paces: wakes its loop when the pacer changes.</summary>
     internal Action? Wake { get; set; }
 
+    /// <summary>Set by the simulation it paces: where its clock stands now (ticks), readable from any thread.</summary>
+    internal Func<long>? Progress { get; set; }
+
     /// <summary>Cluster time per real time: 1 is real time, 0.02 is 1/50 of it.</summary>
     public double Speed
     {
@@ -93,12 +96,23 @@ public sealed class Pacer
     /// <summary>The pacer's cluster time: how far the run may go now (it may lag a moment behind, doing the work due).</summary>
     public TimeSpan Now => TimeSpan.FromTicks(Limit());
 
-    /// <summary>Stops cluster time where it stands. Pausing a paused pacer does nothing.</summary>
+    /// <summary>
+    /// Stops cluster time where the run stands: at the simulation's clock, if it lags behind the
+    /// pacer (a busy machine), so that nothing more happens once paused. Pausing a paused pacer does nothing.
+    /// </summary>
     public void Pause()
     {
         lock (_mu)
         {
+            if (_paused)
+            {
+                return;
+            }
             Reanchor();
+            if (Progress is { } progress)
+            {
+                _anchorCluster = Math.Min(_anchorCluster, progress());
+            }
             _paused = true;
         }
         Wake?.Invoke();

@@ -97,6 +97,7 @@ public sealed class Simulation
         if (pacer is not null)
         {
             pacer.Wake = () => _posted.Release();
+            pacer.Progress = () => Clock.Timestamp;
         }
         _seeds = new Random(seed);
         _owner = Thread.CurrentThread;
