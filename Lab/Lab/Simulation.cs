@@ -97,12 +97,15 @@ public sealed class Simulation
         if (pacer is not null)
         {
             pacer.Wake = () => _posted.Release();
-            pacer.Progress = () => Clock.Timestamp;
         }
         _seeds = new Random(seed);
         _owner = Thread.CurrentThread;
         Context = new SimulationContext(this);
         Clock = new VirtualClock(this);
+        if (pacer is not null)
+        {
+            pacer.Progress = () => Clock.Timestamp;
+        }
         TimeLimit = timeLimit ?? DefaultTimeLimit;
     }
 
