@@ -83,6 +83,40 @@ public sealed class TimeTravelTests
         Essence(await api.StateAsync()).Should().Be(Essence(at700));
     }
 
+    /// <summary>"Time out now" on a follower: within a tick it stands for election in a higher term; a leader refuses; a fork replays it.</summary>
+    [Fact]
+    public async Task TestTimeOutNowStartsAnElection()
+    {
+        await using var p = await StartAsync(5);
+        using var api = new ApiClient(p.Address);
+        await StepAsync(api, 1500);
+        ServerView leader = (await api.StateAsync()).Cards.Single(c => c.Role == "Leader");
+        int follower = (leader.Id + 1) % 5;
+
+        var (status, body) = await api.PostAsync($"servers/{leader.Id}/timeout");
+        status.Should().Be(409, body.ToString());
+        body.GetProperty("error").GetString().Should().Contain("a leader runs no election timer");
+        (status, body) = await api.PostAsync($"servers/{follower}/timeout");
+        status.Should().Be(200, body.ToString());
+
+        var (s, b) = await api.PostAsync("clock/step", new { to = "timer" });
+        for (int i = 0; i < 5 && !b.GetProperty("message").GetString()!.Contains($"S{follower}'s election timer ran out", StringComparison.Ordinal); i++)
+        {
+            (s, b) = await api.PostAsync("clock/step", new { to = "timer" });
+        }
+        b.GetProperty("message").GetString().Should().Contain($"S{follower}'s election timer ran out: S{follower} stands for term {leader.Term + 1}");
+        PlaygroundState after = await api.StateAsync();
+        after.Clock.TimeMs.Should().BeLessThanOrEqualTo(1510, "a follower's ticker looks every 10 ms");
+        await StepAsync(api, 300);
+        PlaygroundState later = await api.StateAsync();
+        later.Cards.Should().OnlyContain(c => c.Term > leader.Term, "the election went on in a higher term");
+
+        // Back to the moment of the time-out (an input at 1,500 ms is kept by a fork to 1,500 ms), and on again.
+        (await api.PostAsync("clock/fork", new { atMs = 1500 })).Status.Should().Be(200);
+        await StepAsync(api, later.Clock.TimeMs - 1500);
+        Essence(await api.StateAsync()).Should().Be(Essence(later), "the time-out is an input of the run, replayed at its moment");
+    }
+
     [Fact]
     public async Task TestDownloadedRecordingReplaysToTheSameState()
     {

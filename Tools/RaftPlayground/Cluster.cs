@@ -75,6 +75,9 @@ public sealed class Cluster
     /// <summary>The services' HTTP, inside the simulation.</summary>
     private readonly SimulatedHttp _http;
 
+    /// <summary>Each server's clock (the run's, which "time out now" moves on for that server alone); kept across restarts.</summary>
+    private readonly ServerClock[] _clocks;
+
     /// <summary>Every service ever created, for the check that all their tasks ended.</summary>
     private readonly List<KvService> _everCreated = [];
 
@@ -101,6 +104,7 @@ public sealed class Cluster
         _status = new ServerStatus[_n];
         _group = new int[_n];
         _addrs = [.. kvAddrs];
+        _clocks = [.. Enumerable.Range(0, _n).Select(_ => new ServerClock(sim.Clock))];
     }
 
     public int Size => _n;
@@ -238,7 +242,7 @@ public sealed class Cluster
         if (role is ServerState.Follower or ServerState.Candidate && cm.ElectionTimeout > TimeSpan.Zero)
         {
             timeoutMs = cm.ElectionTimeout.TotalMilliseconds;
-            timerMs = Math.Round(Math.Min(Clock.GetElapsedTime(cm.ElectionResetEvent).TotalMilliseconds, timeoutMs.Value), 3);
+            timerMs = Math.Round(Math.Min(_clocks[id].GetElapsedTime(cm.ElectionResetEvent).TotalMilliseconds, timeoutMs.Value), 3);
         }
         // A leader's view of each follower: what it will send next, and what it knows the follower holds.
         if (role == ServerState.Leader)
@@ -311,7 +315,7 @@ public sealed class Cluster
         bool leads = st.State == CMState.Leader && !dead;
         return new Lab.ServerView(dead ? "Dead" : st.State.ToString(), st.CurrentTerm, st.VotedFor, status.ToString().ToLowerInvariant(),
             [.. st.Log.Select(e => (e.Term, e.Command))], st.CommitIndex, st.LastApplied, leads ? st.NextIndex : null, leads ? st.MatchIndex : null,
-            !dead && st.State is CMState.Follower or CMState.Candidate ? st.ElectionResetEvent : null, st.ElectionTimeout);
+            !dead && st.State is CMState.Follower or CMState.Candidate ? st.ElectionResetEvent - _clocks[id].Offset : null, st.ElectionTimeout);
     }
 
     /// <summary>"Crashes" server <paramref name="id"/>: cuts it off, then shuts it down, KV API included. Its storage is kept.</summary>
@@ -345,6 +349,25 @@ public sealed class Cluster
         Relink();
         ready.SetResult();
         return $"server {id} restarted from its storage";
+    });
+
+    /// <summary>
+    /// Makes follower or candidate <paramref name="id"/>'s election timer run out now, as RaftScope's
+    /// "timeout" does: its clock moves on by what was left (see <see cref="ServerClock"/>), and its
+    /// next tick (within 10 ms) starts an election. 409 for a leader (it runs no election timer) or a crashed server.
+    /// </summary>
+    public Task<string> TimeoutNowAsync(int id) => ActAsync(id, "time out", () =>
+    {
+        Expect(id, s => s != ServerStatus.Crashed, "a crashed server runs no timer");
+        CMStatus st = _services[id].RaftServer.Status();
+        if (st.State == CMState.Leader)
+        {
+            throw new PlaygroundException(StatusCodes.Status409Conflict, $"server {id} is the leader: a leader runs no election timer");
+        }
+        TimeSpan left = st.ElectionTimeout - _clocks[id].GetElapsedTime(st.ElectionResetEvent);
+        _log.Write($"Time out {id}");
+        _clocks[id].RunOutElectionTimer(left);
+        return Task.FromResult($"server {id}'s election timer runs out now: it stands for election at its next tick");
     });
 
     /// <summary>Cuts server <paramref name="id"/> off from all its peers, both ways; it keeps running.</summary>
@@ -469,7 +492,7 @@ public sealed class Cluster
 
     private KvService NewService(int id, Task ready)
     {
-        var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log, Clock, _sim.NewRandom());
+        var service = new KvService(id, [.. Enumerable.Range(0, _n).Where(p => p != id)], _storage[id], ready, _log, _clocks[id], _sim.NewRandom());
         _network.SetConditions(id, Conditions());
         service.RaftServer.Proxy().Hook = _network.HookFor(id);
         lock (_mu)

@@ -19,7 +19,7 @@ public sealed record PlaygroundInput
 {
     public long AtTicks { get; init; }
 
-    /// <summary>crash, restart, disconnect, reconnect, partition, heal, network, drop, kv, http, scenario, scenario-stop.</summary>
+    /// <summary>crash, restart, disconnect, reconnect, timeout, partition, heal, network, drop, kv, http, scenario, scenario-stop.</summary>
     public required string Kind { get; init; }
 
     public int? Server { get; init; }
@@ -258,6 +258,7 @@ public sealed class ClusterRun
             case "restart": return await Cluster.RestartAsync(id);
             case "disconnect": return await Cluster.DisconnectAsync(id);
             case "reconnect": return await Cluster.ReconnectAsync(id);
+            case "timeout": return await Cluster.TimeoutNowAsync(id);
             case "partition": return await Cluster.PartitionAsync(input.Groups ?? []);
             case "heal": return await Cluster.HealAsync();
             case "network": return await Cluster.SetNetworkAsync(input.Unreliable == true);

@@ -106,9 +106,9 @@ public sealed partial class Playground
         {
             throw new PlaygroundException(StatusCodes.Status400BadRequest, $"'{id}' is not a server id: ids are 0 to {Run.Cluster.Size - 1}");
         }
-        if (action is not ("crash" or "restart" or "disconnect" or "reconnect"))
+        if (action is not ("crash" or "restart" or "disconnect" or "reconnect" or "timeout"))
         {
-            throw new PlaygroundException(StatusCodes.Status404NotFound, $"no action '{action}': use crash, restart, disconnect or reconnect");
+            throw new PlaygroundException(StatusCodes.Status404NotFound, $"no action '{action}': use crash, restart, disconnect, reconnect or timeout");
         }
         return (string)(await InputAsync(new PlaygroundInput { Kind = action, Server = i }))!;
     }

@@ -199,7 +199,8 @@
     set(menu, "hidden", !c);
     if (!c) return;
     menu.dataset.server = c.id;
-    const applies = { crash: c.status !== "crashed", restart: c.status === "crashed", disconnect: c.status === "connected", reconnect: c.status === "disconnected" };
+    const applies = { crash: c.status !== "crashed", restart: c.status === "crashed", disconnect: c.status === "connected", reconnect: c.status === "disconnected",
+      timeout: c.status !== "crashed" && c.role !== "Leader" };
     for (const b of menu.querySelectorAll("button[data-action]")) {
       set(b, "hidden", !applies[b.dataset.action]);
       set(b, "disabled", past !== null);
