@@ -485,14 +485,11 @@ public sealed class Simulation
         }
         // Everything due by the pacer's time is done: the clock stands there until the next timer
         // or input (reads see the time a learner sees), and whoever waits for this moment is told.
-        long idleAt = Math.Min(limit, Math.Min(due ?? long.MaxValue, scheduledAt));
-        Clock.AdvanceTo(idleAt);
+        // (Here the next timer and the next scheduled input are both past the pacer's time.)
+        Clock.AdvanceTo(limit);
         pacer.Reached(limit);
-        TimeSpan wait = pacer.WallUntil(Math.Min(due ?? long.MaxValue, scheduledAt));
-        if (due is null && scheduledAt == long.MaxValue)
-        {
-            wait = Timeout.InfiniteTimeSpan;
-        }
+        long wakeAt = Math.Min(due ?? long.MaxValue, scheduledAt);
+        TimeSpan wait = wakeAt == long.MaxValue ? Timeout.InfiniteTimeSpan : pacer.WallUntil(wakeAt);
         _posted.Wait(wait == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(Math.Clamp(Math.Ceiling(wait.TotalMilliseconds), 1, int.MaxValue)));
     }
 

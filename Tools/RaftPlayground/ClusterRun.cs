@@ -73,6 +73,9 @@ public sealed class ClusterRun
     /// <summary>The scenarios, run inside the simulation.</summary>
     private readonly Scenarios _scenarios;
 
+    /// <summary>The client that forwards outside requests to the services inside; made at the first.</summary>
+    private HttpClient? _forwarder;
+
     /// <summary>Set by <see cref="Stop"/>.</summary>
     private volatile bool _stopped;
 
@@ -284,7 +287,8 @@ public sealed class ClusterRun
         {
             throw new PlaygroundException(StatusCodes.Status404NotFound, $"no server {id}");
         }
-        using var http = new HttpClient(Http.Handler(), disposeHandler: true);
+        // One client for every forwarded request of the run (made on the simulation's thread, as all of it is).
+        HttpClient http = _forwarder ??= new HttpClient(Http.Handler(), disposeHandler: true);
         using var request = new HttpRequestMessage(new HttpMethod(method), new Uri($"http://{Cluster.KvAddrs[id]}{path}"))
         {
             Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),

@@ -172,7 +172,8 @@ public sealed partial class Playground
                     throw new PlaygroundException(StatusCodes.Status409Conflict, "the clock is running: pause it before stepping");
                 }
                 TimeSpan from = pacer.Now, to;
-                IReadOnlyList<ServerView> before = await run.ReadAsync(run.Cluster.Views);
+                // What a step to the next timer did is told from the servers before and after it.
+                IReadOnlyList<ServerView>? before = step?.To == "timer" ? await run.ReadAsync(run.Cluster.Views) : null;
                 string what = "";
                 switch (step)
                 {
@@ -202,7 +203,7 @@ public sealed partial class Playground
                     throw new PlaygroundException(StatusCodes.Status409Conflict, e.Message);
                 }
                 await pacer.WhenReachedAsync(to);
-                if (step.To == "timer")
+                if (before is not null)
                 {
                     what = await run.ReadAsync(() => run.Cluster.WhatHappened(before));
                 }

@@ -77,15 +77,7 @@ internal static class CommandLine
         {
             Description = "the run's seed: the same seed and the same clicks give the same run (default: a new one, shown on the page)",
             HelpName = "N",
-            CustomParser = r =>
-            {
-                string text = r.Tokens[0].Value;
-                if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
-                {
-                    r.AddError($"--seed wants a whole number from 0, not '{text}'");
-                }
-                return n;
-            },
+            CustomParser = r => ParseNumber(r, "--seed", "a whole number from 0", _ => null),
         };
         Option<bool> startPaused = new("--start-paused") { Description = "start with the clock paused at 0, before the first election" };
         Option<ReplayFile?> replay = new("--replay")
@@ -143,18 +135,21 @@ internal static class CommandLine
         Description = description,
         HelpName = helpName,
         DefaultValueFactory = _ => defaultValue,
-        CustomParser = r =>
-        {
-            string text = r.Tokens[0].Value;
-            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
-            {
-                r.AddError($"{name} wants a number, not '{text}'");
-            }
-            else if (check(n) is { } error)
-            {
-                r.AddError(error);
-            }
-            return n;
-        },
+        CustomParser = r => ParseNumber(r, name, "a number", check),
     };
+
+    /// <summary>The option's token as a whole number that <paramref name="check"/> accepts; else an error saying it wants <paramref name="want"/>, or what <paramref name="check"/> said.</summary>
+    private static int ParseNumber(System.CommandLine.Parsing.ArgumentResult r, string name, string want, Func<int, string?> check)
+    {
+        string text = r.Tokens[0].Value;
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+        {
+            r.AddError($"{name} wants {want}, not '{text}'");
+        }
+        else if (check(n) is { } error)
+        {
+            r.AddError(error);
+        }
+        return n;
+    }
 }
