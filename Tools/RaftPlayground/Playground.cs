@@ -114,6 +114,9 @@ public sealed partial class Playground : IAsyncDisposable
     /// <summary>Each service's KV address ("127.0.0.1:port"), by id.</summary>
     public IReadOnlyList<string> KvAddrs => [.. _kvPorts.Select(p => $"127.0.0.1:{p.ToString(CultureInfo.InvariantCulture)}")];
 
+    /// <summary>1 once a playground of this process has started warming up (<see cref="WarmUpAsync"/>).</summary>
+    private static int _warmedUp;
+
     /// <summary>The seed of the current run.</summary>
     public int Seed => Run.Seed;
 
@@ -144,10 +147,15 @@ public sealed partial class Playground : IAsyncDisposable
             }
             string[] addrs = [.. ports.Select(p => $"127.0.0.1:{p.ToString(CultureInfo.InvariantCulture)}")];
 
-            ClusterRun warm = await WarmUpAsync(addrs);
-            current = () => warm;
-            await WarmUpFrontAsync(addrs);
-            warm.Stop();
+            // Compiled code stays for the process's life: only its first playground warms up (the
+            // tool starts one, a test process dozens).
+            if (Interlocked.Exchange(ref _warmedUp, 1) == 0)
+            {
+                ClusterRun warm = await WarmUpAsync(addrs);
+                current = () => warm;
+                await WarmUpFrontAsync(addrs);
+                warm.Stop();
+            }
 
             int seed = options.Replay?.Seed ?? options.Seed ?? NewSeed();
             run = await ClusterRun.StartAsync(seed, addrs, options.Speed, options.StartPaused, options.Replay?.Inputs, null, options.ScenarioPause, options.ScenarioStepHook);
