@@ -16,6 +16,9 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
     /// <summary>Set to a folder to get the screenshots the tests take along the way (for looking at the page).</summary>
     private const string ScreenshotVariable = "TESTLOGVIZ_SCREENSHOTS";
 
+    /// <summary>How often a wait looks again (WebDriverWait's own half second is most of a short test's time).</summary>
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
+
     /// <summary>The page, thrown away after the test.</summary>
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("testlogviz-browser-");
 
@@ -34,7 +37,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         using var turn = await shared.TakeAsync(browser);
         var driver = turn.Driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestElectionFollowerComesBack.html")).AbsoluteUri);
-        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { PollingInterval = Poll };
         wait.Message = "the page did not finish loading its 157 rows";
         wait.Until(d => d.FindElement(By.Id("count")).Text == "157 rows");
 
@@ -91,7 +94,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         var driver = turn.Driver;
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, "TestCommitOneCommand.html")).AbsoluteUri);
-        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { Message = "the page never drew its arrows" };
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { Message = "the page never drew its arrows", PollingInterval = Poll };
         wait.Until(d => d.FindElement(By.TagName("body")).GetAttribute("data-ready") is not null);
 
         // The winning election: a RequestVote from 1 to each of 0 and 2, each arrow starting in
@@ -195,7 +198,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         using var turn = await shared.TakeAsync(browser);
         var driver = turn.Driver;
         driver.Navigate().GoToUrl(new Uri(Path.Combine(_work.FullName, test.Name + ".html")).AbsoluteUri);
-        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { Message = "the Go log's page never drew its arrows" };
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30)) { Message = "the Go log's page never drew its arrows", PollingInterval = Poll };
         wait.Until(d => ArrowCount(d) == arrows);
 
         VisibleRows(driver).Should().Be(test.Lines.Count);
@@ -220,7 +223,7 @@ public sealed class BrowserTests(ITestOutputHelper output, SharedBrowser shared)
         var driver = turn.Driver;
         var js = driver;
         driver.Navigate().GoToUrl(new Uri(path).AbsoluteUri);
-        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60)) { Message = "the large page never finished drawing" };
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60)) { Message = "the large page never finished drawing", PollingInterval = Poll };
         wait.Until(d => d.FindElement(By.TagName("body")).GetAttribute("data-ready") is not null);
         // From the start of navigation to the first arrows drawn.
         double opened = double.Parse(driver.FindElement(By.TagName("body")).GetAttribute("data-ready")!, CultureInfo.InvariantCulture);

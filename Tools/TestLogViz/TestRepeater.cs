@@ -654,21 +654,7 @@ public static partial class TestRepeater
     /// </summary>
     private static async Task<DotnetResult> RunDotnetAsync(string[] args, string workingDir, string? outputFile, Dictionary<string, string>? env, CancellationToken ct)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
-        {
-            WorkingDirectory = workingDir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        foreach (var (name, value) in env ?? [])
-        {
-            start.Environment[name] = value;
-        }
+        ProcessStartInfo start = TestRunner.DotnetStartInfo(args, workingDir, env);
         if (ct.IsCancellationRequested)
         {
             return new DotnetResult(-1, "", Cancelled: true);
