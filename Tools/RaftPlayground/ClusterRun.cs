@@ -347,6 +347,7 @@ public sealed class ClusterRun
         }
         finally
         {
+            _forwarder?.Dispose();
             done.TrySetResult();
         }
     }

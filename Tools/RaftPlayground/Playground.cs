@@ -114,9 +114,6 @@ public sealed partial class Playground : IAsyncDisposable
     /// <summary>Each service's KV address ("127.0.0.1:port"), by id.</summary>
     public IReadOnlyList<string> KvAddrs => [.. _kvPorts.Select(p => $"127.0.0.1:{p.ToString(CultureInfo.InvariantCulture)}")];
 
-    /// <summary>1 once a playground of this process has started warming up (<see cref="WarmUpAsync"/>).</summary>
-    private static int _warmedUp;
-
     /// <summary>The seed of the current run.</summary>
     public int Seed => Run.Seed;
 
@@ -193,6 +190,9 @@ public sealed partial class Playground : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>1 once a playground of this process has started warming up (<see cref="WarmUpAsync"/>).</summary>
+    private static int _warmedUp;
 
     /// <summary>
     /// Runs a throwaway cluster at full speed through what a client's first requests go through
