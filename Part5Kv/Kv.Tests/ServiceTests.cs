@@ -358,7 +358,7 @@ public sealed class ServiceTests(ITestOutputHelper output)
     /// (this test project, started as a <see cref="FreshCluster"/>), and the request is sent over
     /// a bare socket, whose own first use costs next to nothing.
     /// </summary>
-    [Fact(DisableParallelization = true)]
+    [Fact, LongTest]
     public async Task TestFreshServiceAnswersItsFirstRequestQuickly()
     {
         // A cold request path costs about 200 ms of compiling, however quiet the machine, so one

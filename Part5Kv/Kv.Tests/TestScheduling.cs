@@ -8,8 +8,9 @@ using Xunit.v3;
 // shares nothing with the others. A system test's cluster runs on a simulation of its own (its
 // own thread, virtual clock, randoms and in-memory HTTP), so no other test, and no other work on
 // the machine, can change what it does. The few tests about the wire itself run on Kestrel and
-// the system clock; they say [Fact(DisableParallelization = true)], and xUnit runs each when no
-// other test of this process is running, so that at least this process leaves their timing alone.
+// the system clock, beside the others: what they time must hold on a busy machine anyway (a
+// learner's browser and IDE are load too), and the one about a fresh service's first request,
+// whose service runs in a process of its own, starts first, so the run never waits for it at the end.
 //
 // At most MaxThreads tests run at once. A simulated test keeps one core busy while it runs (a
 // cluster's seconds take it milliseconds), so more than the cores gain little.
