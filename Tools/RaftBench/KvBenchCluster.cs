@@ -66,6 +66,9 @@ internal sealed class KvBenchCluster : IAsyncDisposable
         return (writes, bytes);
     }
 
+    /// <summary>The highest term any service's Raft server is in: it moves on with every election begun.</summary>
+    public int HighestTerm() => _services.Max(s => s.RaftServer.Report().Term);
+
     /// <summary>The largest single write to any service's storage since the last call (a checkpoint: the whole state).</summary>
     public long TakeLargestWriteBytes() => _storage.Max(s => s.TakeLargestBytes());
 

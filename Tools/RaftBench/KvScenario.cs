@@ -70,12 +70,14 @@ internal static class KvScenario
             await Task.WhenAll(kvClients.Select((c, i) => CallAsync(c, op, i, 0)));
 
             var (writesBefore, bytesBefore) = cluster?.StorageWrites() ?? (0, 0);
+            int termBefore = cluster?.HighestTerm() ?? 0;
             cluster?.TakeLargestWriteBytes();
             int seconds = Math.Max(1, (int)Math.Ceiling(duration.TotalSeconds));
             var perSecond = new long[seconds];
             long start = Stopwatch.GetTimestamp();
             ClientRun[] runs = await Task.WhenAll(kvClients.Select((c, i) => Task.Run(() => RunClientAsync(c, op, i, start, duration, perSecond))));
             var (writes, bytes) = cluster?.StorageWrites() ?? (0, 0);
+            int elections = (cluster?.HighestTerm() ?? 0) - termBefore;
 
             long largestWrite = cluster?.TakeLargestWriteBytes() ?? 0;
 
@@ -84,7 +86,7 @@ internal static class KvScenario
             long errors = runs.Sum(r => r.Errors);
             return new KvResult(op, clients, duration.TotalSeconds, okOps, okOps / duration.TotalSeconds, errors,
                 Percentile(latencies, 50), Percentile(latencies, 90), Percentile(latencies, 99), latencies.Count > 0 ? latencies[^1] : 0,
-                perSecond, writes - writesBefore, bytes - bytesBefore, largestWrite);
+                perSecond, writes - writesBefore, bytes - bytesBefore, largestWrite, elections);
         }
         finally
         {

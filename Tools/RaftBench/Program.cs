@@ -209,14 +209,15 @@ public static class Program
     {
         Console.WriteLine();
         Console.WriteLine($"kv: Part5Kv, 3 services on loopback HTTP, each client its own KvClient calling back to back{(KvScenario.NullStorage ? ", storage discarding writes" : "")}");
-        Console.WriteLine($"{"op",5} {"clients",7} {"ops/s",8} {"errors",6} {"p50 ms",7} {"p90 ms",7} {"p99 ms",7} {"max ms",7} {"writes",7} {"MB written",10} {"max KB",8}  ops each second");
+        Console.WriteLine($"{"op",5} {"clients",7} {"ops/s",8} {"errors",6} {"p50 ms",7} {"p90 ms",7} {"p99 ms",7} {"max ms",7} {"writes",7} {"MB written",10} {"max KB",8} {"elect",5}  ops each second");
         foreach (KvResult r in results)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Op,5} {r.Clients,7} {r.OpsPerSecond,8:F0} {r.Errors,6} {r.P50,7:F2} {r.P90,7:F2} {r.P99,7:F2} {r.Max,7:F1} {r.StorageWrites,7} {r.StorageBytes / 1e6,10:F1} {r.LargestWriteBytes / 1e3,8:F0}  {string.Join(' ', r.PerSecond)}"));
+                $"{r.Op,5} {r.Clients,7} {r.OpsPerSecond,8:F0} {r.Errors,6} {r.P50,7:F2} {r.P90,7:F2} {r.P99,7:F2} {r.Max,7:F1} {r.StorageWrites,7} {r.StorageBytes / 1e6,10:F1} {r.LargestWriteBytes / 1e3,8:F0} {r.Elections,5}  {string.Join(' ', r.PerSecond)}"));
         }
         Console.WriteLine("(latency: from the KvClient call to its answer, resends included; errors: a KvException, or no answer within 2 s)");
         Console.WriteLine("(writes, MB written: all three services' storage during the run; max KB: the largest single write, the whole state)");
+        Console.WriteLine("(elect: elections begun during the run; a call whose commit a deposed leader lost is an error)");
     }
 
     private static void Progress(string line)

@@ -36,6 +36,11 @@ public sealed record ElectionResult(int Clusters, double P50, double Max);
 /// <param name="StorageWrites">Writes to the three services' storage during the run.</param>
 /// <param name="StorageBytes">Bytes written to the three services' storage during the run.</param>
 /// <param name="LargestWriteBytes">The largest single write during the run: the whole state as it was then.</param>
+/// <param name="Elections">
+/// Elections begun during the run (how many terms the cluster moved on by): on a loaded machine a
+/// follower may miss heartbeats and stand, and a call whose commit the deposed leader then loses is
+/// an error (upstream's "commit failed; please retry").
+/// </param>
 public sealed record KvResult(
     string Op,
     int Clients,
@@ -50,4 +55,5 @@ public sealed record KvResult(
     long[] PerSecond,
     long StorageWrites,
     long StorageBytes,
-    long LargestWriteBytes);
+    long LargestWriteBytes,
+    int Elections);
